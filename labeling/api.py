@@ -1,0 +1,75 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .models import Role, User
+from .permissions import ADMIN, api_role
+from .selectors import domain_list, member_list
+from .services import member_save
+from .services.members import MemberError
+
+
+class MemberOutput(serializers.ModelSerializer):
+    roles = serializers.ListField(child=serializers.CharField())
+    labeler_domains = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
+    reviewer_domains = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "username",
+            "email",
+            "is_active",
+            "roles",
+            "labeler_domains",
+            "reviewer_domains",
+        ]
+
+
+class MemberInput(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    roles = serializers.ListField(child=serializers.ChoiceField(choices=Role.values))
+    labeler_domains = serializers.ListField(
+        child=serializers.CharField(), required=False, default=list
+    )
+    reviewer_domains = serializers.ListField(
+        child=serializers.CharField(), required=False, default=list
+    )
+    password = serializers.CharField(required=False, write_only=True, allow_blank=True)
+
+
+class MeApi(APIView):
+    @extend_schema(responses=MemberOutput)
+    def get(self, request):
+        return Response(MemberOutput(request.user).data)
+
+
+class MemberListApi(APIView):
+    permission_classes = [api_role(ADMIN)]
+
+    @extend_schema(responses=MemberOutput(many=True))
+    def get(self, request):
+        return Response(MemberOutput(member_list(), many=True).data)
+
+    @extend_schema(request=MemberInput, responses=MemberOutput)
+    def post(self, request):
+        data = MemberInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            user, created = member_save(
+                **{**data.validated_data, "password": data.validated_data.get("password") or None}
+            )
+        except MemberError as error:
+            raise serializers.ValidationError({"detail": str(error)}) from error
+        return Response(
+            MemberOutput(user).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class DomainListApi(APIView):
+    def get(self, request):
+        return Response([{"slug": d.slug, "name": d.name} for d in domain_list()])

@@ -1,0 +1,106 @@
+"""The demo project's people and prompts, written for SFT Studio (no external data)."""
+
+DEMO_PASSWORD = "studio-demo"
+
+DEMO_MEMBERS = [
+    # username, roles, labeler domains, reviewer domains
+    ("admin", ["admin"], [], []),
+    ("ana", ["labeler"], ["python", "math"], []),
+    ("ben", ["labeler"], ["biology", "law"], []),
+    ("rita", ["reviewer"], [], ["python", "math", "biology", "law"]),
+]
+
+DEMO_PROJECT = {
+    "name": "Expert answers, autumn batch",
+    "slug": "expert-answers",
+    "description": "Ideal assistant answers to real questions from programmers, scientists and lawyers.",
+}
+
+DEMO_GUIDELINES = """# Writing the ideal assistant reply
+
+1. **Helpful.** Answer the question that was asked. If it is ambiguous, say which reading you answer.
+2. **Truthful.** Only state what you know to be right. Say so when something is uncertain.
+3. **Harmless.** Decline what would cause harm, and explain briefly why.
+4. **Show the work.** For maths and logic, reason step by step *before* the final answer.
+5. **Format.** Use markdown: short paragraphs, lists for steps, fenced code with a language tag.
+
+An AI draft is a starting point, not an answer: check every claim and every line of code.
+"""
+
+# (domain, prompt, optional AI draft)
+DEMO_PROMPTS = [
+    (
+        "python",
+        "How do I read a large CSV file in Python without loading it all into memory?",
+        "You can use pandas: `pd.read_csv('file.csv')` reads the file.",
+    ),
+    (
+        "python",
+        "What is the difference between a list and a tuple in Python, and when should I use each?",
+        "",
+    ),
+    (
+        "python",
+        "Why does my recursive Fibonacci function get so slow for n = 40, and how can I fix it?",
+        "",
+    ),
+    (
+        "python",
+        "Explain Python's GIL to a C++ programmer. When does it matter for performance?",
+        "",
+    ),
+    (
+        "python",
+        "Write a function that checks whether a string is a palindrome, ignoring case and punctuation.",
+        "def is_palindrome(s):\n    return s == s[::-1]",
+    ),
+    (
+        "python",
+        "How do I write a context manager, and when is `contextlib.contextmanager` enough?",
+        "",
+    ),
+    (
+        "python",
+        "My pytest fixture runs once per test but I want it once per module. What do I change?",
+        "",
+    ),
+    ("python", 'What does `if __name__ == "__main__":` do?', ""),
+    (
+        "math",
+        "A train leaves at 14:05 and arrives at 17:50. The distance is 300 km. What is its average speed?",
+        "80 km/h. The trip takes 3 h 45 min, and 300 / 3.75 = 80.",
+    ),
+    ("math", "Is 221 a prime number? Explain how you can tell.", ""),
+    (
+        "math",
+        "What is the probability of rolling at least one six in four throws of a fair die?",
+        "",
+    ),
+    ("math", "Solve for x: 3x + 7 = 2x - 5.", ""),
+    ("math", "Why is the sum of the angles of a triangle 180 degrees?", ""),
+    ("math", "How many ways can 5 people sit around a round table?", ""),
+    ("math", "Explain what a derivative is without using the word 'limit' first.", ""),
+    ("biology", "How do mRNA vaccines work, step by step?", ""),
+    (
+        "biology",
+        "Why do some bacteria become resistant to antibiotics?",
+        "Bacteria become resistant because antibiotics make them stronger over time.",
+    ),
+    ("biology", "What is the difference between mitosis and meiosis?", ""),
+    ("biology", "How does CRISPR-Cas9 cut DNA at a specific place?", ""),
+    ("biology", "Why do we need to sleep? What happens in the brain during sleep?", ""),
+    ("biology", "What does the mitochondrion do, and why does it have its own DNA?", ""),
+    ("biology", "How do plants know which way is up?", ""),
+    ("law", "What is the difference between a misdemeanor and a felony in the United States?", ""),
+    ("law", "Can my landlord enter my apartment without notice? I rent in Germany.", ""),
+    (
+        "law",
+        "What does 'consideration' mean in contract law?",
+        "Consideration is when the parties think carefully about the contract before signing it.",
+    ),
+    ("law", "Is a verbal agreement legally binding?", ""),
+    ("law", "What is the GDPR's 'right to be forgotten' and when does it not apply?", ""),
+    ("law", "Explain 'fair use' in copyright with two examples.", ""),
+    (None, "Write a short, friendly email declining a meeting invitation.", ""),
+    (None, "Summarize the main arguments for and against a four-day work week.", ""),
+]

@@ -1,0 +1,224 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils import timezone
+
+
+class Domain(models.Model):
+    """An expertise tag (python, biology, law) that prompts and people carry."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=120)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Role(models.TextChoices):
+    LABELER = "labeler", "Labeler"
+    REVIEWER = "reviewer", "Reviewer"
+    ADMIN = "admin", "Admin"
+
+
+class User(AbstractUser):
+    """A person: any mix of the three roles, with expertise per role."""
+
+    is_labeler = models.BooleanField(default=False)
+    is_reviewer = models.BooleanField(default=False)
+    is_project_admin = models.BooleanField("is admin", default=False)
+    labeler_domains = models.ManyToManyField(Domain, blank=True, related_name="labelers")
+    reviewer_domains = models.ManyToManyField(Domain, blank=True, related_name="reviewers")
+
+    @property
+    def roles(self) -> list[str]:
+        flags = {
+            Role.LABELER: self.is_labeler,
+            Role.REVIEWER: self.is_reviewer,
+            Role.ADMIN: self.is_project_admin,
+        }
+        return [role.value for role, held in flags.items() if held]
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+
+class ProjectStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    ARCHIVED = "archived", "Archived"
+
+
+def default_rubric() -> list[str]:
+    return ["helpfulness", "correctness", "harmlessness", "style"]
+
+
+class Project(models.Model):
+    """A labeling campaign with its rules and policies."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    description = models.TextField(blank=True)
+    domains = models.ManyToManyField(Domain, blank=True, related_name="projects")
+    status = models.CharField(max_length=16, choices=ProjectStatus, default=ProjectStatus.DRAFT)
+    priority = models.IntegerField(default=0, help_text="Higher comes first.")
+
+    # Conversation rules. A turn is one user message and the assistant reply to it.
+    min_turns = models.PositiveSmallIntegerField(default=1)
+    max_turns = models.PositiveSmallIntegerField(default=10)
+    system_message_allowed = models.BooleanField(default=False)
+    fixed_system_message = models.TextField(blank=True)
+    max_tokens = models.PositiveIntegerField(default=4096)
+    tokenizer = models.CharField(max_length=100, default="cl100k_base")
+    template = models.CharField(max_length=40, default="chatml-sep")
+    ai_drafts_enabled = models.BooleanField(default=False)
+
+    # Assignment and review policy.
+    replications = models.PositiveSmallIntegerField(default=1)
+    lease_minutes = models.PositiveIntegerField(default=120)
+    approvals_needed = models.PositiveSmallIntegerField(default=1)
+    rubric = models.JSONField(default=default_rubric, blank=True)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-priority", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def lease_length(self) -> timedelta:
+        return timedelta(minutes=self.lease_minutes)
+
+
+class GuidelineVersion(models.Model):
+    """Guidelines are never edited in place: each change is a new version."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="guideline_versions"
+    )
+    version = models.PositiveIntegerField()
+    body = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "version"], name="unique_guideline_version")
+        ]
+
+
+class GuidelineRead(models.Model):
+    """The latest guideline version a person has read in a project."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE)
+    version = models.PositiveIntegerField()
+    read_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "project"], name="unique_guideline_read")
+        ]
+
+
+class ImportBatch(models.Model):
+    class Kind(models.TextChoices):
+        PROMPTS = "prompts", "Prompts"
+        CONVERSATIONS = "conversations", "Conversations"
+
+    class Status(models.TextChoices):
+        IMPORTED = "imported", "Imported"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_batches")
+    kind = models.CharField(max_length=16, choices=Kind, default=Kind.PROMPTS)
+    status = models.CharField(max_length=16, choices=Status)
+    file_name = models.CharField(max_length=255)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    rows_read = models.PositiveIntegerField(default=0)
+    rows_imported = models.PositiveIntegerField(default=0)
+    duplicates_skipped = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class Prompt(models.Model):
+    """The seed of a conversation: a user query, optionally with a system message and AI draft."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    text = models.TextField()
+    # sha256 of the whitespace-folded text: duplicate detection without comparing text.
+    text_key = models.CharField(max_length=64, db_index=True)
+    system = models.TextField(blank=True)
+    draft = models.TextField(blank=True, help_text="An AI-written first assistant reply.")
+    messages = models.JSONField(
+        default=list, blank=True, help_text="Earlier turns when the prompt is a conversation."
+    )
+    domain = models.ForeignKey(
+        Domain, null=True, blank=True, on_delete=models.PROTECT, related_name="prompts"
+    )
+    source_id = models.CharField(max_length=255, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    import_batch = models.ForeignKey(
+        ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="prompts"
+    )
+    # Written + unexpired leases; kept by the assignment service under the row lock.
+    slots_taken = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["project", "slots_taken", "id"])]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class Assignment(models.Model):
+    """A labeler's lease on a prompt."""
+
+    class Status(models.TextChoices):
+        LEASED = "leased", "Leased"
+        SUBMITTED = "submitted", "Submitted"
+        EXPIRED = "expired", "Expired"
+        SKIPPED = "skipped", "Skipped"
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="assignments")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
+    labeler = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
+    )
+    status = models.CharField(max_length=16, choices=Status, default=Status.LEASED)
+    leased_at = models.DateTimeField(default=timezone.now)
+    lease_expires_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    skip_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-leased_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "labeler"], name="one_assignment_per_labeler")
+        ]
+        indexes = [models.Index(fields=["labeler", "status", "lease_expires_at"])]
+
+    @property
+    def is_expired(self) -> bool:
+        return self.status == self.Status.LEASED and self.lease_expires_at <= timezone.now()

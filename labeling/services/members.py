@@ -1,0 +1,74 @@
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.utils.text import slugify
+from rest_framework.authtoken.models import Token
+
+from labeling.models import Domain, Role, User
+
+
+class MemberError(ValueError):
+    """A member could not be saved; the message says which field and why."""
+
+
+def domain_get_or_create(*, name: str) -> Domain:
+    """Domains are expertise tags; unknown ones are created on first use."""
+    slug = slugify(name)
+    if not slug:
+        raise MemberError(f'domain "{name}": use letters, digits or dashes')
+    domain, _ = Domain.objects.get_or_create(slug=slug, defaults={"name": name.strip()})
+    return domain
+
+
+@transaction.atomic
+def member_save(
+    *,
+    username: str,
+    roles: Iterable[str],
+    labeler_domains: Iterable[str] = (),
+    reviewer_domains: Iterable[str] = (),
+    email: str | None = None,
+    password: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    is_active: bool | None = None,
+) -> tuple[User, bool]:
+    """Create or update a person with exactly these roles and domains. Returns (user, created)."""
+    username = username.strip()
+    if not username:
+        raise MemberError("username: required")
+    roles = set(roles)
+    unknown = roles - set(Role.values)
+    if unknown:
+        raise MemberError(
+            f"role: unknown role {', '.join(sorted(unknown))}; use {', '.join(Role.values)}"
+        )
+
+    user, created = User.objects.get_or_create(username=username)
+    user.is_labeler = Role.LABELER in roles
+    user.is_reviewer = Role.REVIEWER in roles
+    user.is_project_admin = Role.ADMIN in roles
+    # Admins also get the Django admin site.
+    user.is_staff = user.is_project_admin
+    if email is not None:
+        user.email = email
+    if first_name is not None:
+        user.first_name = first_name
+    if last_name is not None:
+        user.last_name = last_name
+    if is_active is not None:
+        user.is_active = is_active
+    if password:
+        user.set_password(password)
+    elif created:
+        user.set_unusable_password()
+    user.save()
+    user.labeler_domains.set([domain_get_or_create(name=d) for d in labeler_domains])
+    user.reviewer_domains.set([domain_get_or_create(name=d) for d in reviewer_domains])
+    return user, created
+
+
+def member_token(*, user: User) -> str:
+    """The person's API token, created on first request."""
+    token, _ = Token.objects.get_or_create(user=user)
+    return token.key
