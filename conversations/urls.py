@@ -1,9 +1,9 @@
 from django.urls import path
 
-from . import views
+from .views import review
 
 app_name = "conversations"
 
 urlpatterns = [
-    path("review/", views.review_queue, name="review-queue"),
+    path("review/", review.review_queue, name="review-queue"),
 ]

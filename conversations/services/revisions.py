@@ -1,0 +1,31 @@
+from conversations.models import Conversation, Revision
+
+
+def revision_create(
+    *, conversation: Conversation, kind: str, created_by, reason: str = ""
+) -> Revision:
+    """Snapshot every message of `conversation` as an immutable revision.
+
+    Caller holds the conversation's row lock, so revision numbers cannot collide.
+    """
+    last = conversation.revisions.order_by("-number").values_list("number", flat=True).first() or 0
+    snapshot = [
+        {
+            "role": message.role,
+            "content": message.content,
+            "origin": message.origin,
+            "model_original": message.model_original,
+        }
+        for message in conversation.messages.order_by("position")
+    ]
+    revision = Revision.objects.create(
+        conversation=conversation,
+        number=last + 1,
+        kind=kind,
+        messages=snapshot,
+        created_by=created_by,
+        reason=reason,
+    )
+    conversation.current_revision = revision
+    conversation.save(update_fields=["current_revision", "updated_at"])
+    return revision
