@@ -70,6 +70,12 @@ class MemberListApi(APIView):
         )
 
 
+class DomainOutput(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+
+
 class DomainListApi(APIView):
+    @extend_schema(responses=DomainOutput(many=True))
     def get(self, request):
-        return Response([{"slug": d.slug, "name": d.name} for d in domain_list()])
+        return Response(DomainOutput(domain_list(), many=True).data)
