@@ -69,7 +69,7 @@ class Packer:
         if self._open and self._open_tokens + kept.num_tokens > self.seq_len:
             completed.append(self._emit())
         if kept.num_tokens:
-            self._open.append((example_id, kept))
+            self._open.append((str(example_id), kept))
             self._open_tokens += kept.num_tokens
         return completed
 

@@ -1,0 +1,210 @@
+"""The dataset card (``README.md``): YAML front matter for the Hugging Face Hub, then statistics.
+
+Deterministic: the same stats and config give the same text. It names no
+people; how the data was collected is told in counts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .render import CHATML, CHATML_SEP
+from .split import SPLITS
+from .stats import Stats, histogram_labels
+from .writers import split_filename
+
+_SIZE_CATEGORIES = (
+    (1_000, "n<1K"),
+    (10_000, "1K<n<10K"),
+    (100_000, "10K<n<100K"),
+    (1_000_000, "100K<n<1M"),
+    (10_000_000, "1M<n<10M"),
+    (100_000_000, "10M<n<100M"),
+    (1_000_000_000, "100M<n<1B"),
+)
+_BAR_WIDTH = 30
+
+
+@dataclass(frozen=True)
+class CardConfig:
+    """What the card says about how the export was made."""
+
+    title: str
+    template: str
+    tokenizer: str
+    tokenizer_sha256: str
+    special_token_ids: Mapping[str, int]
+    license: str = "other"
+    languages: Sequence[str] = ("en",)
+    description: str = ""
+    formats: Sequence[str] = ("jsonl", "parquet")
+    packed_seq_len: int | None = None
+    #: The splits that have a packed file (packing is often done for train only).
+    packed_splits: Sequence[str] = SPLITS
+    max_tokens: int | None = None
+    overflow: str = "drop"
+    seed: int | str = 0
+    val_fraction: float = 0.0
+    #: The filters the export used, e.g. ``{"state": "approved", "domains": ["python"]}``.
+    filters: Mapping[str, Any] = field(default_factory=dict)
+    #: How the data was collected, as counts, e.g. ``{"labelers": 12, "reviews": 840}``.
+    collection: Mapping[str, int] = field(default_factory=dict)
+
+
+def size_category(count: int) -> str:
+    """The Hugging Face ``size_categories`` value for ``count`` rows."""
+    for bound, label in _SIZE_CATEGORIES:
+        if count < bound:
+            return label
+    return "n>1T" if count >= 1_000_000_000_000 else "1B<n<10B"
+
+
+def _q(value: Any) -> str:
+    # A JSON scalar is valid YAML and quotes anything YAML would misread.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _front_matter(stats: Stats, config: CardConfig) -> list[str]:
+    splits = [s for s in SPLITS if stats.per_split.get(s)] or [SPLITS[0]]
+    lines = ["---", f"license: {_q(config.license)}", "language:"]
+    lines += [f"- {_q(language)}" for language in config.languages]
+    lines += ["size_categories:", f"- {_q(size_category(stats.conversations))}"]
+    lines += ["task_categories:", "- text-generation", f"pretty_name: {_q(config.title)}"]
+    lines += ["tags:", "- sft", "- conversational", "configs:"]
+    kinds = [("default", "jsonl"), ("tokenized", "parquet")]
+    if config.packed_seq_len:
+        kinds.append(("packed", "packed"))
+    for name, kind in kinds:
+        if kind != "packed" and kind not in config.formats:
+            continue
+        lines += [f"- config_name: {name}", "  data_files:"]
+        for split in splits if kind != "packed" else config.packed_splits:
+            lines += [f"  - split: {split}", f"    path: {_q(split_filename(split, kind))}"]
+    if "parquet" in config.formats:
+        lines += ["dataset_info:", "- config_name: tokenized", "  features:"]
+        lines += ["  - name: id", "    dtype: string"]
+        for name, dtype in (("input_ids", "int32"), ("labels", "int32"), ("loss_mask", "int8")):
+            lines += [f"  - name: {name}", f"    sequence: {dtype}"]
+        lines += ["  - name: num_tokens", "    dtype: int32", "  splits:"]
+        for split in splits:
+            lines += [f"  - name: {split}", f"    num_examples: {stats.per_split.get(split, 0)}"]
+    lines.append("---")
+    return lines
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows]
+    return lines
+
+
+def _cell(value: Any) -> str:
+    # A pipe ends a table cell even inside a code span unless escaped.
+    return str(value).replace("|", "\\|")
+
+
+def _template_example(template: str) -> str:
+    if template == CHATML_SEP:
+        return "<|im_start|>{role}<|im_sep|>{content}<|im_end|>"
+    if template == CHATML:
+        return "<|im_start|>{role}\\n{content}<|im_end|>\\n"
+    return "the tokenizer's own chat template"
+
+
+def render_dataset_card(stats: Stats, config: CardConfig) -> str:
+    """The dataset card as markdown with YAML front matter (ends with a newline)."""
+    lines = _front_matter(stats, config)
+    lines += ["", f"# {config.title}", ""]
+    if config.description:
+        lines += [config.description, ""]
+    lines += [
+        "Supervised fine-tuning conversations written and reviewed by domain experts "
+        "in SFT Studio.",
+        "",
+        "## Statistics",
+        "",
+    ]
+    lines += _table(
+        ["", "count"],
+        [
+            ("conversations", stats.conversations),
+            ("messages", stats.messages),
+            ("tokens", stats.tokens),
+            ("trained tokens (loss mask 1)", stats.trained_tokens),
+            ("tokens per conversation (min / mean / max)", _min_mean_max(stats)),
+            ("dropped as too long", stats.dropped),
+            ("truncated", stats.truncated),
+            ("exact duplicates removed", stats.duplicates),
+        ],
+    )
+    lines += ["", "### Splits", ""]
+    lines += _table(["split", "conversations"], sorted(stats.per_split.items()))
+    lines += ["", "### Domains", ""]
+    lines += _table(
+        ["domain", "conversations", "tokens", "trained tokens"],
+        [
+            (domain, c["conversations"], c["tokens"], c["trained_tokens"])
+            for domain, c in sorted(stats.per_domain.items())
+        ],
+    )
+    lines += ["", "### Length (tokens per conversation)", ""]
+    peak = max(stats.token_histogram) or 1
+    lines += _table(
+        ["tokens", "conversations", ""],
+        [
+            (label, count, "█" * round(_BAR_WIDTH * count / peak))
+            for label, count in zip(histogram_labels(), stats.token_histogram, strict=True)
+        ],
+    )
+    lines += _format_section(config)
+    lines += ["", "## How the data was collected", ""]
+    collection = dict(config.collection)
+    collection.update({f"{k} messages": v for k, v in stats.messages_by_origin.items()})
+    collection.update({f"{k} messages (role)": v for k, v in stats.messages_by_role.items()})
+    lines += _table(["", "count"], sorted(collection.items()))
+    lines += ["", "## Filters", ""]
+    if config.filters:
+        lines += [f"- `{key}`: `{_q(value)}`" for key, value in sorted(config.filters.items())]
+    else:
+        lines.append("None.")
+    return "\n".join(lines) + "\n"
+
+
+def _format_section(config: CardConfig) -> list[str]:
+    lines = ["", "## Format", ""]
+    lines += [
+        f"Template `{config.template}`: each message is rendered as "
+        f"`{_template_example(config.template)}`. The loss mask is 1 on every token of "
+        "an assistant message's content and on the `<|im_end|>` that closes it, 0 "
+        "elsewhere; `labels` is `input_ids` with -100 where the mask is 0.",
+        "",
+    ]
+    lines += _table(
+        ["special token", "id"],
+        [(f"`{token}`", token_id) for token, token_id in sorted(config.special_token_ids.items())],
+    )
+    lines += [
+        "",
+        f"Tokenizer `{config.tokenizer}`, vocabulary sha256 `{config.tokenizer_sha256}`.",
+        "",
+        f"Split: validation fraction {config.val_fraction} by sha256 of seed and "
+        f"conversation id (seed `{config.seed}`).",
+    ]
+    if config.max_tokens:
+        lines.append(f"Longest conversation: {config.max_tokens} tokens ({config.overflow}).")
+    if config.packed_seq_len:
+        lines.append(
+            f"Packed into sequences of {config.packed_seq_len} tokens; `position_ids` "
+            "restart at 0 for every conversation and `cu_seqlens` keeps attention "
+            "inside each conversation."
+        )
+    return lines
+
+
+def _min_mean_max(stats: Stats) -> str:
+    if not stats.conversations or stats.min_tokens is None:
+        return "–"
+    return f"{stats.min_tokens} / {stats.mean_tokens:.1f} / {stats.max_tokens}"
