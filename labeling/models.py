@@ -217,7 +217,11 @@ class Assignment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["prompt", "labeler"], name="one_assignment_per_labeler")
         ]
-        indexes = [models.Index(fields=["labeler", "status", "lease_expires_at"])]
+        indexes = [
+            models.Index(fields=["labeler", "status", "lease_expires_at"]),
+            # Finding overdue leases (at every selection and by the periodic task) stays cheap.
+            models.Index(fields=["status", "lease_expires_at"], name="assignment_due_idx"),
+        ]
 
     @property
     def is_expired(self) -> bool:

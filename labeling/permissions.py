@@ -79,3 +79,99 @@ def home_url_name(user) -> str:
     if has_role(user, ADMIN):
         return "labeling:project-list"
     return "no-role"
+
+
+# Projects, prompts and tasks ---------------------------------------------------------
+
+
+def project_open_to_labeler(labeler_domain_ids: set[int], project_domain_ids) -> bool:
+    """A project is open to labelers whose domains meet its domains; no domains: open to all."""
+    project_domain_ids = set(project_domain_ids)
+    return not project_domain_ids or bool(project_domain_ids & labeler_domain_ids)
+
+
+def can_manage_projects(user) -> bool:
+    return has_role(user, ADMIN)
+
+
+def can_view_project(user, project) -> bool:
+    """Admins see every project; labelers and reviewers the live projects in their domains."""
+    if has_role(user, ADMIN):
+        return True
+    if project.status not in ("active", "paused"):
+        return False
+    project_domains = {d.pk for d in project.domains.all()}
+    mine: set[int] = set()
+    if has_role(user, LABELER):
+        mine |= {d.pk for d in user.labeler_domains.all()}
+    if has_role(user, REVIEWER):
+        mine |= {d.pk for d in user.reviewer_domains.all()}
+    if not has_role(user, LABELER, REVIEWER):
+        return False
+    return project_open_to_labeler(mine, project_domains)
+
+
+def can_work_on_assignment(user, assignment) -> bool:
+    """Only the labeler holding a task may act on it; anyone else gets a 404."""
+    return has_role(user, LABELER) and assignment.labeler_id == user.pk
+
+
+# Review ------------------------------------------------------------------------------
+# A conversation's domain is its prompt's domain. A conversation without one (no prompt,
+# or a prompt without a domain) belongs to its project's domains; a project without
+# domains is open to every reviewer.
+
+
+def reviewer_covers(
+    *, domain_id: int | None, project_domain_ids, reviewer_domain_ids: set[int]
+) -> bool:
+    if domain_id is not None:
+        return domain_id in reviewer_domain_ids
+    project_domain_ids = set(project_domain_ids)
+    return not project_domain_ids or bool(project_domain_ids & reviewer_domain_ids)
+
+
+def is_self_review(user, conversation) -> bool:
+    """The person wrote this conversation: they may never review it, whatever their roles."""
+    return conversation.labeler_id is not None and conversation.labeler_id == user.pk
+
+
+def can_review_conversation(user, conversation) -> bool:
+    """A reviewer whose reviewer domains cover the conversation, and who did not write it."""
+    if not has_role(user, REVIEWER) or is_self_review(user, conversation):
+        return False
+    prompt = conversation.prompt
+    return reviewer_covers(
+        domain_id=prompt.domain_id if prompt else None,
+        project_domain_ids=[d.pk for d in conversation.project.domains.all()],
+        reviewer_domain_ids={d.pk for d in user.reviewer_domains.all()},
+    )
+
+
+def can_view_review_history(user, conversation) -> bool:
+    """Its labeler, admins, and the reviewers who may review it see its reviews and revisions."""
+    if is_self_review(user, conversation) or has_role(user, ADMIN):
+        return True
+    return can_review_conversation(user, conversation)
+
+
+def can_view_quality(user, person) -> bool:
+    """Admins see everyone's quality figures; everyone else only their own."""
+    return has_role(user, ADMIN) or (user.is_authenticated and user.pk == person.pk)
+
+
+def can_view_all_quality(user) -> bool:
+    return has_role(user, ADMIN)
+
+
+# Conversations (authoring) ----------------------------------------------------------
+
+
+def can_edit_conversation(user, conversation) -> bool:
+    """A labeler writes only their own conversations; nobody else sees their drafts."""
+    return has_role(user, LABELER) and conversation.labeler_id == user.pk
+
+
+def can_view_conversation_history(user, conversation) -> bool:
+    """The author reads their conversation's history; admins read every one."""
+    return can_edit_conversation(user, conversation) or has_role(user, ADMIN)

@@ -1,6 +1,50 @@
 """Every write in the labeling app. Import from here: `from labeling.services import member_save`."""
 
-from .assignment import leases_expire
+from .assignment import NextTask, TaskError, lease_is_active, leases_expire, next_task, task_skip
+from .imports import (
+    ImportFileError,
+    ImportReport,
+    ImportSource,
+    prompts_import,
+    prompts_preview,
+    text_key,
+)
 from .members import domain_get_or_create, member_save, member_token
+from .projects import (
+    GuidelineNotice,
+    ProjectError,
+    guidelines_mark_read,
+    guidelines_notice,
+    guidelines_save,
+    project_create,
+    project_delete,
+    project_for_import,
+    project_update,
+)
 
-__all__ = ["domain_get_or_create", "leases_expire", "member_save", "member_token"]
+__all__ = [
+    "GuidelineNotice",
+    "ImportFileError",
+    "ImportReport",
+    "ImportSource",
+    "NextTask",
+    "ProjectError",
+    "TaskError",
+    "domain_get_or_create",
+    "guidelines_mark_read",
+    "guidelines_notice",
+    "guidelines_save",
+    "lease_is_active",
+    "leases_expire",
+    "member_save",
+    "member_token",
+    "next_task",
+    "project_create",
+    "project_delete",
+    "project_for_import",
+    "project_update",
+    "prompts_import",
+    "prompts_preview",
+    "task_skip",
+    "text_key",
+]

@@ -1,26 +1,252 @@
-from collections import Counter
+"""The assignment engine: the right prompt to the right expert, never twice, never lost.
 
-from django.db import transaction
-from django.db.models import F
+Slot accounting: `Prompt.slots_taken` counts the labelers holding an unexpired lease on
+the prompt plus those who submitted for it. It only changes while the prompt's row is
+locked (PostgreSQL: `select_for_update`; SQLite: the whole transaction is serialized by
+`BEGIN IMMEDIATE`), so it never goes past the project's `replications`.
+"""
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from labeling.models import Assignment, Prompt
+from labeling.models import Assignment, Project, ProjectStatus, Prompt, User
+from labeling.permissions import LABELER, has_role, project_open_to_labeler
+
+
+class TaskError(ValueError):
+    """A task action the rules do not allow; the message says why."""
+
+
+@dataclass(frozen=True)
+class NextTask:
+    """What `next_task` found: a lease (new or resumed) or the specific reason there is none."""
+
+    assignment: Assignment | None = None
+    conversation_id: int | None = None
+    resumed: bool = False
+    reason: str = (
+        ""  # not_labeler | no_domains | no_projects | project_paused | project_closed | all_done
+    )
+    message: str = ""
+
+    @property
+    def found(self) -> bool:
+        return self.assignment is not None
+
+
+def _no_task(reason: str, message: str) -> NextTask:
+    return NextTask(reason=reason, message=message)
+
+
+def _expire_overdue(*, now, prompt_ids=None) -> int:
+    """Expire overdue leases and give their slots back. Caller runs inside a transaction.
+
+    Rows another transaction is already expiring are skipped rather than waited for.
+    Prompt rows are updated in id order so that concurrent callers never deadlock.
+    """
+    overdue = Assignment.objects.filter(
+        status=Assignment.Status.LEASED, lease_expires_at__lte=now
+    ).order_by("id")
+    if prompt_ids is not None:
+        overdue = overdue.filter(prompt_id__in=prompt_ids)
+    if connection.features.has_select_for_update_skip_locked:
+        overdue = overdue.select_for_update(skip_locked=True)
+    rows = list(overdue.values_list("id", "prompt_id"))
+    if not rows:
+        return 0
+    Assignment.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+        status=Assignment.Status.EXPIRED
+    )
+    for prompt_id, count in sorted(Counter(prompt_id for _, prompt_id in rows).items()):
+        Prompt.objects.filter(pk=prompt_id).update(slots_taken=F("slots_taken") - count)
+    return len(rows)
 
 
 @transaction.atomic
 def leases_expire(*, now=None) -> int:
     """Mark overdue leases expired and give their slots back. Returns how many expired."""
-    now = now or timezone.now()
-    overdue = list(
-        Assignment.objects.select_for_update()
-        .filter(status=Assignment.Status.LEASED, lease_expires_at__lte=now)
-        .values_list("id", "prompt_id")
+    return _expire_overdue(now=now or timezone.now())
+
+
+def _start_conversation(assignment: Assignment) -> int:
+    # Imported here: the conversations app depends on labeling, not the other way round.
+    from conversations.services import conversation_start
+
+    return conversation_start(assignment=assignment).pk
+
+
+def _projects_open_to(user: User, domain_ids: set[int], project: Project | None):
+    """(open active projects, the reason there are none). One query."""
+    rows = Project.objects.values_list("id", "status", "priority", "replications", "domains")
+    if project is not None:
+        rows = rows.filter(pk=project.pk)
+    else:
+        rows = rows.filter(status__in=[ProjectStatus.ACTIVE, ProjectStatus.PAUSED])
+    by_project: dict[int, dict] = {}
+    for pk, status, priority, replications, domain_id in rows:
+        entry = by_project.setdefault(
+            pk,
+            {"id": pk, "status": status, "priority": priority, "replications": replications},
+        )
+        entry.setdefault("domains", set())
+        if domain_id is not None:
+            entry["domains"].add(domain_id)
+    reachable = [
+        p for p in by_project.values() if project_open_to_labeler(domain_ids, p["domains"])
+    ]
+    open_projects = [p for p in reachable if p["status"] == ProjectStatus.ACTIVE]
+    return open_projects, reachable
+
+
+def _why_nothing(project: Project | None, domain_ids: set[int], reachable: list) -> NextTask:
+    if project is not None:
+        if project.status == ProjectStatus.PAUSED:
+            return _no_task("project_paused", f"{project.name} is paused. Check back later.")
+        if project.status != ProjectStatus.ACTIVE:
+            return _no_task("project_closed", f"{project.name} is not open for work.")
+        if not reachable:
+            if not domain_ids:
+                return _no_task(
+                    "no_domains",
+                    f"{project.name} needs domain experts and you have no domains set yet. "
+                    "Ask an admin to add your domains.",
+                )
+            return _no_task("project_closed", f"{project.name} is for other domains than yours.")
+        return _no_task("all_done", f"Everything in {project.name} is done for you. Thank you!")
+    if not reachable:
+        if not domain_ids:
+            return _no_task(
+                "no_domains",
+                "You have no domains set yet, and every project needs domain experts. "
+                "Ask an admin to add your domains.",
+            )
+        return _no_task("no_projects", "No project in your domains is open right now.")
+    if all(p["status"] == ProjectStatus.PAUSED for p in reachable):
+        return _no_task(
+            "project_paused", "Your projects are paused at the moment. Check back later."
+        )
+    return _no_task(
+        "all_done", "Everything is done: no prompt in your domains needs work right now. Thank you!"
     )
-    if not overdue:
-        return 0
-    Assignment.objects.filter(pk__in=[pk for pk, _ in overdue]).update(
-        status=Assignment.Status.EXPIRED
+
+
+def _lock_candidate(user: User, domain_ids: set[int], level: list[dict]) -> Prompt | None:
+    """Lock the best prompt of one priority level that still needs this person, or None.
+
+    Order: fewest conversations so far (written + leased), then oldest.
+    """
+    needs_work = Q()
+    for project in level:
+        needs_work |= Q(project_id=project["id"], slots_taken__lt=project["replications"])
+    own = Assignment.objects.filter(prompt=OuterRef("pk"), labeler=user)
+    candidates = (
+        Prompt.objects.filter(needs_work)
+        .filter(Q(domain__isnull=True) | Q(domain_id__in=domain_ids))
+        # An expired lease of theirs may be taken again; anything else (leased,
+        # submitted, skipped) means never again.
+        .filter(~Exists(own.exclude(status=Assignment.Status.EXPIRED)))
+        .annotate(own_expired_id=Subquery(own.values("id")[:1]))
+        .order_by("slots_taken", "id")
     )
-    for prompt_id, count in Counter(prompt_id for _, prompt_id in overdue).items():
-        Prompt.objects.filter(pk=prompt_id).update(slots_taken=F("slots_taken") - count)
-    return len(overdue)
+    if connection.features.has_select_for_update_skip_locked:
+        candidates = candidates.select_for_update(skip_locked=True, no_key=True, of=("self",))
+    return candidates.select_related("project").first()
+
+
+@transaction.atomic
+def next_task(user: User, project: Project | None = None) -> NextTask:
+    """The person's next task: their unexpired lease if any, else a new lease on a fitting prompt.
+
+    Picks from active projects open to the person (their labeler domains meet the
+    project's, or the project has none), prompts in their domains (or without one) that
+    still need work and that they have not leased, written or skipped. Order: project
+    priority, fewest conversations so far, oldest. Never returns a prompt whose slots are
+    all taken, even when many labelers race. Returns a `NextTask` with the lease and its
+    conversation id, or the specific reason there is none.
+    """
+    if not has_role(user, LABELER):
+        return _no_task("not_labeler", "Only labelers take tasks.")
+    # One next-task at a time per person: a double click never leases two prompts.
+    User.objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk").first()
+    now = timezone.now()
+
+    current = Assignment.objects.filter(
+        labeler=user, status=Assignment.Status.LEASED, lease_expires_at__gt=now
+    ).select_related("prompt", "project")
+    if project is not None:
+        current = current.filter(project=project)
+    lease = current.order_by("lease_expires_at").first()
+    if lease is not None:
+        return NextTask(assignment=lease, conversation_id=_start_conversation(lease), resumed=True)
+
+    _expire_overdue(now=now)
+    domain_ids = set(user.labeler_domains.values_list("id", flat=True))
+    open_projects, reachable = _projects_open_to(user, domain_ids, project)
+
+    levels: dict[int, list[dict]] = defaultdict(list)
+    for entry in open_projects:
+        levels[entry["priority"]].append(entry)
+    for priority in sorted(levels, reverse=True):
+        prompt = _lock_candidate(user, domain_ids, levels[priority])
+        if prompt is not None:
+            lease = _lease(user, prompt, now)
+            return NextTask(assignment=lease, conversation_id=_start_conversation(lease))
+    return _why_nothing(project, domain_ids, reachable)
+
+
+def _lease(user: User, prompt: Prompt, now) -> Assignment:
+    """Caller holds the prompt's row lock."""
+    expires = now + prompt.project.lease_length
+    Prompt.objects.filter(pk=prompt.pk).update(slots_taken=F("slots_taken") + 1)
+    if prompt.own_expired_id:
+        Assignment.objects.filter(pk=prompt.own_expired_id).update(
+            status=Assignment.Status.LEASED, leased_at=now, lease_expires_at=expires
+        )
+        lease = Assignment.objects.get(pk=prompt.own_expired_id)
+    else:
+        lease = Assignment.objects.create(
+            prompt=prompt,
+            project=prompt.project,
+            labeler=user,
+            leased_at=now,
+            lease_expires_at=expires,
+        )
+    lease.prompt = prompt
+    lease.project = prompt.project
+    return lease
+
+
+@transaction.atomic
+def task_skip(*, user: User, assignment_id: int, reason: str) -> Assignment:
+    """Give a task back with a reason the admins see; its slot frees and the person never
+    gets that prompt again. The untouched seeded draft is removed."""
+    from conversations.models import Conversation, ConversationState
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise TaskError("reason: say why you skip this task, so the admins can improve it.")
+    try:
+        assignment = Assignment.objects.select_for_update().get(pk=assignment_id, labeler=user)
+    except Assignment.DoesNotExist:
+        raise Assignment.DoesNotExist(f"No task {assignment_id} of yours.") from None
+    if assignment.status not in (Assignment.Status.LEASED, Assignment.Status.EXPIRED):
+        raise TaskError(f"A {assignment.get_status_display().lower()} task cannot be skipped.")
+    if assignment.status == Assignment.Status.LEASED:
+        Prompt.objects.filter(pk=assignment.prompt_id).update(slots_taken=F("slots_taken") - 1)
+    assignment.status = Assignment.Status.SKIPPED
+    assignment.skip_reason = reason[:2000]
+    assignment.completed_at = timezone.now()
+    assignment.save(update_fields=["status", "skip_reason", "completed_at"])
+    Conversation.objects.filter(assignment=assignment, state=ConversationState.DRAFT).delete()
+    return assignment
+
+
+def lease_is_active(assignment: Assignment, now=None) -> bool:
+    """True while the lease holds the slot (the editor can use it to warn before submit)."""
+    return assignment.status == Assignment.Status.LEASED and assignment.lease_expires_at > (
+        now or timezone.now()
+    )

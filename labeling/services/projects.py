@@ -1,0 +1,191 @@
+"""Projects and their versioned guidelines."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.text import slugify
+
+from labeling.models import Domain, GuidelineRead, GuidelineVersion, Project, ProjectStatus, User
+
+
+class ProjectError(ValueError):
+    """A project change the rules do not allow; the message names the field and why."""
+
+
+# The fields an admin edits through the form and the API (domains and guidelines aside).
+PROJECT_FIELDS = (
+    "name",
+    "slug",
+    "description",
+    "status",
+    "priority",
+    "min_turns",
+    "max_turns",
+    "system_message_allowed",
+    "fixed_system_message",
+    "max_tokens",
+    "replications",
+    "lease_minutes",
+    "approvals_needed",
+)
+
+
+def _check(project: Project) -> None:
+    if not project.name.strip():
+        raise ProjectError("name: required")
+    if not project.slug:
+        raise ProjectError("slug: use letters, digits or dashes")
+    if project.min_turns < 1:
+        raise ProjectError("min_turns: at least 1")
+    if project.max_turns < project.min_turns:
+        raise ProjectError("max_turns: must be at least min_turns")
+    if project.replications < 1:
+        raise ProjectError("replications: at least 1")
+    if project.lease_minutes < 1:
+        raise ProjectError("lease_minutes: at least 1")
+    if project.approvals_needed < 1:
+        raise ProjectError("approvals_needed: at least 1")
+    if project.status not in ProjectStatus.values:
+        raise ProjectError(f"status: use one of {', '.join(ProjectStatus.values)}")
+
+
+def _save(project: Project, domains: Iterable[Domain] | None) -> Project:
+    _check(project)
+    try:
+        with transaction.atomic():
+            project.save()
+    except IntegrityError as error:
+        raise ProjectError(f'slug: "{project.slug}" is taken by another project') from error
+    if domains is not None:
+        project.domains.set(domains)
+    return project
+
+
+@transaction.atomic
+def project_create(
+    *,
+    created_by: User | None,
+    name: str,
+    domains: Iterable[Domain] = (),
+    guidelines: str = "",
+    **fields,
+) -> Project:
+    """Create a project with its rules and policies; non-empty guidelines become version 1."""
+    unknown = set(fields) - set(PROJECT_FIELDS)
+    if unknown:
+        raise ProjectError(f"unknown fields: {', '.join(sorted(unknown))}")
+    fields["slug"] = slugify(fields.get("slug") or name)
+    project = _save(Project(name=name.strip(), created_by=created_by, **fields), list(domains))
+    if guidelines.strip():
+        guidelines_save(project=project, body=guidelines, user=created_by)
+    return project
+
+
+@transaction.atomic
+def project_update(
+    *, project: Project, domains: Iterable[Domain] | None = None, **fields
+) -> Project:
+    """Change a project's settings; only the given fields change."""
+    unknown = set(fields) - set(PROJECT_FIELDS)
+    if unknown:
+        raise ProjectError(f"unknown fields: {', '.join(sorted(unknown))}")
+    for name, value in fields.items():
+        setattr(project, name, slugify(value) if name == "slug" else value)
+    return _save(project, list(domains) if domains is not None else None)
+
+
+@transaction.atomic
+def project_delete(*, project: Project) -> None:
+    """Delete a project that has no conversations yet; one with work is archived instead."""
+    if project.conversations.exists():
+        raise ProjectError(
+            "This project has conversations: archive it (status archived) instead of deleting."
+        )
+    project.delete()
+
+
+@transaction.atomic
+def project_for_import(*, slug: str, create: bool, created_by: User | None = None) -> Project:
+    """The project an import goes to; with `create`, a missing one is made active with the
+    default policies and no domains (open to every labeler)."""
+    project = Project.objects.filter(slug=slug).first()
+    if project:
+        return project
+    if not create:
+        raise ProjectError(f'project: no project "{slug}" (use --create-project to make it)')
+    return project_create(
+        created_by=created_by,
+        name=slug.replace("-", " ").capitalize(),
+        slug=slug,
+        status=ProjectStatus.ACTIVE,
+    )
+
+
+@transaction.atomic
+def guidelines_save(*, project: Project, body: str, user: User | None) -> GuidelineVersion:
+    """Guidelines are never edited in place: a change is a new version. An unchanged body
+    returns the current version."""
+    Project.objects.select_for_update(no_key=True).filter(pk=project.pk).values_list("pk").first()
+    current = project.guideline_versions.order_by("-version").first()
+    if current and current.body == body:
+        return current
+    if not body.strip():
+        raise ProjectError("guidelines: write something, or keep the current version")
+    number = (project.guideline_versions.aggregate(top=Max("version"))["top"] or 0) + 1
+    version = GuidelineVersion.objects.create(
+        project=project, version=number, body=body, created_by=user
+    )
+    # The author has read what they wrote.
+    if user is not None:
+        GuidelineRead.objects.update_or_create(
+            user=user, project=project, defaults={"version": number, "read_at": timezone.now()}
+        )
+    return version
+
+
+@transaction.atomic
+def guidelines_mark_read(*, user: User, project: Project) -> int | None:
+    """Record that the person read the project's current guidelines. Returns that version."""
+    current = project.guideline_versions.order_by("-version").values_list("version", flat=True)
+    version = current.first()
+    if version is None:
+        return None
+    GuidelineRead.objects.update_or_create(
+        user=user, project=project, defaults={"version": version, "read_at": timezone.now()}
+    )
+    return version
+
+
+@dataclass(frozen=True)
+class GuidelineNotice:
+    current_version: int | None
+    read_version: int | None
+
+    @property
+    def due(self) -> bool:
+        """True when there are guidelines the person has not read in their current version."""
+        return self.current_version is not None and self.read_version != self.current_version
+
+    @property
+    def changed(self) -> bool:
+        """True when the person read an older version (rather than never reading any)."""
+        return self.due and self.read_version is not None
+
+
+def guidelines_notice(*, user: User, project: Project) -> GuidelineNotice:
+    """Whether the person should see a "guidelines changed" notice in this project (2 queries)."""
+    current = (
+        GuidelineVersion.objects.filter(project=project)
+        .order_by("-version")
+        .values_list("version", flat=True)
+        .first()
+    )
+    read = (
+        GuidelineRead.objects.filter(user=user, project=project)
+        .values_list("version", flat=True)
+        .first()
+    )
+    return GuidelineNotice(current_version=current, read_version=read)
