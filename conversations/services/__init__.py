@@ -1,6 +1,18 @@
 """Every write to conversations. Import from here: `from conversations.services import ...`."""
 
 from .authoring import ConversationError, VersionConflict, conversation_start, conversation_submit
+from .notifications import notification_create, notifications_mark_read
+from .review import (
+    ClaimUnavailable,
+    NotReviewable,
+    ReviewError,
+    SelfReviewError,
+    StaleRevision,
+    review_claim,
+    review_edit,
+    review_release,
+    review_submit,
+)
 from .revisions import revision_create
 
 __all__ = [
@@ -9,4 +21,15 @@ __all__ = [
     "conversation_start",
     "conversation_submit",
     "revision_create",
+    "ClaimUnavailable",
+    "NotReviewable",
+    "ReviewError",
+    "SelfReviewError",
+    "StaleRevision",
+    "notification_create",
+    "notifications_mark_read",
+    "review_claim",
+    "review_edit",
+    "review_release",
+    "review_submit",
 ]

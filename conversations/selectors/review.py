@@ -1,0 +1,288 @@
+"""Reads for the review queue, the review page, the labeler's feedback and notifications."""
+
+from dataclasses import dataclass, field
+
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from conversations.diffing import edit_ratio, word_diff
+from conversations.markdown import render_markdown
+from conversations.models import (
+    Conversation,
+    ConversationState,
+    MessageRole,
+    Notification,
+    Review,
+    ReviewClaim,
+    ReviewDecision,
+    Revision,
+)
+from labeling.models import Project
+
+ProjectDomain = Project.domains.through
+
+
+def reviewer_domain_ids(user) -> list[int]:
+    return list(user.reviewer_domains.values_list("pk", flat=True))
+
+
+def _covered_by(domain_ids: list[int]) -> Q:
+    """Conversations these reviewer domains cover (see labeling.permissions.reviewer_covers)."""
+    project_has_domains = Exists(ProjectDomain.objects.filter(project_id=OuterRef("project_id")))
+    project_shares = Exists(
+        ProjectDomain.objects.filter(project_id=OuterRef("project_id"), domain_id__in=domain_ids)
+    )
+    return Q(prompt__domain_id__in=domain_ids) | (
+        Q(prompt__domain_id__isnull=True) & (~Q(project_has_domains) | Q(project_shares))
+    )
+
+
+def _count_of(queryset: QuerySet) -> Coalesce:
+    return Coalesce(
+        Subquery(
+            queryset.order_by().values("conversation_id").annotate(n=Count("pk")).values("n")[:1],
+            output_field=IntegerField(),
+        ),
+        0,
+    )
+
+
+def review_queue_base(*, reviewer) -> QuerySet[Conversation]:
+    """Submitted conversations `reviewer` may review: their domains, never their own, and not
+    a revision they already judged."""
+    return (
+        Conversation.objects.filter(state=ConversationState.SUBMITTED)
+        .exclude(labeler_id=reviewer.pk)
+        .filter(_covered_by(reviewer_domain_ids(reviewer)))
+        .exclude(
+            Exists(
+                Review.objects.filter(
+                    revision_id=OuterRef("current_revision_id"), reviewer_id=reviewer.pk
+                )
+            )
+        )
+    )
+
+
+def review_queue(
+    *,
+    reviewer,
+    project_id: int | None = None,
+    domain: str | None = None,
+    labeler_id: int | None = None,
+) -> QuerySet[Conversation]:
+    """The queue, oldest submission first, with claim and approval counts per row."""
+    now = timezone.now()
+    queue = review_queue_base(reviewer=reviewer)
+    if project_id:
+        queue = queue.filter(project_id=project_id)
+    if domain:
+        queue = queue.filter(prompt__domain__slug=domain)
+    if labeler_id:
+        queue = queue.filter(labeler_id=labeler_id)
+    active_claims = ReviewClaim.objects.filter(conversation_id=OuterRef("pk"), expires_at__gt=now)
+    return (
+        queue.select_related("project", "prompt__domain", "labeler", "current_revision")
+        .annotate(
+            claimed_by_me=Exists(active_claims.filter(reviewer_id=reviewer.pk)),
+            claims_by_others=_count_of(active_claims.exclude(reviewer_id=reviewer.pk)),
+            approvals=_count_of(
+                Review.objects.filter(
+                    conversation_id=OuterRef("pk"),
+                    revision_id=OuterRef("current_revision_id"),
+                    decision=ReviewDecision.APPROVE,
+                )
+            ),
+        )
+        .order_by("submitted_at", "pk")
+    )
+
+
+def review_queue_counts(*, reviewer) -> dict:
+    """How many conversations wait, per project, domain and labeler (three grouped queries)."""
+    base = review_queue_base(reviewer=reviewer).order_by()
+    projects = list(
+        base.values("project_id", "project__name").annotate(n=Count("pk")).order_by("project__name")
+    )
+    domains = list(
+        base.values("prompt__domain__slug").annotate(n=Count("pk")).order_by("prompt__domain__slug")
+    )
+    labelers = list(
+        base.values("labeler_id", "labeler__username")
+        .annotate(n=Count("pk"))
+        .order_by("labeler__username")
+    )
+    return {
+        "total": sum(row["n"] for row in projects),
+        "projects": [
+            {"id": r["project_id"], "name": r["project__name"], "count": r["n"]} for r in projects
+        ],
+        "domains": [
+            {"slug": r["prompt__domain__slug"] or "", "count": r["n"]}
+            for r in domains
+            if r["prompt__domain__slug"]
+        ],
+        "labelers": [
+            {"id": r["labeler_id"], "username": r["labeler__username"], "count": r["n"]}
+            for r in labelers
+            if r["labeler_id"]
+        ],
+    }
+
+
+def conversation_for_review(*, conversation_id: int) -> Conversation | None:
+    return (
+        Conversation.objects.select_related(
+            "project", "prompt__domain", "labeler", "current_revision"
+        )
+        .prefetch_related("project__domains")
+        .filter(pk=conversation_id)
+        .first()
+    )
+
+
+def active_claims(*, conversation: Conversation) -> list[ReviewClaim]:
+    return list(
+        ReviewClaim.objects.filter(conversation=conversation, expires_at__gt=timezone.now())
+        .select_related("reviewer")
+        .order_by("claimed_at")
+    )
+
+
+def conversation_reviews(*, conversation: Conversation) -> list[Review]:
+    """Every review of the conversation, oldest first, with its reviewer, revision and comments."""
+    return list(
+        Review.objects.filter(conversation=conversation)
+        .select_related("reviewer", "revision")
+        .prefetch_related("message_comments")
+        .order_by("created_at", "pk")
+    )
+
+
+def conversation_revisions(*, conversation: Conversation) -> list[Revision]:
+    return list(
+        Revision.objects.filter(conversation=conversation)
+        .select_related("created_by")
+        .order_by("number")
+    )
+
+
+@dataclass
+class ShownMessage:
+    position: int
+    role: str
+    content: str
+    origin: str
+    html: str
+    draft_diff: str | None = None
+    draft_edit_ratio: float | None = None
+    previous_diff: str | None = None
+    changed_since_previous: bool = False
+    comments: list = field(default_factory=list)
+
+
+def revision_messages(
+    *, revision: Revision, previous: Revision | None = None, reviews: list[Review] = ()
+) -> list[ShownMessage]:
+    """The revision's messages as the labeler sees them, with diffs against the AI draft and
+    against `previous`, and the message comments of `reviews` that judged this revision."""
+    earlier = previous.messages if previous else []
+    shown = []
+    for position, message in enumerate(revision.messages):
+        content = message.get("content", "")
+        original = message.get("model_original") or ""
+        item = ShownMessage(
+            position=position,
+            role=message.get("role", ""),
+            content=content,
+            origin=message.get("origin", "human"),
+            html=render_markdown(content),
+        )
+        if item.role == MessageRole.ASSISTANT and original:
+            item.draft_diff = word_diff(original, content)
+            item.draft_edit_ratio = edit_ratio(original, content)
+        if previous is not None:
+            before = earlier[position].get("content", "") if position < len(earlier) else ""
+            item.changed_since_previous = before != content
+            if item.changed_since_previous:
+                item.previous_diff = word_diff(before, content)
+        shown.append(item)
+    for review in reviews:
+        if review.revision_id != revision.pk:
+            continue
+        for comment in review.message_comments.all():
+            if comment.message_position < len(shown):
+                shown[comment.message_position].comments.append((review, comment))
+    return shown
+
+
+def conversation_feedback(*, conversation: Conversation) -> list[dict]:
+    """Each review of the conversation, newest first, with its comments beside the messages
+    they point at (quoted from the revision that review judged)."""
+    feedback = []
+    for review in reversed(conversation_reviews(conversation=conversation)):
+        messages = review.revision.messages
+        feedback.append(
+            {
+                "review": review,
+                "comments": [
+                    {
+                        "position": comment.message_position,
+                        "role": messages[comment.message_position].get("role", "")
+                        if comment.message_position < len(messages)
+                        else "",
+                        "excerpt": (messages[comment.message_position].get("content", "")[:160])
+                        if comment.message_position < len(messages)
+                        else "",
+                        "text": comment.text,
+                    }
+                    for comment in review.message_comments.all()
+                ],
+            }
+        )
+    return feedback
+
+
+def review_outcomes_for_labeler(user, *, limit: int = 20) -> list[Conversation]:
+    """The labeler's reviewed conversations, returned ones first, then by latest review.
+
+    Each has `.latest_review` (with `.message_comments` prefetched) for the home page.
+    """
+    conversations = list(
+        Conversation.objects.filter(labeler=user, reviews__isnull=False)
+        .annotate(last_review_at=Max("reviews__created_at"))
+        .select_related("project", "prompt")
+        .prefetch_related(
+            Prefetch(
+                "reviews",
+                queryset=Review.objects.select_related("reviewer")
+                .prefetch_related("message_comments")
+                .order_by("-created_at", "-pk"),
+            )
+        )
+        .order_by("-last_review_at")[:limit]
+    )
+    for conversation in conversations:
+        reviews = list(conversation.reviews.all())
+        conversation.latest_review = reviews[0] if reviews else None
+    conversations.sort(key=lambda c: c.state != ConversationState.CHANGES_REQUESTED)
+    return conversations
+
+
+def notification_list(*, user, limit: int = 100) -> list[Notification]:
+    return list(Notification.objects.filter(user=user).order_by("-created_at", "-pk")[:limit])
+
+
+def unread_notification_count(*, user) -> int:
+    return Notification.objects.filter(user=user, read_at__isnull=True).count()

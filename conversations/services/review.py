@@ -1,0 +1,327 @@
+"""Reviewing: claims on the queue, decisions, reviewer edits and the approval policy.
+
+Policy, in one place:
+- a conversation is approved when `project.approvals_needed` distinct reviewers approved
+  the same revision, and that revision is `conversation.current_revision` (what exports read);
+- a request for changes sends it back to its labeler; a rejection is final;
+- a reviewer's edit is a new revision that becomes current, so approvals of older
+  revisions stop counting;
+- every decision is a Review row and every edit a Revision row: the audit trail.
+"""
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from conversations.models import (
+    Conversation,
+    ConversationState,
+    Review,
+    ReviewClaim,
+    ReviewComment,
+    ReviewDecision,
+    Revision,
+)
+from labeling import permissions
+
+from .authoring import REVIEW as REVIEW_SAVE
+from .authoring import ConversationError, VersionConflict, conversation_save
+from .notifications import notification_create
+
+CLAIM_LENGTH = timedelta(minutes=30)
+SCORE_RANGE = range(1, 6)
+
+
+class ReviewError(ConversationError):
+    """A review action the rules do not allow; the message says why."""
+
+
+class SelfReviewError(ReviewError):
+    """Nobody reviews their own conversation, whatever roles they hold."""
+
+
+class NotReviewable(ReviewError):
+    """Not a conversation this person may review (role or domains): shown as not found."""
+
+
+class ClaimUnavailable(ReviewError):
+    """Other reviewers already hold every claim this conversation still needs."""
+
+
+class StaleRevision(ReviewError):
+    """The conversation was edited after the reviewer loaded it: the decision is not recorded."""
+
+
+def rubric_criteria(project) -> list[str]:
+    """The project's rubric as criterion names (an admin may store names or {"name": ...})."""
+    names = []
+    for criterion in project.rubric or []:
+        name = criterion.get("name") if isinstance(criterion, dict) else criterion
+        if name and str(name) not in names:
+            names.append(str(name))
+    return names
+
+
+def _lock_for_review(*, conversation_id: int, reviewer) -> Conversation:
+    """Lock the conversation row and check the reviewer may act on it and it awaits review."""
+    try:
+        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    except Conversation.DoesNotExist:
+        raise NotReviewable("No such conversation.") from None
+    if permissions.is_self_review(reviewer, conversation):
+        raise SelfReviewError("You wrote this conversation, so someone else has to review it.")
+    if not permissions.can_review_conversation(reviewer, conversation):
+        raise NotReviewable("No such conversation in your review domains.")
+    if conversation.state != ConversationState.SUBMITTED:
+        raise ReviewError(
+            f"This conversation is {conversation.get_state_display().lower()}, "
+            "not waiting for review."
+        )
+    return conversation
+
+
+def _current_approver_ids(conversation: Conversation) -> set[int]:
+    return set(
+        Review.objects.filter(
+            revision_id=conversation.current_revision_id, decision=ReviewDecision.APPROVE
+        ).values_list("reviewer_id", flat=True)
+    )
+
+
+def _claim_locked(*, conversation: Conversation, reviewer, now) -> ReviewClaim:
+    """Give `reviewer` (or extend) a claim. Caller holds the conversation's row lock.
+
+    One claim at a time when one approval is enough; with more, up to the number of
+    approvals still missing, each by a different person.
+    """
+    if Review.objects.filter(
+        revision_id=conversation.current_revision_id, reviewer=reviewer
+    ).exists():
+        raise ReviewError("You already reviewed this revision; it is waiting for another reviewer.")
+    approvals_needed = max(conversation.project.approvals_needed, 1)
+    still_needed = max(approvals_needed - len(_current_approver_ids(conversation)), 1)
+    ReviewClaim.objects.filter(conversation=conversation, expires_at__lte=now).delete()
+    claims = list(ReviewClaim.objects.filter(conversation=conversation).select_related("reviewer"))
+    mine = next((claim for claim in claims if claim.reviewer_id == reviewer.pk), None)
+    others = [claim for claim in claims if claim.reviewer_id != reviewer.pk]
+    if mine is None and len(others) >= still_needed:
+        holders = ", ".join(claim.reviewer.get_username() for claim in others)
+        until = min(claim.expires_at for claim in others)
+        raise ClaimUnavailable(
+            f"{holders} {'is' if len(others) == 1 else 'are'} reviewing this conversation "
+            f"(claim ends {timezone.localtime(until):%H:%M})."
+        )
+    if mine is not None:
+        mine.expires_at = now + CLAIM_LENGTH
+        mine.save(update_fields=["expires_at"])
+        return mine
+    return ReviewClaim.objects.create(
+        conversation=conversation, reviewer=reviewer, expires_at=now + CLAIM_LENGTH
+    )
+
+
+@transaction.atomic
+def review_claim(*, conversation_id: int, reviewer) -> ReviewClaim:
+    """Take a conversation from the queue for `CLAIM_LENGTH` (again: extend the claim).
+
+    Race-safe: the conversation row is locked while claims are counted and written.
+    """
+    conversation = _lock_for_review(conversation_id=conversation_id, reviewer=reviewer)
+    return _claim_locked(conversation=conversation, reviewer=reviewer, now=timezone.now())
+
+
+@transaction.atomic
+def review_release(*, conversation_id: int, reviewer) -> None:
+    """Give a claimed conversation back to the queue."""
+    ReviewClaim.objects.filter(conversation_id=conversation_id, reviewer=reviewer).delete()
+
+
+def _clean_scores(project, scores: dict | None, *, required: bool) -> dict[str, int]:
+    criteria = rubric_criteria(project)
+    scores = scores or {}
+    if not isinstance(scores, dict):
+        raise ReviewError("Scores must be an object of criterion → score from 1 to 5.")
+    unknown = sorted(set(scores) - set(criteria))
+    if unknown:
+        raise ReviewError(
+            f"Unknown rubric criteria: {', '.join(unknown)}. "
+            f"This project scores: {', '.join(criteria)}."
+        )
+    cleaned = {}
+    for name in criteria:
+        value = scores.get(name)
+        if value in (None, ""):
+            if required:
+                raise ReviewError(f"Score {name} from 1 to 5 before approving.")
+            continue
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ReviewError(f"Score {name} must be a whole number from 1 to 5.") from None
+        if number not in SCORE_RANGE or str(number) != str(value).strip():
+            raise ReviewError(f"Score {name} must be a whole number from 1 to 5, not {value!r}.")
+        cleaned[name] = number
+    return cleaned
+
+
+def _clean_message_comments(revision: Revision, message_comments) -> list[tuple[int, str]]:
+    cleaned = []
+    count = len(revision.messages)
+    for index, item in enumerate(message_comments or []):
+        try:
+            position = int(item["position"])
+            text = str(item.get("text", "")).strip()
+        except (KeyError, TypeError, ValueError):
+            raise ReviewError(
+                f"Message comment {index + 1} needs a whole-number position and a text."
+            ) from None
+        if not 0 <= position < count:
+            raise ReviewError(
+                f"Message comment {index + 1} points at message {position}; "
+                f"this revision has messages 0 to {count - 1}."
+            )
+        if text:
+            cleaned.append((position, text))
+    return cleaned
+
+
+def _editor_url(conversation: Conversation) -> str:
+    return reverse("conversations:editor", args=[conversation.pk])
+
+
+@transaction.atomic
+def review_submit(
+    *,
+    conversation_id: int,
+    reviewer,
+    decision: str,
+    scores: dict | None = None,
+    comment: str = "",
+    message_comments: list[dict] | None = None,
+    revision_number: int | None = None,
+) -> Review:
+    """Record a reviewer's decision on the current revision and apply the approval policy.
+
+    `revision_number`, when given, is the revision the reviewer looked at: if someone edited
+    the conversation since, nothing is recorded (StaleRevision).
+    """
+    if decision not in ReviewDecision.values:
+        raise ReviewError(
+            f"Unknown decision {decision!r}: use one of {', '.join(ReviewDecision.values)}."
+        )
+    conversation = _lock_for_review(conversation_id=conversation_id, reviewer=reviewer)
+    revision = Revision.objects.get(pk=conversation.current_revision_id)
+    if revision_number is not None and int(revision_number) != revision.number:
+        raise StaleRevision(
+            f"You reviewed revision {revision_number}, but revision {revision.number} is now "
+            "current (someone edited it). Reload to see the changes; nothing was recorded."
+        )
+    now = timezone.now()
+    _claim_locked(conversation=conversation, reviewer=reviewer, now=now)
+    project = conversation.project
+    cleaned_scores = _clean_scores(project, scores, required=decision == ReviewDecision.APPROVE)
+    cleaned_comments = _clean_message_comments(revision, message_comments)
+    comment = (comment or "").strip()
+    if decision == ReviewDecision.REJECT and not comment:
+        raise ReviewError("Give the reason for rejecting in the comment.")
+    if decision == ReviewDecision.REQUEST_CHANGES and not (comment or cleaned_comments):
+        raise ReviewError("Say what to change: a comment on the whole or on a message.")
+
+    review = Review.objects.create(
+        conversation=conversation,
+        revision=revision,
+        reviewer=reviewer,
+        decision=decision,
+        scores=cleaned_scores,
+        comment=comment,
+    )
+    ReviewComment.objects.bulk_create(
+        ReviewComment(review=review, message_position=position, text=text)
+        for position, text in cleaned_comments
+    )
+    _apply_policy(conversation=conversation, review=review, reviewer=reviewer, now=now)
+    return review
+
+
+def _apply_policy(*, conversation: Conversation, review: Review, reviewer, now) -> None:
+    """Move the conversation on after `review`. Caller holds the row lock."""
+    name = reviewer.get_username()
+    labeler = conversation.labeler
+    if review.decision == ReviewDecision.APPROVE:
+        approvals = len(_current_approver_ids(conversation))
+        needed = max(conversation.project.approvals_needed, 1)
+        ReviewClaim.objects.filter(conversation=conversation, reviewer=reviewer).delete()
+        if approvals < needed:
+            return
+        conversation.state = ConversationState.APPROVED
+        text = f"Conversation #{conversation.pk} was approved."
+    elif review.decision == ReviewDecision.REQUEST_CHANGES:
+        conversation.state = ConversationState.CHANGES_REQUESTED
+        text = f"{name} asked for changes to conversation #{conversation.pk}."
+    else:
+        conversation.state = ConversationState.REJECTED
+        text = f"{name} rejected conversation #{conversation.pk}."
+    if conversation.state != ConversationState.CHANGES_REQUESTED:
+        conversation.decided_at = now
+    # A new version: a tab opened before the decision cannot overwrite what follows it.
+    conversation.version += 1
+    conversation.save(update_fields=["state", "decided_at", "version", "updated_at"])
+    ReviewClaim.objects.filter(conversation=conversation).delete()
+    if labeler is not None:
+        notification_create(
+            user=labeler, text=text, url=_editor_url(conversation), conversation=conversation
+        )
+
+
+@transaction.atomic
+def review_edit(
+    *, conversation_id: int, reviewer, expected_version: int, messages: list[dict], reason: str = ""
+) -> Revision:
+    """A reviewer's correction: new message texts become a new current revision.
+
+    `messages` is [{"position", "content"}] for the messages that change. Raises
+    VersionConflict (nothing written) when the conversation moved past `expected_version`.
+    """
+    conversation = _lock_for_review(conversation_id=conversation_id, reviewer=reviewer)
+    _claim_locked(conversation=conversation, reviewer=reviewer, now=timezone.now())
+    if conversation.version != int(expected_version):
+        raise VersionConflict(conversation, int(expected_version))
+    stored = list(conversation.messages.order_by("position"))
+    replacements = {}
+    for index, item in enumerate(messages or []):
+        try:
+            position, content = int(item["position"]), str(item["content"])
+        except (KeyError, TypeError, ValueError):
+            raise ReviewError(
+                f"Edit {index + 1} needs a whole-number position and a content."
+            ) from None
+        if not 0 <= position < len(stored):
+            raise ReviewError(f"Edit {index + 1}: there is no message at position {position}.")
+        if not content.strip():
+            raise ReviewError(f"Message {position} cannot be empty.")
+        replacements[position] = content
+    if all(stored[p].content == content for p, content in replacements.items()):
+        raise ReviewError("Nothing changed: edit a message before saving.")
+    # The editor's save service: same versioning, origin bookkeeping and review-edit revision.
+    conversation_save(
+        conversation_id=conversation.pk,
+        user=reviewer,
+        expected_version=int(expected_version),
+        messages=[
+            {"role": m.role, "content": replacements.get(m.position, m.content)} for m in stored
+        ],
+        kind=REVIEW_SAVE,
+        reason=(reason or "").strip(),
+    )
+    conversation.refresh_from_db(fields=["current_revision", "version"])
+    revision = conversation.current_revision
+    if conversation.labeler is not None:
+        notification_create(
+            user=conversation.labeler,
+            text=f"{reviewer.get_username()} edited conversation #{conversation.pk} in review.",
+            url=_editor_url(conversation),
+            conversation=conversation,
+        )
+    return revision
