@@ -45,3 +45,33 @@ class ExportArtifact(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["job", "name"], name="unique_artifact_name")]
+
+
+class TokenizerAsset(models.Model):
+    """A vocabulary file an admin uploaded: o200k_base's `.tiktoken` or a Hugging Face tokenizer.
+
+    Files live under MEDIA_ROOT/tokenizers/<sha256>/ so the same upload is stored once
+    and a job's config can name the asset and be replayed byte for byte.
+    """
+
+    class Kind(models.TextChoices):
+        O200K_BASE = "o200k_base", "o200k_base (.tiktoken)"
+        HUGGINGFACE = "huggingface", "Hugging Face tokenizer.json"
+
+    kind = models.CharField(max_length=16, choices=Kind)
+    label = models.CharField(max_length=200)
+    # Folder relative to MEDIA_ROOT holding the vocabulary (and, for Hugging Face, its config).
+    folder = models.CharField(max_length=300)
+    file_name = models.CharField(max_length=100)
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.get_kind_display()})"

@@ -1,0 +1,127 @@
+"""Reads for exports: the approved conversations an export streams, and the job screens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import QuerySet
+
+from conversations.models import Conversation, ConversationState, Review, ReviewDecision
+from labeling.models import Project
+
+from .models import ExportJob, TokenizerAsset
+
+if TYPE_CHECKING:
+    from .services.config import ExportConfig
+
+DEFAULT_CHUNK_SIZE = 1000
+
+
+@dataclass(slots=True)
+class ExportRow:
+    """One approved conversation as the export sees it: its current revision and its reviews."""
+
+    id: int
+    project: str
+    domain: str | None
+    messages: Any
+    imported: bool
+    source_id: str
+    labeler_id: int | None
+    reviewer_ids: list[int] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+
+    @property
+    def mean_score(self) -> float | None:
+        return sum(self.scores) / len(self.scores) if self.scores else None
+
+
+def export_conversations_queryset(config: ExportConfig) -> QuerySet[Conversation]:
+    """Approved conversations of the config's projects that pass the database-side filters."""
+    queryset = Conversation.objects.filter(
+        state=ConversationState.APPROVED,
+        project__slug__in=config.projects,
+        current_revision__isnull=False,
+    )
+    if config.domains:
+        queryset = queryset.filter(prompt__domain__slug__in=config.domains)
+    if config.date_from:
+        queryset = queryset.filter(**{f"{config.date_field}__date__gte": config.date_from})
+    if config.date_to:
+        queryset = queryset.filter(**{f"{config.date_field}__date__lte": config.date_to})
+    return queryset
+
+
+def export_row_chunks(
+    config: ExportConfig, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> Iterator[list[ExportRow]]:
+    """Yield the matching conversations in id order, `chunk_size` at a time.
+
+    Two queries per chunk whatever its size: the conversations with their current
+    revision's messages (keyset pagination on id, so memory stays flat and no offset
+    scan grows), then the approving reviews of those revisions for scores and counts.
+    """
+    queryset = export_conversations_queryset(config).order_by("id")
+    last_id = 0
+    while True:
+        values = list(
+            queryset.filter(id__gt=last_id).values_list(
+                "id",
+                "project__slug",
+                "prompt__domain__slug",
+                "current_revision_id",
+                "current_revision__messages",
+                "imported",
+                "source_id",
+                "labeler_id",
+            )[:chunk_size]
+        )
+        if not values:
+            return
+        rows: dict[int, ExportRow] = {}
+        chunk = []
+        for conv_id, project, domain, revision_id, messages, imported, source, labeler in values:
+            row = ExportRow(conv_id, project, domain, messages, imported, source, labeler)
+            rows[revision_id] = row
+            chunk.append(row)
+        reviews = Review.objects.filter(
+            revision_id__in=list(rows), decision=ReviewDecision.APPROVE
+        ).values_list("revision_id", "reviewer_id", "scores")
+        for revision_id, reviewer_id, scores in reviews:
+            row = rows[revision_id]
+            row.reviewer_ids.append(reviewer_id)
+            if isinstance(scores, dict):
+                row.scores.extend(
+                    float(value)
+                    for value in scores.values()
+                    if isinstance(value, int | float) and not isinstance(value, bool)
+                )
+        yield chunk
+        last_id = values[-1][0]
+
+
+def export_jobs_recent(*, limit: int = 20) -> list[ExportJob]:
+    """The latest jobs with their projects and artifacts (three queries)."""
+    return list(
+        ExportJob.objects.select_related("created_by").prefetch_related("projects", "artifacts")[
+            :limit
+        ]
+    )
+
+
+def export_job_detail(job_id: int) -> ExportJob:
+    return (
+        ExportJob.objects.select_related("created_by")
+        .prefetch_related("projects", "artifacts")
+        .get(id=job_id)
+    )
+
+
+def export_project_choices() -> list[Project]:
+    return list(Project.objects.order_by("name").only("id", "name", "slug"))
+
+
+def tokenizer_assets() -> list[TokenizerAsset]:
+    return list(TokenizerAsset.objects.all())

@@ -1,0 +1,122 @@
+"""The token preview: the first examples exactly as the export tokenizes them, token by token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from exports.models import ExportJob
+from exports.pipeline.render import (
+    OverflowStatus,
+    TokenizedExample,
+    apply_max_tokens,
+    preview_tokens,
+)
+from exports.pipeline.split import TRAIN, assign_split
+from exports.pipeline.tokenizers import ChatTokenizer
+from exports.pipeline.writers import split_filename
+from exports.selectors import export_row_chunks
+
+from .config import ExportConfig, export_config_from_dict
+from .running import Selection, export_tokenizer, special_token_ids, tokenize_rows
+
+PREVIEW_EXAMPLES = 3
+# The preview reads at most this many conversations looking for examples that pass the filters.
+PREVIEW_READ_LIMIT = 200
+PREVIEW_MAX_TOKENS = 600
+
+
+@dataclass(frozen=True)
+class PreviewToken:
+    token_id: int
+    label: str
+    special: bool
+    trained: bool
+
+
+@dataclass(frozen=True)
+class PreviewExample:
+    conversation_id: str
+    split: str
+    status: str
+    num_tokens: int
+    trained_tokens: int
+    tokens: list[PreviewToken]
+    hidden_tokens: int
+
+
+def _visible(text: str) -> str:
+    # Whitespace would vanish inside a chip: show newlines and tabs as symbols.
+    return text.replace("\n", "↵").replace("\t", "⇥")
+
+
+def _example(
+    conversation_id: str,
+    split: str,
+    status: str,
+    example: TokenizedExample,
+    tokenizer: ChatTokenizer,
+) -> PreviewExample:
+    shown = TokenizedExample.from_ids_and_mask(
+        example.input_ids[:PREVIEW_MAX_TOKENS], example.loss_mask[:PREVIEW_MAX_TOKENS]
+    )
+    pieces = preview_tokens(shown, tokenizer)
+    tokens = [
+        PreviewToken(token_id, _visible(piece.text), piece.is_special, piece.trained)
+        for token_id, piece in zip(shown.input_ids, pieces, strict=True)
+    ]
+    return PreviewExample(
+        conversation_id=conversation_id,
+        split=split,
+        status=status,
+        num_tokens=example.num_tokens,
+        trained_tokens=example.num_trained_tokens,
+        tokens=tokens,
+        hidden_tokens=max(0, example.num_tokens - PREVIEW_MAX_TOKENS),
+    )
+
+
+def export_preview(*, config: ExportConfig, limit: int = PREVIEW_EXAMPLES) -> list[PreviewExample]:
+    """The first `limit` conversations the export would write, with the same filters,
+    template, tokenizer and length policy. Reads at most PREVIEW_READ_LIMIT conversations."""
+    tokenizer = export_tokenizer(config)
+    special_token_ids(tokenizer, config.template)
+    selection = Selection(config)
+    examples: list[PreviewExample] = []
+    for rows in export_row_chunks(config, chunk_size=50):
+        kept = selection.keep(rows)
+        for (row, _), example in zip(kept, tokenize_rows(kept, config, tokenizer), strict=True):
+            limited, status = apply_max_tokens(example, config.max_tokens, config.overflow)
+            split = assign_split(row.id, seed=config.seed, val_fraction=config.val_fraction)
+            if status is OverflowStatus.DROPPED:
+                limited = example
+            examples.append(_example(str(row.id), split, status.value, limited, tokenizer))
+            if len(examples) >= limit:
+                return examples
+        if selection.read >= PREVIEW_READ_LIMIT:
+            break
+    return examples
+
+
+def export_job_preview(*, job: ExportJob, limit: int = PREVIEW_EXAMPLES) -> list[PreviewExample]:
+    """The first rows of a finished job's published train.parquet, token by token.
+
+    Falls back to recomputing from the job's settings when no Parquet was written.
+    """
+    config = export_config_from_dict(job.config)
+    path = Path(job.output_dir or "") / split_filename(TRAIN, "parquet")
+    if job.status != ExportJob.Status.SUCCEEDED or not path.is_file():
+        return export_preview(config=config, limit=limit)
+    tokenizer = export_tokenizer(config)
+    parquet = pq.ParquetFile(path)
+    examples: list[PreviewExample] = []
+    for batch in parquet.iter_batches(
+        batch_size=limit, columns=["id", "input_ids", "loss_mask", "num_tokens"]
+    ):
+        for record in batch.to_pylist():
+            example = TokenizedExample.from_ids_and_mask(record["input_ids"], record["loss_mask"])
+            examples.append(_example(record["id"], TRAIN, "published", example, tokenizer))
+        break
+    return examples[:limit]

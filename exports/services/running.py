@@ -1,0 +1,390 @@
+"""Run one export: stream approved conversations → render → tokenize → split → write → publish.
+
+The Celery task and `manage.py export_dataset` both call `export_run`. Everything it
+decides comes from the `ExportConfig` and the database rows, read in id order, so the
+same data and settings give the same bytes. Only `manifest.json` carries a time, and
+only in its `created_at` field (set SOURCE_DATE_EPOCH to pin it too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from exports.models import TokenizerAsset
+from exports.pipeline.card import CardConfig, render_dataset_card
+from exports.pipeline.packing import Packer
+from exports.pipeline.publish import atomic_directory, write_manifest
+from exports.pipeline.render import (
+    CHATML_SEP,
+    HF_CHAT_TEMPLATE,
+    OverflowStatus,
+    TokenizedExample,
+    apply_max_tokens,
+    tokenize_conversations,
+)
+from exports.pipeline.split import SPLITS, Deduplicator, assign_split
+from exports.pipeline.stats import Stats
+from exports.pipeline.tokenizers import (
+    CHAT_SPECIAL_TOKENS,
+    CL100K_BASE,
+    IM_END,
+    IM_SEP,
+    ChatTokenizer,
+    TokenizerError,
+    get_tokenizer,
+)
+from exports.pipeline.writers import (
+    JsonlWriter,
+    PackedParquetWriter,
+    ParquetWriter,
+    split_filename,
+)
+from exports.selectors import DEFAULT_CHUNK_SIZE, ExportRow, export_conversations_queryset
+from exports.selectors import export_row_chunks as _row_chunks
+
+from .config import ExportConfig
+
+ROLES = frozenset({"system", "user", "assistant"})
+ProgressCallback = Callable[[int, int], None]
+
+
+class ExportError(Exception):
+    """The export cannot be made; the message says why in words an admin can act on."""
+
+
+class ExportCancelled(Exception):
+    """Someone asked the job to stop; nothing was published."""
+
+
+@dataclass
+class Selection:
+    """What the row filters let through, and why the rest was left out."""
+
+    config: ExportConfig
+    deduplicator: Deduplicator | None = None
+    read: int = 0
+    empty: int = 0
+    below_min_score: int = 0
+    unedited_ai_drafts: int = 0
+    labelers: set[int] = field(default_factory=set)
+    reviewers: set[int] = field(default_factory=set)
+    reviews: int = 0
+    imported: int = 0
+
+    def __post_init__(self) -> None:
+        if self.config.dedupe and self.deduplicator is None:
+            self.deduplicator = Deduplicator()
+
+    @property
+    def duplicates(self) -> int:
+        return self.deduplicator.duplicates if self.deduplicator else 0
+
+    def keep(self, rows: Sequence[ExportRow]) -> list[tuple[ExportRow, list[dict[str, str]]]]:
+        """The rows to export with their cleaned messages, in order."""
+        kept = []
+        for row in rows:
+            self.read += 1
+            messages = clean_messages(row)
+            if not messages:
+                self.empty += 1
+                continue
+            if self.config.min_score is not None and (
+                row.mean_score is None or row.mean_score < self.config.min_score
+            ):
+                self.below_min_score += 1
+                continue
+            if self.config.exclude_unedited_ai_drafts and any(
+                m["role"] == "assistant" and m.get("origin") == "model" for m in messages
+            ):
+                self.unedited_ai_drafts += 1
+                continue
+            if self.deduplicator is not None and self.deduplicator.is_duplicate(messages):
+                continue
+            kept.append((row, messages))
+        return kept
+
+    def count_provenance(self, row: ExportRow) -> None:
+        if row.labeler_id is not None:
+            self.labelers.add(row.labeler_id)
+        self.reviewers.update(row.reviewer_ids)
+        self.reviews += len(row.reviewer_ids)
+        self.imported += int(row.imported)
+
+
+def clean_messages(row: ExportRow) -> list[dict[str, str]]:
+    """The revision's messages as {role, content, origin}; ExportError names a broken one."""
+    if not isinstance(row.messages, list):
+        raise ExportError(
+            f"Conversation {row.id} (project {row.project}): its revision holds no message list."
+        )
+    cleaned = []
+    for position, message in enumerate(row.messages, start=1):
+        where = f"Conversation {row.id} (project {row.project}), message {position}"
+        if not isinstance(message, Mapping):
+            raise ExportError(f"{where} is not an object.")
+        role, content = message.get("role"), message.get("content")
+        if role not in ROLES:
+            raise ExportError(f"{where} has the unknown role {role!r}.")
+        if not isinstance(content, str):
+            raise ExportError(f"{where} has no text content.")
+        cleaned.append({"role": role, "content": content, "origin": message.get("origin") or ""})
+    return cleaned
+
+
+def export_tokenizer(config: ExportConfig) -> ChatTokenizer:
+    """The tokenizer the config names, loaded from its uploaded vocabulary when needed."""
+    if config.tokenizer == CL100K_BASE:
+        return get_tokenizer(CL100K_BASE)
+    asset = TokenizerAsset.objects.filter(id=config.tokenizer_asset, kind=config.tokenizer).first()
+    if asset is None:
+        raise ExportError(
+            f"The uploaded {config.tokenizer} vocabulary #{config.tokenizer_asset} no longer exists."
+        )
+    folder = Path(settings.MEDIA_ROOT) / asset.folder
+    path = folder if config.tokenizer == "huggingface" else folder / asset.file_name
+    try:
+        tokenizer = get_tokenizer(config.tokenizer, path)
+    except TokenizerError as error:
+        raise ExportError(f"The tokenizer could not be loaded: {error}") from error
+    if tokenizer.fingerprint != asset.sha256 and config.tokenizer != "huggingface":
+        raise ExportError(f"The vocabulary file of {asset.label} changed since it was uploaded.")
+    return tokenizer
+
+
+def special_token_ids(tokenizer: ChatTokenizer, template: str) -> dict[str, int]:
+    """The special tokens the template writes, with this tokenizer's ids."""
+    names = [t for t in CHAT_SPECIAL_TOKENS if template == CHATML_SEP or t != IM_SEP]
+    ids = {}
+    for name in names:
+        try:
+            ids[name] = tokenizer.special_token_id(name)
+        except TokenizerError:
+            if template != HF_CHAT_TEMPLATE:
+                raise ExportError(
+                    f"The {tokenizer.name} tokenizer has no {name} token, which the "
+                    f"{template} template needs; choose the tokenizer's own chat template."
+                ) from None
+    return ids
+
+
+def tokenize_rows(
+    kept: Sequence[tuple[ExportRow, list[dict[str, str]]]],
+    config: ExportConfig,
+    tokenizer: ChatTokenizer,
+) -> list[TokenizedExample]:
+    """One batched tokenizer call for a chunk's conversations."""
+    if not kept:
+        return []
+    try:
+        return tokenize_conversations([m for _, m in kept], config.template, tokenizer)
+    except (TokenizerError, ValueError) as error:
+        first, last = kept[0][0].id, kept[-1][0].id
+        raise ExportError(
+            f"Conversations {first}–{last} could not be tokenized with {config.template}: {error}"
+        ) from error
+
+
+def _pad_id(tokenizer: ChatTokenizer) -> int:
+    for name in ("<|endoftext|>", IM_END):
+        try:
+            return tokenizer.special_token_id(name)
+        except TokenizerError:
+            continue
+    return 0
+
+
+def _manifest_time(created_at: dt.datetime | None) -> str:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        moment = dt.datetime.fromtimestamp(int(epoch), tz=dt.UTC)
+    else:
+        moment = created_at or dt.datetime.now(tz=dt.UTC)
+    return moment.astimezone(dt.UTC).replace(microsecond=0).isoformat()
+
+
+class _SplitWriters:
+    """The open files of one export: per split, JSONL / Parquet / packed Parquet as configured."""
+
+    def __init__(self, folder: Path, config: ExportConfig, pad_id: int, stack) -> None:
+        self.jsonl: dict[str, JsonlWriter] = {}
+        self.parquet: dict[str, ParquetWriter] = {}
+        self.packed: dict[str, PackedParquetWriter] = {}
+        self.packers: dict[str, Packer] = {}
+        for split in SPLITS:
+            if "jsonl" in config.formats:
+                self.jsonl[split] = stack.enter_context(
+                    JsonlWriter(folder / split_filename(split, "jsonl"))
+                )
+            if "parquet" in config.formats:
+                self.parquet[split] = stack.enter_context(
+                    ParquetWriter(folder / split_filename(split, "parquet"))
+                )
+            if config.pack_length:
+                self.packed[split] = stack.enter_context(
+                    PackedParquetWriter(folder / split_filename(split, "packed"))
+                )
+                self.packers[split] = Packer(
+                    seq_len=config.pack_length, pad_id=pad_id, overflow=config.overflow
+                )
+
+    def write(
+        self, split: str, row: ExportRow, messages: list[dict[str, str]], example: TokenizedExample
+    ) -> None:
+        example_id = str(row.id)
+        if split in self.jsonl:
+            metadata: dict[str, Any] = {"project": row.project, "domain": row.domain}
+            if row.source_id:
+                metadata["source_id"] = row.source_id
+            if row.imported:
+                metadata["imported"] = True
+            self.jsonl[split].write(example_id, messages, metadata)
+        if split in self.parquet:
+            self.parquet[split].write(example_id, example)
+        if split in self.packers:
+            for sequence in self.packers[split].add(example_id, example):
+                self.packed[split].write(sequence)
+
+    def finish(self) -> dict[str, Any]:
+        packing: dict[str, Any] = {}
+        for split, packer in self.packers.items():
+            for sequence in packer.finish():
+                self.packed[split].write(sequence)
+            packing[split] = {
+                "sequences": self.packed[split].rows,
+                "truncated": packer.truncated,
+                "dropped": packer.dropped,
+            }
+        return packing
+
+
+def _remove_stale_staging(destination: Path) -> None:
+    """A worker killed mid-run leaves its hidden staging folder; a retry starts afresh."""
+    if destination.parent.is_dir():
+        for stale in destination.parent.glob(f".{destination.name}.*.tmp"):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def export_run(
+    *,
+    config: ExportConfig,
+    destination: str | os.PathLike[str],
+    progress: ProgressCallback | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    created_at: dt.datetime | None = None,
+    title: str = "",
+) -> dict[str, Any]:
+    """Write the export into a staging folder and publish it at `destination` atomically.
+
+    `progress(done, total)` runs after every chunk; it may raise `ExportCancelled`.
+    Any exception leaves nothing at `destination` (an earlier export there is only
+    replaced by a complete new one). Returns the manifest.
+    """
+    destination = Path(destination)
+    tokenizer = export_tokenizer(config)
+    specials = special_token_ids(tokenizer, config.template)
+    total = export_conversations_queryset(config).count()
+    stats = Stats()
+    selection = Selection(config)
+    _remove_stale_staging(destination)
+    with atomic_directory(destination, overwrite=True) as staging:
+        with contextlib.ExitStack() as stack:
+            writers = _SplitWriters(staging, config, _pad_id(tokenizer), stack)
+            if progress:
+                progress(0, total)
+            for rows in _row_chunks(config, chunk_size=chunk_size):
+                kept = selection.keep(rows)
+                for (row, messages), example in zip(
+                    kept, tokenize_rows(kept, config, tokenizer), strict=True
+                ):
+                    _export_one(row, messages, example, config, stats, selection, writers)
+                if progress:
+                    progress(selection.read, total)
+            packing = writers.finish()
+        stats.duplicates = selection.duplicates
+        collection = {
+            "labelers": len(selection.labelers),
+            "reviewers": len(selection.reviewers),
+            "approving reviews": selection.reviews,
+            "imported conversations": selection.imported,
+        }
+        card = CardConfig(
+            title=title or f"SFT export of {', '.join(config.projects)}",
+            template=config.template,
+            tokenizer=tokenizer.name,
+            tokenizer_sha256=tokenizer.fingerprint,
+            special_token_ids=specials,
+            license=config.license,
+            languages=config.language,
+            formats=config.formats,
+            packed_seq_len=config.pack_length,
+            max_tokens=config.max_tokens,
+            overflow=config.overflow,
+            seed=config.seed,
+            val_fraction=config.val_fraction,
+            filters=config.filters,
+            collection=collection,
+        )
+        (staging / "README.md").write_text(
+            render_dataset_card(stats, card), encoding="utf-8", newline="\n"
+        )
+        counts = {
+            "matched": total,
+            "read": selection.read,
+            "exported": stats.conversations,
+            "per_split": {split: stats.per_split.get(split, 0) for split in SPLITS},
+            "left_out": {
+                "empty": selection.empty,
+                "below_min_score": selection.below_min_score,
+                "unedited_ai_drafts": selection.unedited_ai_drafts,
+                "duplicates": selection.duplicates,
+                "too_long_dropped": stats.dropped,
+            },
+            "truncated": stats.truncated,
+            "collection": collection,
+        }
+        if packing:
+            counts["packing"] = packing
+        manifest = write_manifest(
+            staging,
+            config=config.to_dict(),
+            counts=counts,
+            token_statistics=stats.to_dict(),
+            tokenizer={
+                "name": tokenizer.name,
+                "sha256": tokenizer.fingerprint,
+                "special_tokens": specials,
+            },
+            created_at=_manifest_time(created_at),
+        )
+    return manifest
+
+
+def _export_one(
+    row: ExportRow,
+    messages: list[dict[str, str]],
+    example: TokenizedExample,
+    config: ExportConfig,
+    stats: Stats,
+    selection: Selection,
+    writers: _SplitWriters,
+) -> None:
+    kept, status = apply_max_tokens(example, config.max_tokens, config.overflow)
+    if kept is None or (status is OverflowStatus.TRUNCATED and not kept.num_trained_tokens):
+        # A truncation that leaves nothing to learn counts as dropped.
+        stats.dropped += 1
+        return
+    if status is OverflowStatus.TRUNCATED:
+        stats.truncated += 1
+    split = assign_split(row.id, seed=config.seed, val_fraction=config.val_fraction)
+    stats.add(messages, kept, split=split, domain=row.domain)
+    selection.count_provenance(row)
+    writers.write(split, row, messages, kept)
