@@ -13,9 +13,12 @@ from .review import (
     review_release,
     review_submit,
 )
+from .importing import ConversationImportError, conversations_import
 from .revisions import revision_create
 
 __all__ = [
+    "ConversationImportError",
+    "conversations_import",
     "ConversationError",
     "VersionConflict",
     "conversation_start",

@@ -1,0 +1,353 @@
+"""Import finished conversations: the export's messages JSONL, or OpenAssistant message trees.
+
+Same rules as the prompt import: every line is checked first; any bad line is named
+(`line 7: field "messages[2].role": unknown role "bot"`) and nothing is imported.
+Everything that passes is written in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from conversations.models import (
+    Conversation,
+    ConversationState,
+    Message,
+    MessageOrigin,
+    MessageRole,
+    Revision,
+)
+from labeling.models import ImportBatch, Project
+
+FORMATS = ("messages", "oasst")
+STATES = (ConversationState.SUBMITTED.value, ConversationState.APPROVED.value)
+ROLES = frozenset(MessageRole.values)
+ORIGINS = frozenset(MessageOrigin.values)
+OASST_ROLES = {"prompter": MessageRole.USER.value, "assistant": MessageRole.ASSISTANT.value}
+MAX_ERRORS = 50
+
+
+class ConversationImportError(ValueError):
+    """One or more lines are bad; `errors` lists them as `line N: …`. Nothing was imported."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        shown = errors[:10]
+        more = f"\n… and {len(errors) - 10} more" if len(errors) > 10 else ""
+        super().__init__("\n".join(shown) + more)
+
+
+class _LineError(Exception):
+    def __init__(self, field_path: str, problem: str) -> None:
+        super().__init__(f'field "{field_path}": {problem}' if field_path else problem)
+
+
+@dataclass
+class ParsedConversation:
+    source_id: str
+    messages: list[dict[str, str]]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ImportResult:
+    batch: ImportBatch
+    imported: int
+    skipped_existing: int
+    skipped_without_reply: int
+
+
+def _lines(stream: IO[bytes] | Iterable[bytes]) -> Iterator[tuple[int, str | None, str]]:
+    """(line number, text or None when not UTF-8, error) for every non-blank line."""
+    for number, raw in enumerate(stream, start=1):
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8")
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            yield number, None, f"not UTF-8 text (byte {error.start + 1})"
+            continue
+        if text.strip():
+            yield number, text, ""
+
+
+def _text(value: Any, field_path: str) -> str:
+    if not isinstance(value, str):
+        raise _LineError(field_path, "missing" if value is None else "must be text")
+    if not value.strip():
+        raise _LineError(field_path, "empty content")
+    return value
+
+
+def _parse_messages_line(record: Any, number: int) -> list[ParsedConversation]:
+    if not isinstance(record, dict):
+        raise _LineError("", "expected a JSON object")
+    if "messages" not in record:
+        raise _LineError("messages", "missing")
+    raw_messages = record["messages"]
+    if not isinstance(raw_messages, list) or not raw_messages:
+        raise _LineError("messages", "must be a non-empty list")
+    messages = []
+    for index, message in enumerate(raw_messages):
+        where = f"messages[{index}]"
+        if not isinstance(message, dict):
+            raise _LineError(where, "must be an object with role and content")
+        role = message.get("role")
+        if role not in ROLES:
+            raise _LineError(f"{where}.role", f"unknown role {json.dumps(role)}")
+        origin = message.get("origin") or MessageOrigin.HUMAN.value
+        if origin not in ORIGINS:
+            raise _LineError(f"{where}.origin", f"unknown origin {json.dumps(origin)}")
+        content = _text(message.get("content"), f"{where}.content")
+        messages.append({"role": role, "content": content, "origin": origin})
+    if not any(m["role"] == MessageRole.ASSISTANT for m in messages):
+        raise _LineError("messages", "has no assistant message")
+    metadata = record.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise _LineError("metadata", "must be an object")
+    source = record.get("id")
+    source_id = str(source) if source not in (None, "") else f"line-{number}"
+    return [ParsedConversation(source_id, messages, dict(metadata))]
+
+
+def _oasst_message(message: Any, where: str) -> dict[str, str]:
+    if not isinstance(message, dict):
+        raise _LineError(where, "must be a message object")
+    role = OASST_ROLES.get(message.get("role"))
+    if role is None:
+        raise _LineError(f"{where}.role", f"unknown role {json.dumps(message.get('role'))}")
+    text = _text(message.get("text"), f"{where}.text")
+    synthetic = role == MessageRole.ASSISTANT and bool(message.get("synthetic"))
+    return {
+        "role": role,
+        "content": text,
+        "origin": MessageOrigin.MODEL.value if synthetic else MessageOrigin.HUMAN.value,
+        "message_id": str(message.get("message_id") or ""),
+    }
+
+
+def _oasst_replies(message: dict, where: str) -> list[tuple[dict, str]]:
+    replies = message.get("replies") or []
+    if not isinstance(replies, list):
+        raise _LineError(f"{where}.replies", "must be a list")
+    return [
+        (reply, f"{where}.replies[{index}]")
+        for index, reply in enumerate(replies)
+        if not (isinstance(reply, dict) and reply.get("deleted"))
+    ]
+
+
+def _rank_key(item: tuple[dict, str]) -> tuple[int, float]:
+    rank = item[0].get("rank")
+    return (0, float(rank)) if isinstance(rank, int | float) else (1, 0.0)
+
+
+def _best_path(root: dict) -> list[dict[str, str]]:
+    path, node, where = [], root, "prompt"
+    while True:
+        path.append(_oasst_message(node, where))
+        replies = _oasst_replies(node, where)
+        if not replies:
+            return path
+        node, where = min(replies, key=_rank_key)  # rank 0 first; unranked after ranked
+
+
+def _all_paths(root: dict) -> list[list[dict[str, str]]]:
+    paths = []
+    stack: list[tuple[dict, str, list[dict[str, str]]]] = [(root, "prompt", [])]
+    while stack:
+        node, where, prefix = stack.pop()
+        path = [*prefix, _oasst_message(node, where)]
+        replies = _oasst_replies(node, where)
+        if not replies:
+            paths.append(path)
+        for reply, reply_where in reversed(sorted(replies, key=_rank_key)):
+            stack.append((reply, reply_where, path))
+    return paths
+
+
+def _ending_with_assistant(path: list[dict[str, str]]) -> list[dict[str, str]]:
+    while path and path[-1]["role"] != MessageRole.ASSISTANT:
+        path = path[:-1]
+    return path
+
+
+def _parse_oasst_line(record: Any, all_paths: bool) -> list[ParsedConversation]:
+    if not isinstance(record, dict):
+        raise _LineError("", "expected a JSON object")
+    if "prompt" not in record:
+        raise _LineError("prompt", "missing")
+    tree_id = str(record.get("message_tree_id") or "")
+    if not tree_id:
+        raise _LineError("message_tree_id", "missing")
+    root = record["prompt"]
+    if isinstance(root, dict) and root.get("role") != "prompter":
+        raise _LineError("prompt.role", f'must be "prompter", not {json.dumps(root.get("role"))}')
+    paths = _all_paths(root) if all_paths else [_best_path(root)]
+    conversations, seen = [], set()
+    for path in paths:
+        path = _ending_with_assistant(path)
+        ids = tuple(m["message_id"] for m in path)
+        if not path or ids in seen:
+            continue
+        seen.add(ids)
+        source_id = f"{tree_id}/{ids[-1]}" if all_paths else tree_id
+        metadata = {
+            "format": "oasst",
+            "message_tree_id": tree_id,
+            "message_ids": list(ids),
+            "lang": root.get("lang") or "",
+        }
+        messages = [{k: m[k] for k in ("role", "content", "origin")} for m in path]
+        conversations.append(ParsedConversation(source_id, messages, metadata))
+    return conversations
+
+
+def conversations_parse(
+    *, stream: IO[bytes] | Iterable[bytes], file_format: str = "messages", all_paths: bool = False
+) -> tuple[list[ParsedConversation], int, int]:
+    """Check every line; return (conversations, lines read, trees without a reply).
+
+    Raises ConversationImportError listing each bad line.
+    """
+    if file_format not in FORMATS:
+        raise ConversationImportError([f"unknown format {file_format!r}: use messages or oasst"])
+    parsed: list[ParsedConversation] = []
+    errors: list[str] = []
+    lines = without_reply = 0
+    for number, text, problem in _lines(stream):
+        lines += 1
+        try:
+            if problem:
+                raise _LineError("", problem)
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise _LineError(
+                    "", f"not valid JSON ({error.msg}, column {error.colno})"
+                ) from None
+            if file_format == "messages":
+                found = _parse_messages_line(record, number)
+            else:
+                found = _parse_oasst_line(record, all_paths)
+                without_reply += int(not found)
+            parsed.extend(found)
+        except _LineError as error:
+            errors.append(f"line {number}: {error}")
+            if len(errors) >= MAX_ERRORS:
+                break
+    if not errors and not lines:
+        errors.append("the file has no lines to import")
+    if errors:
+        raise ConversationImportError(errors)
+    return parsed, lines, without_reply
+
+
+@transaction.atomic
+def conversations_import(
+    *,
+    project: Project,
+    stream: IO[bytes] | Iterable[bytes],
+    file_name: str,
+    file_format: str = "messages",
+    state: str = ConversationState.SUBMITTED.value,
+    all_paths: bool = False,
+    created_by=None,
+) -> ImportResult:
+    """Import every conversation of `stream` into `project`, or nothing if any line is bad.
+
+    Each becomes an imported Conversation (its source id kept, state submitted or
+    approved) with its Messages and a Revision of kind import as current revision.
+    Conversations whose source id the project already imported are skipped.
+    """
+    if state not in STATES:
+        raise ConversationImportError([f"state must be one of {', '.join(STATES)}, not {state!r}"])
+    parsed, lines, without_reply = conversations_parse(
+        stream=stream, file_format=file_format, all_paths=all_paths
+    )
+    existing = set(
+        Conversation.objects.filter(project=project, imported=True).values_list(
+            "source_id", flat=True
+        )
+    )
+    fresh: list[ParsedConversation] = []
+    for item in parsed:
+        if item.source_id not in existing:
+            existing.add(item.source_id)
+            fresh.append(item)
+    now = timezone.now()
+    conversations = Conversation.objects.bulk_create(
+        Conversation(
+            project=project,
+            state=state,
+            imported=True,
+            source_id=item.source_id[:255],
+            metadata=item.metadata,
+            submitted_at=now,
+            decided_at=now if state == ConversationState.APPROVED else None,
+        )
+        for item in fresh
+    )
+    Message.objects.bulk_create(_message_rows(conversations, fresh), batch_size=2000)
+    revisions = Revision.objects.bulk_create(
+        (
+            Revision(
+                conversation=conversation,
+                number=1,
+                kind=Revision.Kind.IMPORT,
+                messages=[_snapshot(m) for m in item.messages],
+                created_by=created_by,
+                reason=f"Imported from {file_name}",
+            )
+            for conversation, item in zip(conversations, fresh, strict=True)
+        ),
+        batch_size=1000,
+    )
+    for conversation, revision in zip(conversations, revisions, strict=True):
+        conversation.current_revision = revision
+    Conversation.objects.bulk_update(conversations, ["current_revision"], batch_size=1000)
+    batch = ImportBatch.objects.create(
+        project=project,
+        kind=ImportBatch.Kind.CONVERSATIONS,
+        status=ImportBatch.Status.IMPORTED,
+        file_name=file_name[:255],
+        created_by=created_by,
+        rows_read=lines,
+        rows_imported=len(fresh),
+        duplicates_skipped=len(parsed) - len(fresh),
+    )
+    return ImportResult(batch, len(fresh), len(parsed) - len(fresh), without_reply)
+
+
+def _snapshot(message: Mapping[str, str]) -> dict[str, str]:
+    model_original = message["content"] if message["origin"] == MessageOrigin.MODEL else ""
+    return {
+        "role": message["role"],
+        "content": message["content"],
+        "origin": message["origin"],
+        "model_original": model_original,
+    }
+
+
+def _message_rows(
+    conversations: list[Conversation], items: list[ParsedConversation]
+) -> Iterator[Message]:
+    for conversation, item in zip(conversations, items, strict=True):
+        for position, message in enumerate(item.messages):
+            snapshot = _snapshot(message)
+            yield Message(
+                conversation=conversation,
+                position=position,
+                role=snapshot["role"],
+                content=snapshot["content"],
+                origin=snapshot["origin"],
+                model_original=snapshot["model_original"],
+            )
