@@ -194,6 +194,8 @@ class DraftRequest(models.Model):
     message_position = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED)
     error = models.TextField(blank=True)
+    # The model's reply; the editor puts it in the turn only if the turn is still empty.
+    text = models.TextField(blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -1,0 +1,9 @@
+from celery import shared_task
+
+from conversations.services.drafts import draft_request_run
+
+
+@shared_task(ignore_result=True)
+def draft_generate(draft_request_id: int) -> None:
+    """Ask the configured endpoint for an AI draft; the outcome is stored on the DraftRequest."""
+    draft_request_run(draft_request_id=draft_request_id)

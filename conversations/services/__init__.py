@@ -1,6 +1,15 @@
 """Every write to conversations. Import from here: `from conversations.services import ...`."""
 
-from .authoring import ConversationError, VersionConflict, conversation_start, conversation_submit
+from .authoring import (
+    ChecksFailed,
+    ConversationError,
+    VersionConflict,
+    conversation_checks,
+    conversation_save,
+    conversation_start,
+    conversation_submit,
+)
+from .importing import ConversationImportError, conversations_import
 from .notifications import notification_create, notifications_mark_read
 from .review import (
     ClaimUnavailable,
@@ -13,14 +22,16 @@ from .review import (
     review_release,
     review_submit,
 )
-from .importing import ConversationImportError, conversations_import
 from .revisions import revision_create
 
 __all__ = [
     "ConversationImportError",
     "conversations_import",
+    "ChecksFailed",
     "ConversationError",
     "VersionConflict",
+    "conversation_checks",
+    "conversation_save",
     "conversation_start",
     "conversation_submit",
     "revision_create",

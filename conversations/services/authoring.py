@@ -1,9 +1,17 @@
+"""Writing a conversation: start it from a lease, save it (with its version), submit it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from conversations.models import (
     Conversation,
     ConversationState,
+    DraftRequest,
     Message,
     MessageOrigin,
     MessageRole,
@@ -11,7 +19,16 @@ from conversations.models import (
 )
 from labeling.models import Assignment
 
+from .checks import CheckResult, ConversationRules, blocking_results, run_checks
 from .revisions import revision_create
+from .tokens import token_counts
+
+AUTHOR = "author"
+REVIEW = "review"
+SAVE_KINDS = (AUTHOR, REVIEW)
+EDITABLE_STATES = (ConversationState.DRAFT, ConversationState.CHANGES_REQUESTED)
+MAX_MESSAGES = 401
+MAX_MESSAGE_CHARS = 100_000
 
 
 class ConversationError(ValueError):
@@ -27,6 +44,17 @@ class VersionConflict(ConversationError):
         super().__init__(
             f"This conversation changed since you opened it (you had version {expected_version}, "
             f"it is now {conversation.version})."
+        )
+
+
+class ChecksFailed(ConversationError):
+    """Submit refused: at least one blocking quality check failed (`results` lists them all)."""
+
+    def __init__(self, results: list[CheckResult]):
+        self.results = results
+        blocking = blocking_results(results)
+        super().__init__(
+            "Fix these before submitting: " + " ".join(result.message for result in blocking)
         )
 
 
@@ -77,22 +105,235 @@ def conversation_start(*, assignment: Assignment) -> Conversation:
     return conversation
 
 
+def protected_prefix_length(conversation: Conversation, existing: Sequence[Message]) -> int:
+    """How many leading messages a labeler may not change: a fixed system message and the prompt.
+
+    The prompt (with any earlier turns it was imported with) is the dataset's input; the
+    labeler writes the replies and any follow-up turns after it.
+    """
+    if conversation.prompt_id is None:
+        return 1 if conversation.project.fixed_system_message else 0
+    has_system = bool(existing) and existing[0].role == MessageRole.SYSTEM
+    # An editable system message sits inside the prefix; the caller lets it change.
+    return (1 if has_system else 0) + len(conversation.prompt.messages or []) + 1
+
+
+def _clean_messages(
+    conversation: Conversation, existing: Sequence[Message], messages: Sequence[Mapping], kind: str
+) -> list[dict]:
+    """Validate the shape of what was sent; content rules are the checks' job, not the save's."""
+    if not isinstance(messages, Sequence) or isinstance(messages, str | bytes):
+        raise ConversationError("messages: send a list of {role, content} objects.")
+    if not messages:
+        raise ConversationError("messages: a conversation needs at least one message.")
+    if len(messages) > MAX_MESSAGES:
+        raise ConversationError(f"messages: at most {MAX_MESSAGES} messages.")
+    project = conversation.project
+    cleaned = []
+    for position, message in enumerate(messages):
+        where = f"messages[{position}]"
+        if not isinstance(message, Mapping):
+            raise ConversationError(f"{where}: send an object with role and content.")
+        role, content = message.get("role"), message.get("content", "")
+        if role not in MessageRole.values:
+            raise ConversationError(f"{where}.role: use one of {', '.join(MessageRole.values)}.")
+        if not isinstance(content, str):
+            raise ConversationError(f"{where}.content: must be text.")
+        if len(content) > MAX_MESSAGE_CHARS:
+            raise ConversationError(f"{where}.content: at most {MAX_MESSAGE_CHARS} characters.")
+        if role == MessageRole.SYSTEM:
+            if position != 0:
+                raise ConversationError(f"{where}: a system message can only come first.")
+            if not (project.system_message_allowed or project.fixed_system_message):
+                raise ConversationError(f"{where}: this project does not allow a system message.")
+        draft_request = message.get("draft_request")
+        if draft_request is not None and not isinstance(draft_request, int):
+            raise ConversationError(f"{where}.draft_request: must be a draft request id.")
+        cleaned.append(
+            {"role": role, "content": content.replace("\r\n", "\n"), "draft_request": draft_request}
+        )
+    if kind == AUTHOR:
+        prefix = protected_prefix_length(conversation, existing)
+        editable_system = (
+            existing and existing[0].role == MessageRole.SYSTEM and not project.fixed_system_message
+        )
+        for position in range(prefix):
+            if editable_system and position == 0:
+                continue
+            old = existing[position] if position < len(existing) else None
+            new = cleaned[position] if position < len(cleaned) else None
+            if old and (new is None or (new["role"], new["content"]) != (old.role, old.content)):
+                what = "the fixed system message" if old.role == "system" else "the prompt"
+                raise ConversationError(
+                    f"messages[{position}]: {what} cannot be changed or removed here."
+                )
+    return cleaned
+
+
+@transaction.atomic
+def conversation_save(
+    *,
+    conversation_id: int,
+    user,
+    expected_version: int,
+    messages: Sequence[Mapping],
+    kind: str = AUTHOR,
+    reason: str = "",
+) -> Conversation:
+    """Replace the conversation's messages with `messages`, if nobody saved since `expected_version`.
+
+    `messages` is the whole list, in order: `{"role", "content"}` and optionally
+    `"draft_request"` (the id of a succeeded AI draft the text came from). Origins are
+    worked out here, never taken from the caller: a message whose model text was edited
+    becomes `model_edited`, the model's original is kept.
+
+    `kind="author"` is the labeler's autosave (draft or changes requested; the prompt is
+    read-only). `kind="review"` is a reviewer's in-place edit of a submitted conversation:
+    it also stores a review-edit revision with `reason`. The caller checks permissions.
+
+    Raises `VersionConflict` (nothing written) when the version moved on, and
+    `ConversationError` for anything else refused. A constant number of queries
+    whatever the number of messages.
+    """
+    if kind not in SAVE_KINDS:
+        raise ConversationError(f"kind: use one of {', '.join(SAVE_KINDS)}.")
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("project", "prompt")
+        .get(pk=conversation_id)
+    )
+    if kind == AUTHOR:
+        if conversation.labeler_id != user.pk:
+            raise ConversationError("Only the labeler who writes this conversation can edit it.")
+        if conversation.state not in EDITABLE_STATES:
+            raise ConversationError(
+                f"This conversation is {conversation.get_state_display().lower()}: "
+                "it cannot be edited any more."
+            )
+    elif conversation.state != ConversationState.SUBMITTED:
+        raise ConversationError("Only a submitted conversation can be edited in review.")
+    if conversation.version != expected_version:
+        raise VersionConflict(conversation, expected_version)
+
+    existing = list(conversation.messages.order_by("position"))
+    cleaned = _clean_messages(conversation, existing, messages, kind)
+    drafts = _succeeded_drafts(conversation, cleaned)
+
+    to_update, to_create = [], []
+    for position, new in enumerate(cleaned):
+        message = existing[position] if position < len(existing) else None
+        if message is None:
+            message = Message(conversation=conversation, position=position, role=new["role"])
+            to_create.append(message)
+        elif (
+            message.role != new["role"]
+            or message.content != new["content"]
+            or new["draft_request"] is not None
+        ):
+            to_update.append(message)
+        else:
+            continue
+        message.role = new["role"]
+        message.content = new["content"]
+        if new["draft_request"] is not None:
+            message.model_original = drafts[new["draft_request"]]
+        if message.role == MessageRole.ASSISTANT and message.model_original:
+            unchanged = message.content == message.model_original
+            message.origin = MessageOrigin.MODEL if unchanged else MessageOrigin.MODEL_EDITED
+        else:
+            message.origin = MessageOrigin.HUMAN
+            message.model_original = ""
+    if len(existing) > len(cleaned):
+        conversation.messages.filter(position__gte=len(cleaned)).delete()
+    if to_update:
+        Message.objects.bulk_update(to_update, ["role", "content", "origin", "model_original"])
+    if to_create:
+        Message.objects.bulk_create(to_create)
+
+    now = timezone.now()
+    Conversation.objects.filter(pk=conversation.pk).update(version=F("version") + 1, updated_at=now)
+    conversation.version += 1
+    conversation.updated_at = now
+    if kind == REVIEW:
+        revision_create(
+            conversation=conversation,
+            kind=Revision.Kind.REVIEW_EDIT,
+            created_by=user,
+            reason=reason,
+        )
+    return conversation
+
+
+def _succeeded_drafts(conversation: Conversation, cleaned: list[dict]) -> dict[int, str]:
+    wanted = {m["draft_request"] for m in cleaned if m["draft_request"] is not None}
+    if not wanted:
+        return {}
+    found = dict(
+        DraftRequest.objects.filter(
+            pk__in=wanted, conversation=conversation, status=DraftRequest.Status.SUCCEEDED
+        ).values_list("pk", "text")
+    )
+    missing = wanted - set(found)
+    if missing:
+        raise ConversationError(
+            f"draft_request: no finished AI draft {', '.join(map(str, sorted(missing)))} "
+            "for this conversation."
+        )
+    for position, message in enumerate(cleaned):
+        if message["draft_request"] is not None and message["role"] != MessageRole.ASSISTANT:
+            raise ConversationError(f"messages[{position}]: an AI draft goes in an assistant turn.")
+    return found
+
+
+def message_dicts(messages: Sequence[Message]) -> list[dict]:
+    return [
+        {
+            "role": m.role,
+            "content": m.content,
+            "origin": m.origin,
+            "model_original": m.model_original,
+        }
+        for m in messages
+    ]
+
+
+def conversation_checks(
+    *, conversation: Conversation, messages: Sequence[Mapping]
+) -> tuple[list[CheckResult], object]:
+    """Run the quality checks with live token counts; returns (results, token counts)."""
+    counts = token_counts(project=conversation.project, messages=messages)
+    results = run_checks(
+        messages, ConversationRules.for_project(conversation.project), total_tokens=counts.total
+    )
+    return results, counts
+
+
 @transaction.atomic
 def conversation_submit(*, conversation_id: int, user, expected_version: int) -> Conversation:
     """Submit a draft (or a conversation returned for changes) for review.
 
-    Stores an immutable revision, completes the assignment and puts the conversation
-    in the review queue.
+    Runs the quality checks (a blocking one raises `ChecksFailed`), stores an immutable
+    revision, completes the assignment and puts the conversation in the review queue.
     """
-    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("project")
+        .get(pk=conversation_id)
+    )
     if conversation.labeler_id != user.pk:
         raise ConversationError("Only the labeler who wrote this conversation can submit it.")
-    if conversation.state not in (ConversationState.DRAFT, ConversationState.CHANGES_REQUESTED):
+    if conversation.state not in EDITABLE_STATES:
         raise ConversationError(
             f"A {conversation.get_state_display().lower()} conversation cannot be submitted."
         )
     if conversation.version != expected_version:
         raise VersionConflict(conversation, expected_version)
+    results, _ = conversation_checks(
+        conversation=conversation,
+        messages=message_dicts(list(conversation.messages.order_by("position"))),
+    )
+    if blocking_results(results):
+        raise ChecksFailed(results)
 
     now = timezone.now()
     conversation.state = ConversationState.SUBMITTED

@@ -1,0 +1,168 @@
+"""AI drafts: ask an OpenAI-compatible chat-completions endpoint for an assistant reply.
+
+The web request only records a `DraftRequest` and enqueues a Celery task; the task
+calls the endpoint and stores the reply (or a clear error) on the request. The
+conversation itself is never changed here: the editor puts the draft in the turn only
+if the person has not typed there meanwhile, and otherwise offers it beside their text,
+so nothing typed is ever overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from conversations.models import Conversation, DraftRequest, MessageRole
+
+from .authoring import EDITABLE_STATES, ConversationError
+
+# Longest error body quoted back to the person.
+_ERROR_EXCERPT = 300
+
+
+class DraftError(Exception):
+    """The endpoint could not give a draft; the message says why, for the person to read."""
+
+
+def ai_drafts_configured() -> bool:
+    return bool(settings.AI_DRAFT_BASE_URL and settings.AI_DRAFT_MODEL)
+
+
+def ai_drafts_available(project) -> bool:
+    return project.ai_drafts_enabled and ai_drafts_configured()
+
+
+@transaction.atomic
+def draft_request_create(*, conversation_id: int, user, message_position: int) -> DraftRequest:
+    """Ask for an AI draft of the assistant turn at `message_position` (a Celery task does it).
+
+    A request already queued or running for that turn is returned instead of a second one.
+    """
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("project")
+        .get(pk=conversation_id)
+    )
+    if conversation.labeler_id != user.pk:
+        raise ConversationError("Only the labeler who writes this conversation can ask for drafts.")
+    if conversation.state not in EDITABLE_STATES:
+        raise ConversationError("This conversation cannot be edited any more.")
+    if not conversation.project.ai_drafts_enabled:
+        raise ConversationError("AI drafts are turned off for this project.")
+    if not ai_drafts_configured():
+        raise ConversationError(
+            "AI drafts are not configured on this server (AI_DRAFT_BASE_URL and AI_DRAFT_MODEL "
+            "are unset): ask an admin, and write the reply yourself meanwhile."
+        )
+    role = (
+        conversation.messages.filter(position=message_position)
+        .values_list("role", flat=True)
+        .first()
+    )
+    if role is None:
+        raise ConversationError(
+            f"message {message_position + 1}: no such message (save the conversation first)."
+        )
+    if role != MessageRole.ASSISTANT:
+        raise ConversationError(
+            f"message {message_position + 1}: only an assistant turn can be drafted."
+        )
+    pending = conversation.draft_requests.filter(
+        message_position=message_position,
+        status__in=[DraftRequest.Status.QUEUED, DraftRequest.Status.RUNNING],
+    ).first()
+    if pending:
+        return pending
+    draft_request = DraftRequest.objects.create(
+        conversation=conversation, message_position=message_position, requested_by=user
+    )
+    from conversations.tasks import draft_generate
+
+    transaction.on_commit(lambda: draft_generate.delay(draft_request.pk))
+    return draft_request
+
+
+def draft_request_run(*, draft_request_id: int) -> DraftRequest:
+    """Call the endpoint for a queued request and record the reply or the error (the task's body).
+
+    Not one transaction: the HTTP call can take a minute and must not hold a lock.
+    """
+    with transaction.atomic():
+        draft_request = DraftRequest.objects.select_for_update().get(pk=draft_request_id)
+        if draft_request.status != DraftRequest.Status.QUEUED:
+            return draft_request
+        draft_request.status = DraftRequest.Status.RUNNING
+        draft_request.save(update_fields=["status"])
+    history = [
+        {"role": m.role, "content": m.content}
+        for m in draft_request.conversation.messages.filter(
+            position__lt=draft_request.message_position
+        ).order_by("position")
+    ]
+    try:
+        if not ai_drafts_configured():
+            raise DraftError("AI drafts are not configured on this server.")
+        text = chat_completion(
+            history,
+            base_url=settings.AI_DRAFT_BASE_URL,
+            model=settings.AI_DRAFT_MODEL,
+            api_key=settings.AI_DRAFT_API_KEY,
+            timeout=settings.AI_DRAFT_TIMEOUT_SECONDS,
+        )
+    except DraftError as error:
+        draft_request.status, draft_request.error = DraftRequest.Status.FAILED, str(error)
+    else:
+        draft_request.status, draft_request.text = DraftRequest.Status.SUCCEEDED, text
+    draft_request.finished_at = timezone.now()
+    draft_request.save(update_fields=["status", "error", "text", "finished_at"])
+    return draft_request
+
+
+def chat_completion(
+    messages: Sequence[Mapping[str, str]],
+    *,
+    base_url: str,
+    model: str,
+    api_key: str = "",
+    timeout: float = 60.0,
+) -> str:
+    """POST {base_url}/chat/completions and return the first choice's text, or raise DraftError."""
+    url = base_url.rstrip("/") + "/chat/completions"
+    body = json.dumps({"model": model, "messages": list(messages), "stream": False}).encode()
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            payload = json.loads(response.read().decode("utf-8"))
+    except urllib.error.HTTPError as error:
+        excerpt = error.read(_ERROR_EXCERPT).decode("utf-8", "replace").strip()
+        raise DraftError(
+            f"The AI endpoint answered {error.code} {error.reason}"
+            + (f": {excerpt}" if excerpt else ".")
+        ) from error
+    except TimeoutError as error:
+        raise DraftError(f"The AI endpoint did not answer within {timeout:g} seconds.") from error
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, TimeoutError | socket.timeout):
+            raise DraftError(
+                f"The AI endpoint did not answer within {timeout:g} seconds."
+            ) from error
+        raise DraftError(f"The AI endpoint could not be reached: {error.reason}.") from error
+    except (ValueError, UnicodeDecodeError) as error:
+        raise DraftError("The AI endpoint answered with something that is not JSON.") from error
+    try:
+        text = payload["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError) as error:
+        raise DraftError("The AI endpoint's answer has no choices[0].message.content.") from error
+    if not isinstance(text, str) or not text.strip():
+        raise DraftError("The AI endpoint answered with an empty draft.")
+    return text
