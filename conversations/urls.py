@@ -7,4 +7,25 @@ app_name = "conversations"
 urlpatterns = [
     path("conversations/<int:conversation_id>/", editor.editor, name="editor"),
     path("review/", review.review_queue, name="review-queue"),
+    path("review/<int:conversation_id>/", review.review_page, name="review"),
+    path("review/<int:conversation_id>/claim/", review.review_claim_view, name="review-claim"),
+    path(
+        "review/<int:conversation_id>/release/", review.review_release_view, name="review-release"
+    ),
+    path("review/<int:conversation_id>/decide/", review.review_decide, name="review-decide"),
+    path("review/<int:conversation_id>/edit/", review.review_edit_view, name="review-edit"),
+    path(
+        "conversations/<int:conversation_id>/feedback/",
+        review.review_feedback,
+        name="review-feedback",
+    ),
+    path("notifications/", review.notification_list, name="notifications"),
+    path(
+        "notifications/<int:notification_id>/open/",
+        review.notification_open,
+        name="notification-open",
+    ),
+    path("notifications/read/", review.notifications_read_all, name="notifications-read-all"),
+    path("quality/", review.quality, name="quality"),
+    path("quality/people/<int:user_id>/", review.quality_person, name="quality-person"),
 ]

@@ -187,8 +187,8 @@ def _clean_message_comments(revision: Revision, message_comments) -> list[tuple[
     return cleaned
 
 
-def _editor_url(conversation: Conversation) -> str:
-    return reverse("conversations:editor", args=[conversation.pk])
+def _feedback_url(conversation: Conversation) -> str:
+    return reverse("conversations:review-feedback", args=[conversation.pk])
 
 
 @transaction.atomic
@@ -271,7 +271,7 @@ def _apply_policy(*, conversation: Conversation, review: Review, reviewer, now) 
     ReviewClaim.objects.filter(conversation=conversation).delete()
     if labeler is not None:
         notification_create(
-            user=labeler, text=text, url=_editor_url(conversation), conversation=conversation
+            user=labeler, text=text, url=_feedback_url(conversation), conversation=conversation
         )
 
 
@@ -321,7 +321,7 @@ def review_edit(
         notification_create(
             user=conversation.labeler,
             text=f"{reviewer.get_username()} edited conversation #{conversation.pk} in review.",
-            url=_editor_url(conversation),
+            url=_feedback_url(conversation),
             conversation=conversation,
         )
     return revision

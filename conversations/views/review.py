@@ -1,9 +1,319 @@
-from django.shortcuts import render
+"""Review screens: the queue, the review page, the labeler's feedback, notifications, quality."""
 
-from labeling.permissions import REVIEWER, role_required
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from conversations import stats
+from conversations.models import Notification, ReviewDecision
+from conversations.selectors import review as selectors
+from conversations.services import (
+    ClaimUnavailable,
+    NotReviewable,
+    ReviewError,
+    SelfReviewError,
+    VersionConflict,
+    notifications_mark_read,
+    review_claim,
+    review_edit,
+    review_release,
+    review_submit,
+)
+from conversations.services.review import rubric_criteria
+from labeling import permissions
+from labeling.models import User
+from labeling.permissions import REVIEWER, member_required, role_required
+
+QUEUE_PAGE_SIZE = 200
 
 
-# Placeholder until the review issue lands: it keeps the navigation's link valid.
+def _int_or_none(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@require_GET
 @role_required(REVIEWER)
 def review_queue(request):
-    return render(request, "no_role.html")
+    filters = {
+        "project_id": _int_or_none(request.GET.get("project")),
+        "domain": request.GET.get("domain") or None,
+        "labeler_id": _int_or_none(request.GET.get("labeler")),
+    }
+    queue = list(selectors.review_queue(reviewer=request.user, **filters)[:QUEUE_PAGE_SIZE])
+    context = {
+        "queue": queue,
+        "counts": selectors.review_queue_counts(reviewer=request.user),
+        "filters": filters,
+        "page_size": QUEUE_PAGE_SIZE,
+    }
+    template = "conversations/review_queue.html"
+    if request.htmx:
+        template += "#queue-table"
+    return render(request, template, context)
+
+
+def _conversation_for_reviewer(request, conversation_id: int):
+    """The conversation, if this reviewer may review it: 403 for their own, 404 otherwise."""
+    conversation = selectors.conversation_for_review(conversation_id=conversation_id)
+    if conversation is None:
+        raise Http404("No such conversation.")
+    if permissions.is_self_review(request.user, conversation):
+        raise PermissionDenied("You wrote this conversation, so someone else has to review it.")
+    if not permissions.can_review_conversation(request.user, conversation):
+        raise Http404("No such conversation.")
+    return conversation
+
+
+def _review_context(request, conversation, *, against: int | None = None, **extra) -> dict:
+    revisions = selectors.conversation_revisions(conversation=conversation)
+    reviews = selectors.conversation_reviews(conversation=conversation)
+    current = conversation.current_revision
+    by_number = {revision.number: revision for revision in revisions}
+    if against is None and current is not None:
+        against = current.number - 1
+    previous = by_number.get(against) if current and against != current.number else None
+    shown = (
+        selectors.revision_messages(revision=current, previous=previous, reviews=reviews)
+        if current
+        else []
+    )
+    claims = selectors.active_claims(conversation=conversation)
+    my_review = next(
+        (
+            r
+            for r in reviews
+            if r.reviewer_id == request.user.pk and current and r.revision_id == current.pk
+        ),
+        None,
+    )
+    return {
+        "conversation": conversation,
+        "revisions": revisions,
+        "reviews": reviews,
+        "current": current,
+        "previous": previous,
+        "messages_shown": shown,
+        "criteria": rubric_criteria(conversation.project),
+        "score_choices": range(1, 6),
+        "claims": claims,
+        "my_claim": next((c for c in claims if c.reviewer_id == request.user.pk), None),
+        "others_claims": [c for c in claims if c.reviewer_id != request.user.pk],
+        "my_review": my_review,
+        "can_decide": conversation.state == "submitted" and my_review is None,
+        "approvals": sum(
+            1
+            for r in reviews
+            if current and r.revision_id == current.pk and r.decision == "approve"
+        ),
+        "decisions": ReviewDecision,
+        "form": {},
+        **extra,
+    }
+
+
+@require_GET
+@role_required(REVIEWER)
+def review_page(request, conversation_id: int):
+    conversation = _conversation_for_reviewer(request, conversation_id)
+    context = _review_context(
+        request, conversation, against=_int_or_none(request.GET.get("against"))
+    )
+    return render(request, "conversations/review.html", context)
+
+
+@require_POST
+@role_required(REVIEWER)
+def review_claim_view(request, conversation_id: int):
+    conversation = _conversation_for_reviewer(request, conversation_id)
+    try:
+        review_claim(conversation_id=conversation.pk, reviewer=request.user)
+    except (ClaimUnavailable, ReviewError) as error:
+        messages.error(request, str(error))
+        return redirect("conversations:review-queue")
+    return redirect("conversations:review", conversation.pk)
+
+
+@require_POST
+@role_required(REVIEWER)
+def review_release_view(request, conversation_id: int):
+    conversation = _conversation_for_reviewer(request, conversation_id)
+    review_release(conversation_id=conversation.pk, reviewer=request.user)
+    messages.success(request, f"Conversation #{conversation.pk} is back in the queue.")
+    return redirect("conversations:review-queue")
+
+
+def _decision_form(post, criteria: list[str], message_count: int) -> dict:
+    return {
+        "decision": post.get("decision", ""),
+        "comment": post.get("comment", ""),
+        "scores": {name: post.get(f"score-{name}", "") for name in criteria},
+        "message_comments": [
+            {"position": position, "text": post.get(f"message-comment-{position}", "")}
+            for position in range(message_count)
+            if post.get(f"message-comment-{position}", "").strip()
+        ],
+        "revision": _int_or_none(post.get("revision")),
+    }
+
+
+@require_POST
+@role_required(REVIEWER)
+def review_decide(request, conversation_id: int):
+    conversation = _conversation_for_reviewer(request, conversation_id)
+    count = len(conversation.current_revision.messages) if conversation.current_revision else 0
+    form = _decision_form(request.POST, rubric_criteria(conversation.project), count)
+    try:
+        review = review_submit(
+            conversation_id=conversation.pk,
+            reviewer=request.user,
+            decision=form["decision"],
+            scores={k: v for k, v in form["scores"].items() if v},
+            comment=form["comment"],
+            message_comments=form["message_comments"],
+            revision_number=form["revision"],
+        )
+    except SelfReviewError as error:
+        raise PermissionDenied(str(error)) from error
+    except NotReviewable as error:
+        raise Http404(str(error)) from error
+    except ReviewError as error:
+        conversation = _conversation_for_reviewer(request, conversation_id)
+        context = _review_context(request, conversation, error=str(error), form=form)
+        status = 409 if isinstance(error, ClaimUnavailable) else 400
+        return render(request, "conversations/review.html", context, status=status)
+    conversation.refresh_from_db(fields=["state"])
+    messages.success(
+        request,
+        f"{review.get_decision_display()} recorded for conversation #{conversation.pk} "
+        f"— it is now {conversation.get_state_display().lower()}.",
+    )
+    return redirect("conversations:review-queue")
+
+
+@require_POST
+@role_required(REVIEWER)
+def review_edit_view(request, conversation_id: int):
+    conversation = _conversation_for_reviewer(request, conversation_id)
+    position = _int_or_none(request.POST.get("position"))
+    content = request.POST.get("content", "")
+    try:
+        review_edit(
+            conversation_id=conversation.pk,
+            reviewer=request.user,
+            expected_version=_int_or_none(request.POST.get("expected_version")) or 0,
+            messages=[{"position": position, "content": content}],
+            reason=request.POST.get("reason", ""),
+        )
+    except VersionConflict:
+        conversation = _conversation_for_reviewer(request, conversation_id)
+        theirs = conversation.messages.filter(position=position).first()
+        context = _review_context(
+            request,
+            conversation,
+            conflict={
+                "position": position,
+                "yours": content,
+                "theirs": theirs.content if theirs else "",
+            },
+        )
+        return render(request, "conversations/review.html", context, status=409)
+    except SelfReviewError as error:
+        raise PermissionDenied(str(error)) from error
+    except NotReviewable as error:
+        raise Http404(str(error)) from error
+    except ReviewError as error:
+        conversation = _conversation_for_reviewer(request, conversation_id)
+        context = _review_context(request, conversation, error=str(error))
+        return render(request, "conversations/review.html", context, status=400)
+    messages.success(request, f"Saved your edit of message {position} as a new revision.")
+    return HttpResponseRedirect(
+        reverse("conversations:review", args=[conversation.pk]) + f"#message-{position}"
+    )
+
+
+# The labeler's side ----------------------------------------------------------------
+
+
+@require_GET
+@member_required
+def review_feedback(request, conversation_id: int):
+    """The outcome and comments of every review of one conversation (its labeler, admins,
+    and reviewers who may review it)."""
+    conversation = selectors.conversation_for_review(conversation_id=conversation_id)
+    if conversation is None or not permissions.can_view_review_history(request.user, conversation):
+        raise Http404("No such conversation.")
+    context = {
+        "conversation": conversation,
+        "feedback": selectors.conversation_feedback(conversation=conversation),
+    }
+    template = "conversations/review_feedback_page.html"
+    if request.htmx:
+        template = "conversations/review_feedback.html"
+    return render(request, template, context)
+
+
+@require_GET
+@member_required
+def notification_list(request):
+    return render(
+        request,
+        "conversations/notifications.html",
+        {"notifications": selectors.notification_list(user=request.user)},
+    )
+
+
+@require_POST
+@member_required
+def notification_open(request, notification_id: int):
+    notification = get_object_or_404(Notification, pk=notification_id, user=request.user)
+    notifications_mark_read(user=request.user, notification_ids=[notification.pk])
+    target = notification.url
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return HttpResponseRedirect(target)
+    return redirect("conversations:notifications")
+
+
+@require_POST
+@member_required
+def notifications_read_all(request):
+    count = notifications_mark_read(user=request.user)
+    messages.success(request, f"Marked {count} notification{'s' if count != 1 else ''} read.")
+    return redirect("conversations:notifications")
+
+
+# Quality figures -------------------------------------------------------------------
+
+
+@require_GET
+@member_required
+def quality(request):
+    if not permissions.can_view_all_quality(request.user):
+        return redirect("conversations:quality-person", request.user.pk)
+    project_id = _int_or_none(request.GET.get("project"))
+    figures = stats.quality_figures(project_id=project_id)
+    return render(
+        request,
+        "conversations/quality.html",
+        {"figures": figures, "person": None, "project_id": project_id},
+    )
+
+
+@require_GET
+@member_required
+def quality_person(request, user_id: int):
+    person = get_object_or_404(User, pk=user_id)
+    if not permissions.can_view_quality(request.user, person):
+        raise Http404("No such person.")
+    figures = stats.quality_figures(person_id=person.pk)
+    return render(
+        request,
+        "conversations/quality.html",
+        {"figures": figures, "person": person, "project_id": None},
+    )

@@ -1,0 +1,305 @@
+"""The review API: the queue, claims, decisions, reviewer edits, history and notifications."""
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from conversations.models import ReviewDecision
+from conversations.selectors import review as selectors
+from conversations.services import (
+    ClaimUnavailable,
+    NotReviewable,
+    ReviewError,
+    SelfReviewError,
+    StaleRevision,
+    VersionConflict,
+    notifications_mark_read,
+    review_claim,
+    review_edit,
+    review_submit,
+)
+from labeling import permissions
+from labeling.permissions import REVIEWER, api_role
+
+QUEUE_LIMIT = 200
+
+
+def _error(status_code: int, code: str, message: str, **extra) -> Response:
+    body = {"error": {"status": status_code, "code": code, "message": message, "fields": {}}}
+    return Response({**body, **extra}, status=status_code)
+
+
+def _review_error_response(error: ReviewError) -> Response:
+    """One mapping from service refusals to HTTP: 403 own, 404 not yours, 409 races, 400 rest."""
+    if isinstance(error, SelfReviewError):
+        raise PermissionDenied(str(error))
+    if isinstance(error, NotReviewable):
+        raise Http404(str(error))
+    if isinstance(error, ClaimUnavailable):
+        return _error(409, "claimed", str(error))
+    if isinstance(error, StaleRevision):
+        return _error(409, "stale_revision", str(error))
+    return _error(400, "invalid", str(error))
+
+
+def _reviewable(request, conversation_id: int):
+    conversation = selectors.conversation_for_review(conversation_id=conversation_id)
+    if conversation is None:
+        raise Http404("No such conversation.")
+    if permissions.is_self_review(request.user, conversation):
+        raise PermissionDenied("You wrote this conversation, so someone else has to review it.")
+    if not permissions.can_review_conversation(request.user, conversation):
+        raise Http404("No such conversation.")
+    return conversation
+
+
+class QueueItemOutput(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    project = serializers.CharField(source="project.slug")
+    domain = serializers.CharField(source="prompt.domain.slug", default=None)
+    labeler = serializers.CharField(source="labeler.username", default=None)
+    submitted_at = serializers.DateTimeField()
+    revision = serializers.IntegerField(source="current_revision.number", default=None)
+    approvals = serializers.IntegerField()
+    approvals_needed = serializers.IntegerField(source="project.approvals_needed")
+    claimed_by_me = serializers.BooleanField()
+    claims_by_others = serializers.IntegerField()
+
+
+class ReviewQueueApi(APIView):
+    """Submitted conversations in your reviewer domains, oldest first (never your own)."""
+
+    permission_classes = [api_role(REVIEWER)]
+
+    @extend_schema(responses=QueueItemOutput(many=True))
+    def get(self, request):
+        def number(name):
+            value = request.query_params.get(name)
+            if value in (None, ""):
+                return None
+            if not value.isdigit():
+                raise serializers.ValidationError({name: f"must be a number, not {value!r}"})
+            return int(value)
+
+        queue = selectors.review_queue(
+            reviewer=request.user,
+            project_id=number("project"),
+            domain=request.query_params.get("domain") or None,
+            labeler_id=number("labeler"),
+        )
+        return Response(
+            {
+                "counts": selectors.review_queue_counts(reviewer=request.user),
+                "results": QueueItemOutput(queue[:QUEUE_LIMIT], many=True).data,
+            }
+        )
+
+
+class ClaimApi(APIView):
+    permission_classes = [api_role(REVIEWER)]
+
+    @extend_schema(request=None, responses=None)
+    def post(self, request, conversation_id: int):
+        conversation = _reviewable(request, conversation_id)
+        try:
+            claim = review_claim(conversation_id=conversation.pk, reviewer=request.user)
+        except ReviewError as error:
+            return _review_error_response(error)
+        return Response(
+            {
+                "conversation": conversation.pk,
+                "reviewer": request.user.get_username(),
+                "expires_at": claim.expires_at,
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class MessageCommentInput(serializers.Serializer):
+    position = serializers.IntegerField(min_value=0)
+    text = serializers.CharField(max_length=5000)
+
+
+class ReviewInput(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=ReviewDecision.values)
+    scores = serializers.DictField(child=serializers.IntegerField(), required=False, default=dict)
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=10000)
+    message_comments = MessageCommentInput(many=True, required=False, default=list)
+    revision = serializers.IntegerField(required=False, min_value=1)
+
+
+def _review_out(review) -> dict:
+    return {
+        "id": review.pk,
+        "reviewer": review.reviewer.get_username(),
+        "revision": review.revision.number,
+        "decision": review.decision,
+        "scores": review.scores,
+        "comment": review.comment,
+        "message_comments": [
+            {"position": c.message_position, "text": c.text} for c in review.message_comments.all()
+        ],
+        "created_at": review.created_at,
+    }
+
+
+def _revision_out(revision) -> dict:
+    return {
+        "number": revision.number,
+        "kind": revision.kind,
+        "created_by": revision.created_by.get_username() if revision.created_by else None,
+        "created_at": revision.created_at,
+        "reason": revision.reason,
+        "messages": revision.messages,
+    }
+
+
+class ConversationReviewsApi(APIView):
+    """GET: the review history (revisions and reviews). POST: decide on the current revision."""
+
+    @extend_schema(responses=None)
+    def get(self, request, conversation_id: int):
+        conversation = selectors.conversation_for_review(conversation_id=conversation_id)
+        if conversation is None or not permissions.can_view_review_history(
+            request.user, conversation
+        ):
+            raise Http404("No such conversation.")
+        return Response(_history(conversation))
+
+    @extend_schema(request=ReviewInput, responses=None)
+    def post(self, request, conversation_id: int):
+        if not permissions.has_role(request.user, REVIEWER):
+            raise PermissionDenied("This needs the reviewer role.")
+        conversation = _reviewable(request, conversation_id)
+        data = ReviewInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            review = review_submit(
+                conversation_id=conversation.pk,
+                reviewer=request.user,
+                decision=values["decision"],
+                scores=values["scores"],
+                comment=values["comment"],
+                message_comments=values["message_comments"],
+                revision_number=values.get("revision"),
+            )
+        except ReviewError as error:
+            return _review_error_response(error)
+        conversation.refresh_from_db(fields=["state"])
+        return Response(
+            {"review": _review_out(review), "conversation_state": conversation.state},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+def _history(conversation) -> dict:
+    return {
+        "id": conversation.pk,
+        "state": conversation.state,
+        "version": conversation.version,
+        "current_revision": conversation.current_revision.number
+        if conversation.current_revision
+        else None,
+        "revisions": [
+            _revision_out(r) for r in selectors.conversation_revisions(conversation=conversation)
+        ],
+        "reviews": [
+            _review_out(r) for r in selectors.conversation_reviews(conversation=conversation)
+        ],
+    }
+
+
+class ReviewEditInput(serializers.Serializer):
+    expected_version = serializers.IntegerField(min_value=1)
+    messages = serializers.ListField(child=serializers.DictField(), allow_empty=False)
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+
+
+class ReviewEditApi(APIView):
+    """A reviewer's in-place correction: 409 with both texts when the version moved on."""
+
+    permission_classes = [api_role(REVIEWER)]
+
+    @extend_schema(request=ReviewEditInput, responses=None)
+    def post(self, request, conversation_id: int):
+        conversation = _reviewable(request, conversation_id)
+        data = ReviewEditInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            revision = review_edit(
+                conversation_id=conversation.pk,
+                reviewer=request.user,
+                expected_version=values["expected_version"],
+                messages=values["messages"],
+                reason=values["reason"],
+            )
+        except VersionConflict as conflict:
+            current = {m.position: m.content for m in conversation.messages.all()}
+            return _error(
+                409,
+                "version_conflict",
+                str(conflict),
+                version=conflict.conversation.version,
+                conflicts=[
+                    {
+                        "position": item.get("position"),
+                        "yours": item.get("content"),
+                        "theirs": current.get(_as_int(item.get("position"))),
+                    }
+                    for item in values["messages"]
+                ],
+            )
+        except ReviewError as error:
+            return _review_error_response(error)
+        conversation.refresh_from_db(fields=["version"])
+        return Response(
+            {"revision": _revision_out(revision), "version": conversation.version},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+def _as_int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class NotificationsApi(APIView):
+    """GET: your notifications, newest first, with the unread count. POST: mark read."""
+
+    @extend_schema(responses=None)
+    def get(self, request):
+        items = selectors.notification_list(user=request.user)
+        return Response(
+            {
+                "unread": selectors.unread_notification_count(user=request.user),
+                "results": [
+                    {
+                        "id": n.pk,
+                        "text": n.text,
+                        "url": n.url,
+                        "conversation": n.conversation_id,
+                        "created_at": n.created_at,
+                        "read": n.read_at is not None,
+                    }
+                    for n in items
+                ],
+            }
+        )
+
+    @extend_schema(request=None, responses=None)
+    def post(self, request):
+        ids = request.data.get("ids") if hasattr(request.data, "get") else None
+        if ids is not None and (
+            not isinstance(ids, list) or not all(isinstance(i, int) for i in ids)
+        ):
+            raise serializers.ValidationError({"ids": "a list of notification ids"})
+        return Response(
+            {"marked_read": notifications_mark_read(user=request.user, notification_ids=ids)}
+        )
