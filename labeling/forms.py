@@ -1,6 +1,6 @@
 from django import forms
 
-from .models import Domain, Role
+from .models import Domain, Project, Role
 
 
 class MemberForm(forms.Form):
@@ -31,3 +31,66 @@ class MemberForm(forms.Form):
 
 class DomainForm(forms.Form):
     name = forms.CharField(max_length=120, label="New domain")
+
+
+class ProjectForm(forms.ModelForm):
+    """Settings, conversation rules and policies; the service checks them again."""
+
+    class Meta:
+        model = Project
+        fields = [
+            "name",
+            "slug",
+            "description",
+            "status",
+            "priority",
+            "domains",
+            "min_turns",
+            "max_turns",
+            "system_message_allowed",
+            "fixed_system_message",
+            "max_tokens",
+            "replications",
+            "lease_minutes",
+            "approvals_needed",
+        ]
+        widgets = {
+            "domains": forms.CheckboxSelectMultiple,
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "fixed_system_message": forms.Textarea(attrs={"rows": 3}),
+        }
+        help_texts = {
+            "slug": "Used in URLs, the API and the CLI. Leave empty to derive it from the name.",
+            "domains": "Open to labelers with any of these domains; none: open to every labeler.",
+            "fixed_system_message": "When set, every conversation starts with this system message.",
+            "replications": "How many different labelers write a conversation for each prompt.",
+            "lease_minutes": "How long a labeler holds a task before it goes back to the pool.",
+            "approvals_needed": "Approving reviews a conversation needs.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["slug"].required = False
+
+
+class GuidelinesForm(forms.Form):
+    body = forms.CharField(
+        label="Guidelines (markdown)",
+        widget=forms.Textarea(attrs={"rows": 14}),
+        help_text="Saving a change makes a new version; labelers see that the guidelines changed.",
+    )
+
+
+class PromptUploadForm(forms.Form):
+    file = forms.FileField(
+        help_text="JSONL (one object or JSON string per line) or CSV with a prompt column; UTF-8."
+    )
+    on_duplicate = forms.ChoiceField(
+        choices=[("skip", "Skip duplicates"), ("fail", "Fail the import")],
+        initial="skip",
+        label="Duplicates",
+    )
+
+
+class SkipForm(forms.Form):
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))

@@ -70,6 +70,16 @@ def api_role(*roles: str) -> type[BasePermission]:
     return HasRole
 
 
+def can_export(user) -> bool:
+    """Exports hold every approved conversation of a project: admins only."""
+    return has_role(user, ADMIN)
+
+
+def can_view_export_job(user, job) -> bool:
+    """Any admin may see, cancel and download any export job (exports are team artifacts)."""
+    return can_export(user)
+
+
 def home_url_name(user) -> str:
     """Where a person lands after login: the home of their most hands-on role."""
     if has_role(user, LABELER):

@@ -86,14 +86,3 @@ def domain_create(request):
         except MemberError as error:
             messages.error(request, str(error))
     return redirect("labeling:people")
-
-
-# Placeholders until the assignment issue lands: they keep the navigation's links valid.
-@role_required("labeler")
-def labeler_home(request):
-    return render(request, "no_role.html")
-
-
-@role_required(ADMIN)
-def project_list(request):
-    return render(request, "no_role.html")

@@ -1,0 +1,239 @@
+"""Admin screens for projects, guidelines and prompt import; the guidelines page for everyone."""
+
+from pathlib import Path
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from conversations.markdown import render_markdown
+
+from .forms import GuidelinesForm, ProjectForm, PromptUploadForm
+from .models import Project
+from .permissions import ADMIN, can_view_project, member_required, role_required
+from .selectors import project_dashboard, project_list_for_admin
+from .services import (
+    ImportSource,
+    ProjectError,
+    guidelines_mark_read,
+    guidelines_save,
+    project_create,
+    project_delete,
+    project_update,
+    prompts_import,
+    prompts_preview,
+)
+from .services.projects import PROJECT_FIELDS
+from .uploads import keep_upload, kept_upload, limit_uploads, too_large_message
+
+SESSION_KEY = "prompt-imports"
+
+
+@role_required(ADMIN)
+def project_list(request):
+    return render(request, "labeling/project_list.html", {"projects": project_list_for_admin()})
+
+
+def _project_form_save(request, form: ProjectForm, project: Project | None):
+    data = form.cleaned_data
+    fields = {name: data[name] for name in PROJECT_FIELDS if name in data}
+    try:
+        if project is None:
+            return project_create(
+                created_by=request.user,
+                domains=data["domains"],
+                guidelines=request.POST.get("guidelines", ""),
+                **{k: v for k, v in fields.items() if k != "name"},
+                name=data["name"],
+            )
+        return project_update(project=project, domains=data["domains"], **fields)
+    except ProjectError as error:
+        field, _, message = str(error).partition(": ")
+        form.add_error(field if field in form.fields else None, message or str(error))
+        return None
+
+
+@role_required(ADMIN)
+def project_create_view(request):
+    form = ProjectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        project = _project_form_save(request, form, None)
+        if project:
+            messages.success(request, f"Created {project.name}.")
+            return redirect("labeling:project-detail", slug=project.slug)
+    return render(
+        request,
+        "labeling/project_form.html",
+        {"form": form, "project": None, "guidelines_form": GuidelinesForm()},
+    )
+
+
+@role_required(ADMIN)
+def project_edit(request, slug: str):
+    project = get_object_or_404(Project, slug=slug)
+    form = ProjectForm(request.POST or None, instance=project)
+    if request.method == "POST" and form.is_valid():
+        # The form may have changed the instance in memory; the service saves it.
+        saved = _project_form_save(request, form, Project.objects.get(pk=project.pk))
+        if saved:
+            messages.success(request, "Settings saved.")
+            return redirect("labeling:project-detail", slug=saved.slug)
+    current = project.guideline_versions.order_by("-version").first()
+    return render(
+        request,
+        "labeling/project_form.html",
+        {
+            "form": form,
+            "project": project,
+            "guidelines_form": GuidelinesForm(initial={"body": current.body if current else ""}),
+            "guidelines": current,
+        },
+    )
+
+
+@role_required(ADMIN)
+@require_POST
+def project_guidelines_save(request, slug: str):
+    project = get_object_or_404(Project, slug=slug)
+    form = GuidelinesForm(request.POST)
+    if form.is_valid():
+        try:
+            version = guidelines_save(
+                project=project, body=form.cleaned_data["body"], user=request.user
+            )
+            messages.success(request, f"Guidelines are at version {version.version}.")
+        except ProjectError as error:
+            messages.error(request, str(error))
+    else:
+        messages.error(request, "Guidelines: write something, or keep the current version.")
+    return redirect("labeling:project-edit", slug=project.slug)
+
+
+@role_required(ADMIN)
+@require_POST
+def project_delete_view(request, slug: str):
+    project = get_object_or_404(Project, slug=slug)
+    try:
+        project_delete(project=project)
+    except ProjectError as error:
+        messages.error(request, str(error))
+        return redirect("labeling:project-edit", slug=project.slug)
+    messages.success(request, f"Deleted {project.name}.")
+    if request.htmx:
+        return HttpResponseClientRedirect("/projects/")
+    return redirect("labeling:project-list")
+
+
+@role_required(ADMIN)
+def project_detail(request, slug: str):
+    project = get_object_or_404(
+        Project.objects.select_related("created_by").prefetch_related("domains"), slug=slug
+    )
+    return render(
+        request,
+        "labeling/project_detail.html",
+        {"project": project, **project_dashboard(project)},
+    )
+
+
+@member_required
+def project_guidelines(request, slug: str):
+    """The current guidelines; showing them records that the person read them."""
+    project = get_object_or_404(Project.objects.prefetch_related("domains"), slug=slug)
+    if not can_view_project(request.user, project):
+        raise Http404("No such project.")
+    current = project.guideline_versions.order_by("-version").first()
+    guidelines_mark_read(user=request.user, project=project)
+    return render(
+        request,
+        "labeling/guidelines.html",
+        {
+            "project": project,
+            "guidelines": current,
+            "body": render_markdown(current.body) if current else "",
+        },
+    )
+
+
+# Import: upload → preview and report → confirm ----------------------------------------
+
+
+@csrf_exempt
+@role_required(ADMIN)
+def prompt_upload(request, slug: str):
+    # The size limit must be in place before anything (the CSRF check included) reads
+    # the body; the CSRF check then runs as usual.
+    limit_uploads(request)
+    return _prompt_upload(request, slug)
+
+
+@csrf_protect
+def _prompt_upload(request, slug: str):
+    project = get_object_or_404(Project, slug=slug)
+    form = PromptUploadForm(request.POST or None, request.FILES or None)
+    context = {"project": project, "form": form}
+    if request.method == "POST":
+        if request.upload_too_large:
+            form.errors.clear()
+            form.add_error("file", too_large_message())
+        elif form.is_valid():
+            uploaded = form.cleaned_data["file"]
+            path = keep_upload(uploaded)
+            on_duplicate = form.cleaned_data["on_duplicate"]
+            report = prompts_preview(
+                project=project,
+                source=ImportSource(name=uploaded.name, path=path),
+                on_duplicate=on_duplicate,
+            )
+            pending = request.session.get(SESSION_KEY, {})
+            pending[path.name] = {
+                "project": project.pk,
+                "name": uploaded.name,
+                "on_duplicate": on_duplicate,
+            }
+            request.session[SESSION_KEY] = pending
+            context.update(report=report, token=path.name)
+    return render(request, "labeling/prompt_import.html", context)
+
+
+@role_required(ADMIN)
+@require_POST
+def prompt_import_confirm(request, slug: str):
+    project = get_object_or_404(Project, slug=slug)
+    token = request.POST.get("token", "")
+    pending = request.session.get(SESSION_KEY, {})
+    entry = pending.get(token)
+    path = kept_upload(token)
+    if not entry or entry["project"] != project.pk or path is None:
+        messages.error(request, "That upload is no longer available: please upload the file again.")
+        return redirect("labeling:prompt-upload", slug=project.slug)
+    try:
+        report = prompts_import(
+            project=project,
+            source=ImportSource(name=entry["name"], path=Path(path)),
+            user=request.user,
+            on_duplicate=entry["on_duplicate"],
+        )
+    finally:
+        path.unlink(missing_ok=True)
+        pending.pop(token, None)
+        request.session[SESSION_KEY] = pending
+    if report.status == "imported":
+        messages.success(
+            request,
+            f"Imported {report.rows_imported} prompts from {entry['name']}"
+            + (
+                f" ({report.duplicate_count} duplicates skipped)."
+                if report.duplicate_count
+                else "."
+            ),
+        )
+        return redirect("labeling:project-detail", slug=project.slug)
+    return render(
+        request,
+        "labeling/prompt_import.html",
+        {"project": project, "form": PromptUploadForm(), "report": report, "token": ""},
+    )

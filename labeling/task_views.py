@@ -1,0 +1,72 @@
+"""The labeler's home: Next task, active leases, drafts, returned work, counts."""
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from .forms import SkipForm
+from .models import Assignment, Project
+from .permissions import LABELER, can_work_on_assignment, role_required
+from .selectors import labeler_home as labeler_home_data
+from .selectors import labeler_projects
+from .services import TaskError, next_task, task_skip
+
+
+def _home(request, *, no_task=None, status=200):
+    context = {
+        **labeler_home_data(request.user),
+        "projects": labeler_projects(request.user),
+        "no_task": no_task,
+        "chosen_project": request.POST.get("project", ""),
+    }
+    template = "labeling/labeler_home.html"
+    if request.htmx and request.htmx.target == "next-task":
+        template += "#next-task"
+    elif request.htmx:
+        template += "#work"
+    return render(request, template, context, status=status)
+
+
+@role_required(LABELER)
+def labeler_home(request):
+    return _home(request)
+
+
+@role_required(LABELER)
+@require_POST
+def task_next(request):
+    project = None
+    slug = request.POST.get("project", "").strip()
+    if slug:
+        project = get_object_or_404(Project, slug=slug)
+    task = next_task(request.user, project)
+    if not task.found:
+        return _home(request, no_task=task)
+    url = reverse("conversations:editor", args=[task.conversation_id])
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+@role_required(LABELER)
+@require_POST
+def task_skip_view(request, assignment_id: int):
+    assignment = get_object_or_404(Assignment, pk=assignment_id)
+    if not can_work_on_assignment(request.user, assignment):
+        raise Http404("No such task.")
+    form = SkipForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise TaskError("Say why you skip this task, so the admins can improve it.")
+        task_skip(
+            user=request.user, assignment_id=assignment.pk, reason=form.cleaned_data["reason"]
+        )
+        messages.success(request, "Skipped. You will not get this prompt again.")
+    except TaskError as error:
+        messages.error(request, str(error))
+    if request.htmx:
+        return _home(request)
+    return redirect("labeling:labeler-home")

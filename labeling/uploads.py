@@ -1,0 +1,79 @@
+"""Prompt files on their way in: the size limit, and the file kept between preview and confirm."""
+
+import time
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.uploadhandler import FileUploadHandler, SkipFile
+from django.template.defaultfilters import filesizeformat
+
+STALE_AFTER_SECONDS = 24 * 3600
+
+
+def too_large_message(size: int | None = None) -> str:
+    limit = filesizeformat(settings.UPLOAD_MAX_BYTES)
+    if size:
+        return f"The file is {filesizeformat(size)}; the upload limit is {limit}."
+    return f"The file is larger than the upload limit of {limit}."
+
+
+class UploadLimitHandler(FileUploadHandler):
+    """Drops a file part once it passes UPLOAD_MAX_BYTES, so an oversized upload never
+    fills the disk; the view then sees `request.upload_too_large`."""
+
+    def __init__(self, request=None):
+        super().__init__(request)
+        self.received = 0
+
+    def new_file(self, *args, **kwargs):
+        super().new_file(*args, **kwargs)
+        self.received = 0
+
+    def receive_data_chunk(self, raw_data, start):
+        self.received += len(raw_data)
+        if self.received > settings.UPLOAD_MAX_BYTES:
+            self.request.upload_too_large = True
+            raise SkipFile
+        return raw_data
+
+    def file_complete(self, file_size):
+        return None
+
+
+def limit_uploads(request) -> None:
+    """Call before anything reads the request body."""
+    request.upload_too_large = False
+    request.upload_handlers.insert(0, UploadLimitHandler(request))
+
+
+def _tmp_dir() -> Path:
+    path = Path(settings.MEDIA_ROOT) / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def keep_upload(uploaded) -> Path:
+    """Copy an uploaded file to MEDIA_ROOT/tmp in chunks; returns its path."""
+    _remove_stale()
+    suffix = Path(uploaded.name).suffix.lower()[:10]
+    path = _tmp_dir() / f"prompts-{uuid.uuid4().hex}{suffix}"
+    with path.open("wb") as out:
+        for chunk in uploaded.chunks():
+            out.write(chunk)
+    return path
+
+
+def kept_upload(token: str) -> Path | None:
+    """The kept file for a token from the session, if it is still there."""
+    if not token or "/" in token or not token.startswith("prompts-"):
+        return None
+    path = _tmp_dir() / token
+    return path if path.is_file() else None
+
+
+def _remove_stale() -> None:
+    cutoff = time.time() - STALE_AFTER_SECONDS
+    for path in _tmp_dir().glob("prompts-*"):
+        if path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
