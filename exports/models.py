@@ -35,6 +35,23 @@ class ExportJob(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        return int(100 * self.rows_done / self.rows_total) if self.rows_total else 0
+
+    def seconds_left(self, now) -> int | None:
+        """Time left at the pace so far; None before the first chunk is done."""
+        if self.status != self.Status.RUNNING or not self.started_at or not self.rows_done:
+            return None
+        elapsed = (now - self.started_at).total_seconds()
+        return int(elapsed / self.rows_done * max(self.rows_total - self.rows_done, 0))
+
 
 class ExportArtifact(models.Model):
     job = models.ForeignKey(ExportJob, on_delete=models.CASCADE, related_name="artifacts")

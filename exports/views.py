@@ -1,9 +1,162 @@
-from django.shortcuts import render
+"""Export screens: the form and job list, a job's progress and files, the token preview."""
 
-from labeling.permissions import ADMIN, role_required
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from labeling.permissions import ADMIN, can_view_export_job, role_required
+
+from .forms import ExportForm, TokenizerUploadForm
+from .models import ExportJob
+from .selectors import export_job_detail, export_jobs_recent
+from .services import (
+    ExportConfigError,
+    ExportError,
+    export_artifact_path,
+    export_job_cancel,
+    export_job_create,
+    export_job_preview,
+    export_preview,
+    tokenizer_asset_upload,
+)
 
 
-# Placeholder until the export issue lands: it keeps the navigation's link valid.
+def _job_or_404(request, job_id: int) -> ExportJob:
+    try:
+        job = export_job_detail(job_id)
+    except ExportJob.DoesNotExist:
+        raise Http404("No such export.") from None
+    if not can_view_export_job(request.user, job):
+        raise Http404("No such export.")
+    return job
+
+
+def _list_context(form: ExportForm, upload_form: TokenizerUploadForm | None = None) -> dict:
+    jobs = export_jobs_recent()
+    return {
+        "form": form,
+        "upload_form": upload_form or TokenizerUploadForm(),
+        "jobs": jobs,
+        "jobs_active": any(job.is_active for job in jobs),
+    }
+
+
 @role_required(ADMIN)
 def export_list(request):
-    return render(request, "no_role.html")
+    """The form on the left, the jobs on the right; the job list refreshes itself via htmx."""
+    if request.htmx and request.GET.get("part") == "jobs":
+        return render(request, "exports/export_list.html#job-list", _list_context(ExportForm()))
+    return render(request, "exports/export_list.html", _list_context(ExportForm()))
+
+
+@role_required(ADMIN)
+@require_POST
+def export_create(request):
+    form = ExportForm(request.POST)
+    if not form.is_valid():
+        return render(request, "exports/export_list.html", _list_context(form), status=400)
+    try:
+        job = export_job_create(config=form.export_config(), created_by=request.user)
+    except ExportConfigError as error:
+        for name, message in error.errors.items():
+            form.add_error(name if name in form.fields else None, message)
+        return render(request, "exports/export_list.html", _list_context(form), status=400)
+    messages.success(request, f"Export #{job.id} is queued.")
+    return redirect("exports:export-detail", job_id=job.id)
+
+
+@role_required(ADMIN)
+@require_GET
+def export_preview_view(request):
+    """The token preview for the form's current settings, before any job runs."""
+    form = ExportForm(request.GET)
+    context = {"form": form, "examples": None, "preview_error": ""}
+    if form.is_valid():
+        try:
+            context["examples"] = export_preview(config=form.export_config())
+        except (ExportError, ExportConfigError) as error:
+            context["preview_error"] = str(error)
+    else:
+        context["preview_error"] = "Fix the settings marked in the form to see a preview."
+    if request.htmx:
+        return render(request, "exports/export_list.html#preview", context)
+    return render(request, "exports/export_list.html", {**_list_context(form), **context})
+
+
+@role_required(ADMIN)
+def export_detail(request, job_id: int):
+    job = _job_or_404(request, job_id)
+    context = {"job": job, "seconds_left": job.seconds_left(timezone.now())}
+    if request.htmx and request.GET.get("part") == "progress":
+        if not job.is_active:
+            # The job just finished: reload once to show its files and preview.
+            return HttpResponseClientRedirect(request.path)
+        return render(request, "exports/export_detail.html#progress", context)
+    return render(request, "exports/export_detail.html", context)
+
+
+@role_required(ADMIN)
+@require_GET
+def export_job_preview_view(request, job_id: int):
+    job = _job_or_404(request, job_id)
+    context = {"job": job, "examples": None, "preview_error": ""}
+    try:
+        context["examples"] = export_job_preview(job=job)
+    except (ExportError, ExportConfigError) as error:
+        context["preview_error"] = str(error)
+    return render(request, "exports/export_list.html#preview", context)
+
+
+@role_required(ADMIN)
+@require_POST
+def export_cancel(request, job_id: int):
+    job = export_job_cancel(job=_job_or_404(request, job_id))
+    if job.is_active:
+        messages.info(request, "Stopping the export after the current chunk.")
+    if request.htmx:
+        return HttpResponseClientRedirect(request.build_absolute_uri(job_url(job)))
+    return redirect(job_url(job))
+
+
+def job_url(job: ExportJob) -> str:
+    return reverse("exports:export-detail", kwargs={"job_id": job.id})
+
+
+@role_required(ADMIN)
+@require_GET
+def artifact_download(request, job_id: int, name: str):
+    """Stream one published file after the permission check."""
+    job = _job_or_404(request, job_id)
+    path = export_artifact_path(job=job, name=name)
+    if path is None:
+        raise Http404("No such file in this export.")
+    return FileResponse(path.open("rb"), as_attachment=True, filename=f"export-{job.id}-{name}")
+
+
+@role_required(ADMIN)
+@require_POST
+def tokenizer_upload(request):
+    form = TokenizerUploadForm(request.POST, request.FILES)
+    if form.is_valid():
+        files = {upload.name: upload for upload in request.FILES.getlist("files")}
+        try:
+            asset = tokenizer_asset_upload(
+                kind=form.cleaned_data["kind"],
+                label=form.cleaned_data["label"],
+                files=files,
+                uploaded_by=request.user,
+            )
+        except ExportConfigError as error:
+            form.add_error("files", "; ".join(error.errors.values()))
+        else:
+            messages.success(request, f"Tokenizer “{asset.label}” is ready to use.")
+            return redirect("exports:export-list")
+    return render(
+        request, "exports/export_list.html", _list_context(ExportForm(), form), status=400
+    )

@@ -1,0 +1,148 @@
+"""The exports API: create and enqueue, status and progress, cancel, list and download files."""
+
+from __future__ import annotations
+
+from django.http import FileResponse, Http404
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labeling.permissions import ADMIN, api_role, can_view_export_job
+
+from .models import ExportJob
+from .selectors import export_job_detail, export_jobs_recent
+from .services import (
+    ExportConfigError,
+    export_artifact_path,
+    export_config_from_dict,
+    export_job_cancel,
+    export_job_create,
+)
+
+
+class ExportCreateInput(serializers.Serializer):
+    """The export settings; everything is checked by the same service as the form and CLI."""
+
+    projects = serializers.ListField(child=serializers.SlugField(), allow_empty=False)
+    domains = serializers.ListField(child=serializers.SlugField(), required=False)
+    date_field = serializers.ChoiceField(["decided_at", "submitted_at"], required=False)
+    date_from = serializers.DateField(required=False, allow_null=True)
+    date_to = serializers.DateField(required=False, allow_null=True)
+    min_score = serializers.FloatField(required=False, allow_null=True)
+    exclude_unedited_ai_drafts = serializers.BooleanField(required=False)
+    template = serializers.CharField(required=False)
+    tokenizer = serializers.CharField(required=False)
+    tokenizer_asset = serializers.IntegerField(required=False, allow_null=True)
+    max_tokens = serializers.IntegerField(required=False, allow_null=True)
+    overflow = serializers.ChoiceField(["drop", "truncate"], required=False)
+    val_fraction = serializers.FloatField(required=False)
+    seed = serializers.IntegerField(required=False)
+    formats = serializers.ListField(child=serializers.CharField(), required=False)
+    pack_length = serializers.IntegerField(required=False, allow_null=True)
+    dedupe = serializers.BooleanField(required=False, default=True)
+    license = serializers.CharField(required=False)
+
+    def validate(self, attrs):
+        try:
+            attrs["config"] = export_config_from_dict(dict(attrs))
+        except ExportConfigError as error:
+            raise serializers.ValidationError(error.errors) from None
+        return attrs
+
+
+class ArtifactOutput(serializers.Serializer):
+    name = serializers.CharField()
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    url = serializers.SerializerMethodField()
+
+    def get_url(self, artifact) -> str:
+        path = reverse("api-export-file", kwargs={"pk": artifact.job_id, "name": artifact.name})
+        return self.context["request"].build_absolute_uri(path)
+
+
+class ExportJobOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    rows_done = serializers.IntegerField()
+    rows_total = serializers.IntegerField()
+    progress_percent = serializers.IntegerField()
+    seconds_left = serializers.SerializerMethodField()
+    cancel_requested = serializers.BooleanField()
+    error = serializers.CharField()
+    config = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField()
+    files = ArtifactOutput(source="artifacts.all", many=True)
+    manifest = serializers.JSONField()
+
+    def get_seconds_left(self, job) -> int | None:
+        return job.seconds_left(timezone.now())
+
+
+def _job(request, pk: int) -> ExportJob:
+    try:
+        job = export_job_detail(pk)
+    except ExportJob.DoesNotExist:
+        raise Http404 from None
+    if not can_view_export_job(request.user, job):
+        raise Http404
+    return job
+
+
+class ExportListCreateApi(APIView):
+    permission_classes = [api_role(ADMIN)]
+
+    def get(self, request):
+        jobs = export_jobs_recent(limit=50)
+        return Response(ExportJobOutput(jobs, many=True, context={"request": request}).data)
+
+    def post(self, request):
+        data = ExportCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            job = export_job_create(config=data.validated_data["config"], created_by=request.user)
+        except ExportConfigError as error:
+            raise serializers.ValidationError(error.errors) from None
+        job = export_job_detail(job.id)
+        output = ExportJobOutput(job, context={"request": request}).data
+        return Response(output, status=status.HTTP_201_CREATED)
+
+
+class ExportDetailApi(APIView):
+    permission_classes = [api_role(ADMIN)]
+
+    def get(self, request, pk: int):
+        return Response(ExportJobOutput(_job(request, pk), context={"request": request}).data)
+
+
+class ExportCancelApi(APIView):
+    permission_classes = [api_role(ADMIN)]
+
+    def post(self, request, pk: int):
+        job = export_job_cancel(job=_job(request, pk))
+        job = export_job_detail(job.id)
+        return Response(ExportJobOutput(job, context={"request": request}).data)
+
+
+class ExportFilesApi(APIView):
+    permission_classes = [api_role(ADMIN)]
+
+    def get(self, request, pk: int):
+        job = _job(request, pk)
+        artifacts = job.artifacts.all() if job.status == ExportJob.Status.SUCCEEDED else []
+        return Response(ArtifactOutput(artifacts, many=True, context={"request": request}).data)
+
+
+class ExportFileDownloadApi(APIView):
+    permission_classes = [api_role(ADMIN)]
+
+    def get(self, request, pk: int, name: str):
+        job = _job(request, pk)
+        path = export_artifact_path(job=job, name=name)
+        if path is None:
+            raise Http404
+        return FileResponse(path.open("rb"), as_attachment=True, filename=name)
