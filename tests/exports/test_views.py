@@ -1,5 +1,6 @@
 import io
 import json
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -184,7 +185,7 @@ def test_download_streams_the_published_file_to_admins_only(
     assert response.status_code == 200
     assert response.streaming
     body = b"".join(response.streaming_content)
-    assert body == open(f"{job.output_dir}/train.jsonl", "rb").read()
+    assert body == Path(job.output_dir, "train.jsonl").read_bytes()
     assert "attachment" in response["Content-Disposition"]
     assert len([json.loads(line) for line in body.splitlines()]) == 3
 
