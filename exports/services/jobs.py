@@ -123,7 +123,6 @@ def export_job_execute(*, job_id: int) -> str | None:
             config=config,
             destination=folder,
             progress=progress,
-            title=f"SFT export #{job.id}",
         )
     except ExportCancelled:
         _finish(job_id, ExportJob.Status.CANCELLED)

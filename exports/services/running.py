@@ -280,7 +280,6 @@ def export_run(
     progress: ProgressCallback | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     created_at: dt.datetime | None = None,
-    title: str = "",
 ) -> dict[str, Any]:
     """Write the export into a staging folder and publish it at `destination` atomically.
 
@@ -317,7 +316,8 @@ def export_run(
             "imported conversations": selection.imported,
         }
         card = CardConfig(
-            title=title or f"SFT export of {', '.join(config.projects)}",
+            # From the config only: the job and the CLI write the same card for the same data.
+            title=f"SFT export of {', '.join(config.projects)}",
             template=config.template,
             tokenizer=tokenizer.name,
             tokenizer_sha256=tokenizer.fingerprint,
