@@ -1,8 +1,44 @@
 from django.urls import path
 
-from .api import review
+from .api import editor, review
 
 urlpatterns = [
+    path("conversations/", editor.ConversationListApi.as_view(), name="api-conversations"),
+    path(
+        "conversations/<int:conversation_id>/",
+        editor.ConversationDetailApi.as_view(),
+        name="api-conversation",
+    ),
+    path(
+        "conversations/<int:conversation_id>/submit/",
+        editor.SubmitApi.as_view(),
+        name="api-conversation-submit",
+    ),
+    path(
+        "conversations/<int:conversation_id>/tokens/",
+        editor.TokensApi.as_view(),
+        name="api-conversation-tokens",
+    ),
+    path(
+        "conversations/<int:conversation_id>/checks/",
+        editor.ChecksApi.as_view(),
+        name="api-conversation-checks",
+    ),
+    path(
+        "conversations/<int:conversation_id>/drafts/",
+        editor.DraftRequestCreateApi.as_view(),
+        name="api-conversation-drafts",
+    ),
+    path(
+        "conversations/<int:conversation_id>/drafts/<int:draft_request_id>/",
+        editor.DraftRequestApi.as_view(),
+        name="api-conversation-draft",
+    ),
+    path(
+        "conversations/<int:conversation_id>/history/",
+        editor.HistoryApi.as_view(),
+        name="api-conversation-history",
+    ),
     path("review-queue/", review.ReviewQueueApi.as_view(), name="api-review-queue"),
     path(
         "review-queue/<int:conversation_id>/claim/",

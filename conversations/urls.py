@@ -6,6 +6,21 @@ app_name = "conversations"
 
 urlpatterns = [
     path("conversations/<int:conversation_id>/", editor.editor, name="editor"),
+    path("conversations/<int:conversation_id>/preview/", editor.preview, name="editor-preview"),
+    path("conversations/<int:conversation_id>/checks/", editor.checks, name="editor-checks"),
+    path("conversations/<int:conversation_id>/submit/", editor.submit, name="editor-submit"),
+    path("conversations/<int:conversation_id>/drafts/", editor.draft_create, name="editor-draft"),
+    path(
+        "conversations/<int:conversation_id>/drafts/<int:draft_request_id>/",
+        editor.draft_status,
+        name="editor-draft-status",
+    ),
+    path(
+        "conversations/<int:conversation_id>/guidelines/read/",
+        editor.guidelines_read,
+        name="editor-guidelines-read",
+    ),
+    path("conversations/<int:conversation_id>/history/", editor.history, name="history"),
     path("review/", review.review_queue, name="review-queue"),
     path("review/<int:conversation_id>/", review.review_page, name="review"),
     path("review/<int:conversation_id>/claim/", review.review_claim_view, name="review-claim"),

@@ -153,21 +153,34 @@ def _clean_messages(
             {"role": role, "content": content.replace("\r\n", "\n"), "draft_request": draft_request}
         )
     if kind == AUTHOR:
-        prefix = protected_prefix_length(conversation, existing)
-        editable_system = (
-            existing and existing[0].role == MessageRole.SYSTEM and not project.fixed_system_message
-        )
-        for position in range(prefix):
-            if editable_system and position == 0:
-                continue
-            old = existing[position] if position < len(existing) else None
-            new = cleaned[position] if position < len(cleaned) else None
-            if old and (new is None or (new["role"], new["content"]) != (old.role, old.content)):
-                what = "the fixed system message" if old.role == "system" else "the prompt"
-                raise ConversationError(
-                    f"messages[{position}]: {what} cannot be changed or removed here."
-                )
+        _check_protected(conversation, existing, cleaned)
     return cleaned
+
+
+def _check_protected(conversation: Conversation, existing: Sequence[Message], cleaned: list[dict]):
+    """A labeler cannot change the prompt (and earlier imported turns) nor a fixed system message.
+
+    Compared without any editable system message, so adding or removing one is allowed.
+    """
+    project = conversation.project
+    fixed = project.fixed_system_message
+    if fixed and (cleaned[0]["role"] != MessageRole.SYSTEM or cleaned[0]["content"] != fixed):
+        raise ConversationError(
+            "messages[0]: the fixed system message cannot be changed or removed here."
+        )
+    if conversation.prompt_id is None:
+        return
+    old = [m for m in existing if m.role != MessageRole.SYSTEM]
+    new = [(i, m) for i, m in enumerate(cleaned) if m["role"] != MessageRole.SYSTEM]
+    for index in range(min(len(old), len(conversation.prompt.messages or []) + 1)):
+        if index >= len(new) or (new[index][1]["role"], new[index][1]["content"]) != (
+            old[index].role,
+            old[index].content,
+        ):
+            position = new[index][0] if index < len(new) else len(cleaned)
+            raise ConversationError(
+                f"messages[{position}]: the prompt cannot be changed or removed here."
+            )
 
 
 @transaction.atomic
@@ -219,30 +232,41 @@ def conversation_save(
     cleaned = _clean_messages(conversation, existing, messages, kind)
     drafts = _succeeded_drafts(conversation, cleaned)
 
+    # Model originals follow their message even when a system message is added or removed.
+    originals = [m.model_original for m in existing if m.role != MessageRole.SYSTEM]
+    old_roles = [m.role for m in existing if m.role != MessageRole.SYSTEM]
     to_update, to_create = [], []
+    turn = 0
     for position, new in enumerate(cleaned):
+        original = ""
+        if new["role"] != MessageRole.SYSTEM:
+            if turn < len(originals) and old_roles[turn] == new["role"]:
+                original = originals[turn]
+            turn += 1
+        if new["draft_request"] is not None:
+            original = drafts[new["draft_request"]]
+        origin = MessageOrigin.HUMAN
+        if new["role"] == MessageRole.ASSISTANT and original:
+            unchanged = new["content"] == original
+            origin = MessageOrigin.MODEL if unchanged else MessageOrigin.MODEL_EDITED
+        else:
+            original = ""
+        fields = (new["role"], new["content"], origin, original)
         message = existing[position] if position < len(existing) else None
         if message is None:
-            message = Message(conversation=conversation, position=position, role=new["role"])
-            to_create.append(message)
-        elif (
-            message.role != new["role"]
-            or message.content != new["content"]
-            or new["draft_request"] is not None
-        ):
+            to_create.append(
+                Message(
+                    conversation=conversation,
+                    position=position,
+                    role=fields[0],
+                    content=fields[1],
+                    origin=fields[2],
+                    model_original=fields[3],
+                )
+            )
+        elif (message.role, message.content, message.origin, message.model_original) != fields:
+            message.role, message.content, message.origin, message.model_original = fields
             to_update.append(message)
-        else:
-            continue
-        message.role = new["role"]
-        message.content = new["content"]
-        if new["draft_request"] is not None:
-            message.model_original = drafts[new["draft_request"]]
-        if message.role == MessageRole.ASSISTANT and message.model_original:
-            unchanged = message.content == message.model_original
-            message.origin = MessageOrigin.MODEL if unchanged else MessageOrigin.MODEL_EDITED
-        else:
-            message.origin = MessageOrigin.HUMAN
-            message.model_original = ""
     if len(existing) > len(cleaned):
         conversation.messages.filter(position__gte=len(cleaned)).delete()
     if to_update:

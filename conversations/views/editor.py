@@ -1,9 +1,307 @@
-from django.shortcuts import render
+"""The labeler's editor: the page, its htmx partials (preview, checks, AI drafts) and submit.
 
-from labeling.permissions import LABELER, role_required
+Saving goes through the JSON API (`PUT /api/conversations/<id>/`), which the page's
+script calls with the version it edited; every endpoint here asks labeling.permissions
+and answers 404 for a conversation that is not the person's own.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages as flash
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from conversations.diffing import edit_ratio, word_diff
+from conversations.markdown import render_markdown
+from conversations.models import Conversation, MessageOrigin, MessageRole
+from conversations.selectors.editor import (
+    conversation_for_access,
+    conversation_revisions,
+    draft_request_get,
+    editor_conversation,
+    guideline_state,
+    latest_change_request,
+    pending_draft_requests,
+)
+from conversations.services import (
+    ChecksFailed,
+    ConversationError,
+    VersionConflict,
+    conversation_checks,
+    conversation_submit,
+)
+from conversations.services.authoring import EDITABLE_STATES, protected_prefix_length
+from conversations.services.drafts import ai_drafts_available, draft_request_create
+from conversations.services.guidelines import guideline_mark_read
+from labeling.permissions import (
+    can_edit_conversation,
+    can_view_conversation_history,
+    member_required,
+)
+
+TEMPLATE = "conversations/editor.html"
 
 
-# Placeholder until the authoring issue lands: it keeps links to the editor valid.
-@role_required(LABELER)
+def _own(request, conversation: Conversation) -> Conversation:
+    if not can_edit_conversation(request.user, conversation):
+        raise Http404("No such conversation.")
+    return conversation
+
+
+def _origin_label(origin: str, ratio: float | None) -> str:
+    if origin == MessageOrigin.MODEL:
+        return "AI draft · unedited"
+    if origin == MessageOrigin.MODEL_EDITED:
+        return f"AI draft · {round((ratio or 0) * 100)}% edited"
+    return ""
+
+
+def _message_rows(conversation: Conversation, messages: list[dict], counts, comments) -> list[dict]:
+    """What each message card shows; `messages` are dicts in order (saved or being typed)."""
+    project = conversation.project
+    stored = list(conversation.messages.all())
+    prefix = protected_prefix_length(conversation, stored)
+    rows = []
+    for position, message in enumerate(messages):
+        role = message["role"]
+        ratio = None
+        if message.get("model_original"):
+            ratio = edit_ratio(message["model_original"], message["content"])
+        locked = position < prefix and not (
+            role == MessageRole.SYSTEM and not project.fixed_system_message
+        )
+        rows.append(
+            {
+                **message,
+                "position": position,
+                "number": position + 1,
+                "edit_ratio": ratio,
+                "origin_label": _origin_label(message.get("origin", ""), ratio),
+                "tokens": counts.per_message[position] if position < len(counts.per_message) else 0,
+                "locked": locked,
+                "is_prompt": locked and role == MessageRole.USER,
+                "comments": comments.get(position, []),
+            }
+        )
+    return rows
+
+
+def _stored_dicts(conversation: Conversation) -> list[dict]:
+    return [
+        {
+            "role": m.role,
+            "content": m.content,
+            "origin": m.origin,
+            "model_original": m.model_original,
+        }
+        for m in conversation.messages.all()
+    ]
+
+
+def _posted_dicts(request, conversation: Conversation) -> list[dict]:
+    """The messages as typed (not yet saved), with origins worked out like the save does."""
+    roles, contents = request.POST.getlist("role"), request.POST.getlist("content")
+    stored = list(conversation.messages.all())
+    messages = []
+    for position, (role, content) in enumerate(zip(roles, contents, strict=False)):
+        if role not in MessageRole.values:
+            continue
+        content = content.replace("\r\n", "\n")
+        original = ""
+        if position < len(stored) and stored[position].role == role:
+            original = stored[position].model_original
+        origin = MessageOrigin.HUMAN
+        if original and role == MessageRole.ASSISTANT:
+            origin = MessageOrigin.MODEL if content == original else MessageOrigin.MODEL_EDITED
+        messages.append(
+            {"role": role, "content": content, "origin": origin, "model_original": original}
+        )
+    return messages
+
+
+@member_required
+@require_GET
 def editor(request, conversation_id: int):
-    return render(request, "no_role.html")
+    conversation = _own(request, editor_conversation(conversation_id))
+    messages = _stored_dicts(conversation)
+    results, counts = conversation_checks(conversation=conversation, messages=messages)
+    change_request = latest_change_request(conversation)
+    comments: dict[int, list] = {}
+    if change_request:
+        for comment in change_request.message_comments.all():
+            comments.setdefault(comment.message_position, []).append(comment)
+    project = conversation.project
+    return render(
+        request,
+        TEMPLATE,
+        {
+            "conversation": conversation,
+            "project": project,
+            "rows": _message_rows(conversation, messages, counts, comments),
+            "results": results,
+            "counts": counts,
+            "editable": conversation.state in EDITABLE_STATES,
+            "change_request": change_request,
+            "guidelines": guideline_state(user=request.user, project=project),
+            "ai_drafts": ai_drafts_available(project),
+            "pending_drafts": pending_draft_requests(conversation),
+            "can_add_system": project.system_message_allowed
+            and not project.fixed_system_message
+            and not (messages and messages[0]["role"] == MessageRole.SYSTEM),
+        },
+    )
+
+
+@member_required
+@require_POST
+def preview(request, conversation_id: int):
+    """The sanitized markdown of one message as typed."""
+    _own(request, conversation_for_access(conversation_id))
+    return render(
+        request,
+        f"{TEMPLATE}#preview",
+        {"html": render_markdown(request.POST.get("content", ""))},
+    )
+
+
+@member_required
+@require_POST
+def checks(request, conversation_id: int):
+    """Checks and token counts over the text being typed, with per-message badges (out of band)."""
+    conversation = _own(request, editor_conversation(conversation_id))
+    messages = _posted_dicts(request, conversation)
+    results, counts = conversation_checks(conversation=conversation, messages=messages)
+    return render(
+        request,
+        f"{TEMPLATE}#checks",
+        {
+            "conversation": conversation,
+            "results": results,
+            "counts": counts,
+            "rows": _message_rows(conversation, messages, counts, {}),
+            "oob": True,
+        },
+    )
+
+
+@member_required
+@require_POST
+def submit(request, conversation_id: int):
+    conversation = _own(request, conversation_for_access(conversation_id))
+    editor_url = reverse("conversations:editor", args=[conversation.pk])
+    try:
+        version = int(request.POST.get("version", ""))
+    except ValueError:
+        flash.error(request, "The page did not send the version it edited: reload and try again.")
+        return redirect(editor_url)
+    try:
+        conversation_submit(
+            conversation_id=conversation.pk, user=request.user, expected_version=version
+        )
+    except VersionConflict as error:
+        flash.error(request, f"{error} Your text is kept in this browser: compare and merge below.")
+        return redirect(editor_url)
+    except ChecksFailed as error:
+        flash.error(request, str(error))
+        return redirect(editor_url)
+    except ConversationError as error:
+        flash.error(request, str(error))
+        return redirect(editor_url)
+    flash.success(request, "Submitted for review. Thank you!")
+    return redirect("labeling:labeler-home")
+
+
+@member_required
+@require_POST
+def draft_create(request, conversation_id: int):
+    conversation = _own(request, conversation_for_access(conversation_id))
+    try:
+        position = int(request.POST.get("position", ""))
+        draft_request = draft_request_create(
+            conversation_id=conversation.pk, user=request.user, message_position=position
+        )
+    except ValueError as error:  # ConversationError is a ValueError too
+        message = str(error) if isinstance(error, ConversationError) else "position: a number."
+        return render(request, f"{TEMPLATE}#draft-status", {"error": message}, status=200)
+    return render(
+        request,
+        f"{TEMPLATE}#draft-status",
+        {"conversation": conversation, "draft": draft_request},
+    )
+
+
+@member_required
+@require_GET
+def draft_status(request, conversation_id: int, draft_request_id: int):
+    conversation = _own(request, conversation_for_access(conversation_id))
+    draft_request = draft_request_get(conversation, draft_request_id)
+    return render(
+        request,
+        f"{TEMPLATE}#draft-status",
+        {"conversation": conversation, "draft": draft_request},
+    )
+
+
+@member_required
+@require_POST
+def guidelines_read(request, conversation_id: int):
+    conversation = _own(request, conversation_for_access(conversation_id))
+    guideline_mark_read(user=request.user, project=conversation.project)
+    if request.htmx:
+        return HttpResponse("")
+    return redirect("conversations:editor", conversation.pk)
+
+
+@member_required
+@require_GET
+def history(request, conversation_id: int):
+    """Every revision (who, when, why) and a word diff per message between any two of them."""
+    conversation = conversation_for_access(conversation_id)
+    if not can_view_conversation_history(request.user, conversation):
+        raise Http404("No such conversation.")
+    revisions = conversation_revisions(conversation)
+    by_number = {r.number: r for r in revisions}
+    older = _revision_arg(
+        request, "from", by_number, default=revisions[-2] if len(revisions) > 1 else None
+    )
+    newer = _revision_arg(request, "to", by_number, default=revisions[-1] if revisions else None)
+    return render(
+        request,
+        "conversations/history.html",
+        {
+            "conversation": conversation,
+            "revisions": revisions,
+            "older": older,
+            "newer": newer,
+            "diffs": revision_diff(older, newer),
+        },
+    )
+
+
+def _revision_arg(request, name: str, by_number: dict, default):
+    try:
+        return by_number.get(int(request.GET[name]), default)
+    except (KeyError, ValueError):
+        return default
+
+
+def revision_diff(older, newer) -> list[dict]:
+    """Per message position: role and the word diff from `older` to `newer` (either may be None)."""
+    if newer is None:
+        return []
+    old_messages = older.messages if older else []
+    rows = []
+    for position in range(max(len(old_messages), len(newer.messages))):
+        old = old_messages[position] if position < len(old_messages) else None
+        new = newer.messages[position] if position < len(newer.messages) else None
+        rows.append(
+            {
+                "number": position + 1,
+                "role": (new or old)["role"],
+                "diff": word_diff(old["content"] if old else "", new["content"] if new else ""),
+                "changed": (old or {}).get("content") != (new or {}).get("content"),
+            }
+        )
+    return rows

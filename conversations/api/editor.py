@@ -1,0 +1,294 @@
+"""The authoring API: a labeler's own conversations, saved with the version they edited."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from conversations.diffing import edit_ratio
+from conversations.models import Conversation, DraftRequest
+from conversations.selectors.editor import (
+    conversation_for_access,
+    conversation_revisions,
+    draft_request_get,
+    editor_conversation,
+    own_conversations,
+)
+from conversations.services import (
+    ChecksFailed,
+    ConversationError,
+    VersionConflict,
+    conversation_checks,
+    conversation_save,
+    conversation_submit,
+)
+from conversations.services.authoring import message_dicts
+from conversations.services.drafts import draft_request_create
+from conversations.services.tokens import token_counts
+from labeling.permissions import (
+    LABELER,
+    api_role,
+    can_edit_conversation,
+    can_view_conversation_history,
+)
+
+
+def _own(request, conversation: Conversation) -> Conversation:
+    if not can_edit_conversation(request.user, conversation):
+        raise Http404("No such conversation.")
+    return conversation
+
+
+def _error(status_code: int, code: str, message: str, **extra) -> Response:
+    body = {"error": {"status": status_code, "code": code, "message": message, "fields": {}}}
+    return Response({**body, **extra}, status=status_code)
+
+
+class MessageOutput(serializers.Serializer):
+    position = serializers.IntegerField()
+    role = serializers.CharField()
+    content = serializers.CharField()
+    origin = serializers.CharField()
+    model_original = serializers.CharField()
+    edit_ratio = serializers.FloatField(allow_null=True)
+
+
+def _messages_out(conversation: Conversation) -> list[dict]:
+    return [
+        {
+            "position": m.position,
+            "role": m.role,
+            "content": m.content,
+            "origin": m.origin,
+            "model_original": m.model_original,
+            "edit_ratio": edit_ratio(m.model_original, m.content) if m.model_original else None,
+        }
+        for m in conversation.messages.all()
+    ]
+
+
+class ConversationListOutput(serializers.ModelSerializer):
+    project = serializers.SlugRelatedField(read_only=True, slug_field="slug")
+    prompt = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Conversation
+        fields = ["id", "project", "state", "version", "prompt", "updated_at", "submitted_at"]
+
+    def get_prompt(self, conversation) -> str:
+        return conversation.prompt.text[:200] if conversation.prompt else ""
+
+
+def _detail(conversation: Conversation) -> dict:
+    return {
+        "id": conversation.pk,
+        "project": conversation.project.slug,
+        "state": conversation.state,
+        "version": conversation.version,
+        "updated_at": conversation.updated_at,
+        "submitted_at": conversation.submitted_at,
+        "messages": _messages_out(conversation),
+    }
+
+
+class MessageInput(serializers.Serializer):
+    role = serializers.CharField()
+    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    draft_request = serializers.IntegerField(required=False, allow_null=True)
+
+
+class SaveInput(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1)
+    messages = MessageInput(many=True, allow_empty=False)
+
+
+class VersionInput(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1)
+
+
+class MessagesInput(serializers.Serializer):
+    messages = MessageInput(many=True, allow_empty=False, required=False)
+
+
+class ConversationListApi(ListAPIView):
+    """GET /api/conversations/: the caller's own conversations, newest change first."""
+
+    permission_classes = [api_role(LABELER)]
+    serializer_class = ConversationListOutput
+
+    def get_queryset(self):
+        return own_conversations(self.request.user)
+
+
+class ConversationDetailApi(APIView):
+    """GET the messages and version; PUT/PATCH the whole message list with the version edited."""
+
+    @extend_schema(responses=None)
+    def get(self, request, conversation_id: int):
+        conversation = _own(request, editor_conversation(conversation_id))
+        return Response(_detail(conversation))
+
+    @extend_schema(request=SaveInput, responses=None)
+    def put(self, request, conversation_id: int):
+        _own(request, conversation_for_access(conversation_id))
+        data = SaveInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            conversation = conversation_save(
+                conversation_id=conversation_id,
+                user=request.user,
+                expected_version=data.validated_data["version"],
+                messages=data.validated_data["messages"],
+            )
+        except VersionConflict as error:
+            current = editor_conversation(conversation_id)
+            return _error(
+                409,
+                "version_conflict",
+                str(error),
+                current={"version": current.version, "messages": _messages_out(current)},
+            )
+        except ConversationError as error:
+            return _error(400, "invalid", str(error))
+        return Response(
+            {
+                "id": conversation.pk,
+                "version": conversation.version,
+                "state": conversation.state,
+                "saved_at": conversation.updated_at,
+            }
+        )
+
+    patch = put
+
+
+class SubmitApi(APIView):
+    """POST {version}: submit for review; 400 lists the blocking checks, 409 a stale version."""
+
+    @extend_schema(request=VersionInput, responses=None)
+    def post(self, request, conversation_id: int):
+        _own(request, conversation_for_access(conversation_id))
+        data = VersionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            conversation_submit(
+                conversation_id=conversation_id,
+                user=request.user,
+                expected_version=data.validated_data["version"],
+            )
+        except VersionConflict as error:
+            return _error(409, "version_conflict", str(error))
+        except ChecksFailed as error:
+            return _error(
+                400, "checks_failed", str(error), checks=[r.as_dict() for r in error.results]
+            )
+        except ConversationError as error:
+            return _error(400, "invalid", str(error))
+        return Response(_detail(editor_conversation(conversation_id)))
+
+
+def _messages_for(request, conversation: Conversation) -> list[dict]:
+    """The posted messages (unsaved text) or, on GET / without any, the stored ones."""
+    if request.method == "POST":
+        data = MessagesInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        if data.validated_data.get("messages"):
+            return [
+                {"role": m["role"], "content": m["content"]}
+                for m in data.validated_data["messages"]
+            ]
+    return message_dicts(list(conversation.messages.all()))
+
+
+class TokensApi(APIView):
+    """Token counts per message and in total, with the project's tokenizer and template."""
+
+    @extend_schema(request=MessagesInput, responses=None)
+    def get(self, request, conversation_id: int):
+        conversation = _own(request, editor_conversation(conversation_id))
+        messages = _messages_for(request, conversation)
+        return Response(token_counts(project=conversation.project, messages=messages).as_dict())
+
+    post = get
+
+
+class ChecksApi(APIView):
+    """The quality checks (blocking and warnings) over the stored or the posted messages."""
+
+    @extend_schema(request=MessagesInput, responses=None)
+    def get(self, request, conversation_id: int):
+        conversation = _own(request, editor_conversation(conversation_id))
+        messages = _messages_for(request, conversation)
+        results, counts = conversation_checks(conversation=conversation, messages=messages)
+        return Response(
+            {
+                "blocking": any(r.blocking for r in results),
+                "checks": [r.as_dict() for r in results],
+                "tokens": counts.as_dict(),
+            }
+        )
+
+    post = get
+
+
+class DraftRequestOutput(serializers.ModelSerializer):
+    class Meta:
+        model = DraftRequest
+        fields = ["id", "message_position", "status", "error", "text", "created_at", "finished_at"]
+
+
+class DraftInput(serializers.Serializer):
+    position = serializers.IntegerField(min_value=0)
+
+
+class DraftRequestCreateApi(APIView):
+    """POST {position}: ask for an AI draft of that assistant turn (202; poll its status)."""
+
+    @extend_schema(request=DraftInput, responses=DraftRequestOutput)
+    def post(self, request, conversation_id: int):
+        _own(request, conversation_for_access(conversation_id))
+        data = DraftInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            draft_request = draft_request_create(
+                conversation_id=conversation_id,
+                user=request.user,
+                message_position=data.validated_data["position"],
+            )
+        except ConversationError as error:
+            return _error(400, "invalid", str(error))
+        return Response(DraftRequestOutput(draft_request).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DraftRequestApi(APIView):
+    @extend_schema(responses=DraftRequestOutput)
+    def get(self, request, conversation_id: int, draft_request_id: int):
+        conversation = _own(request, conversation_for_access(conversation_id))
+        return Response(DraftRequestOutput(draft_request_get(conversation, draft_request_id)).data)
+
+
+class HistoryApi(APIView):
+    """Every revision: number, kind, who, when, why, and its messages."""
+
+    @extend_schema(responses=None)
+    def get(self, request, conversation_id: int):
+        conversation = conversation_for_access(conversation_id)
+        if not can_view_conversation_history(request.user, conversation):
+            raise Http404("No such conversation.")
+        return Response(
+            [
+                {
+                    "number": r.number,
+                    "kind": r.kind,
+                    "created_by": r.created_by.get_username() if r.created_by else None,
+                    "created_at": r.created_at,
+                    "reason": r.reason,
+                    "messages": r.messages,
+                }
+                for r in conversation_revisions(conversation)
+            ]
+        )

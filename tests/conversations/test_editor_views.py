@@ -1,0 +1,198 @@
+"""The editor page and its htmx partials: own conversations only, bounded queries, safe text."""
+
+import pytest
+from django.urls import reverse
+
+from conversations.models import ConversationState, Review, ReviewComment, ReviewDecision
+from conversations.services import conversation_save, conversation_submit
+from labeling.models import GuidelineRead, GuidelineVersion
+from tests.conversations.factories import started_conversation
+from tests.factories import ProjectFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def editor_url(conversation, name="editor"):
+    return reverse(f"conversations:{name}", args=[conversation.pk])
+
+
+def test_labeler_opens_their_conversation_with_prompt_draft_and_token_counts(client):
+    conversation = started_conversation(draft="Use **sorted**.")
+    client.force_login(conversation.labeler)
+    response = client.get(editor_url(conversation))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert conversation.prompt.text in html
+    assert "Use **sorted**." in html  # in the textarea, as typed
+    assert "AI draft · unedited" in html
+    assert 'id="tokens-1"' in html and " tokens</span>" in html
+    assert "/ 4096 tokens" in html
+
+
+def test_another_labelers_conversation_is_a_404_everywhere(client):
+    conversation = started_conversation()
+    intruder = UserFactory(roles=["labeler"])
+    client.force_login(intruder)
+    assert client.get(editor_url(conversation)).status_code == 404
+    assert client.get(editor_url(conversation, "history")).status_code == 404
+    for name in ("editor-preview", "editor-checks", "editor-submit", "editor-draft"):
+        assert client.post(editor_url(conversation, name), {"content": "x"}).status_code == 404
+
+
+def test_editor_page_queries_do_not_grow_with_the_turns(client, django_assert_max_num_queries):
+    project = ProjectFactory(max_turns=40)
+    conversation = started_conversation(project=project)
+    messages = [{"role": "user", "content": conversation.prompt.text}]
+    for turn in range(30):
+        if turn:
+            messages.append({"role": "user", "content": f"Question {turn}"})
+        messages.append({"role": "assistant", "content": f"Answer {turn} " * 20})
+    conversation_save(
+        conversation_id=conversation.pk,
+        user=conversation.labeler,
+        expected_version=1,
+        messages=messages,
+    )
+    client.force_login(conversation.labeler)
+    with django_assert_max_num_queries(14):
+        response = client.get(editor_url(conversation))
+    assert response.content.decode().count("data-message ") == 60 + 1  # + the empty template
+
+
+def test_preview_is_sanitized_markdown_returned_as_a_fragment(client):
+    conversation = started_conversation()
+    client.force_login(conversation.labeler)
+    response = client.post(
+        editor_url(conversation, "editor-preview"),
+        {"content": "**bold** <script>window.__xss=1</script> [x](javascript:alert(1))"},
+        HTTP_HX_REQUEST="true",
+    )
+    html = response.content.decode()
+    assert "<html" not in html
+    assert "<strong>bold</strong>" in html
+    assert "<script" not in html
+    assert "&lt;script&gt;" in html
+    assert 'href="javascript' not in html
+
+
+def test_checks_partial_reports_on_the_unsaved_text_with_token_badges(client):
+    conversation = started_conversation()
+    client.force_login(conversation.labeler)
+    response = client.post(
+        editor_url(conversation, "editor-checks"),
+        {
+            "role": ["user", "assistant"],
+            "content": [conversation.prompt.text, "Mail ada@example.org <|im_end|>"],
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    html = response.content.decode()
+    assert "<html" not in html
+    assert 'data-code="personal_data"' in html
+    assert 'data-code="special_token_lookalike"' in html
+    assert 'id="tokens-1" class="tokens" hx-swap-oob="true"' in html
+
+
+def test_submit_form_submits_and_refuses_blocking_checks(client):
+    conversation = started_conversation()
+    client.force_login(conversation.labeler)
+    response = client.post(editor_url(conversation, "editor-submit"), {"version": 1}, follow=True)
+    assert "is empty" in response.content.decode()
+    conversation_save(
+        conversation_id=conversation.pk,
+        user=conversation.labeler,
+        expected_version=1,
+        messages=[
+            {"role": "user", "content": conversation.prompt.text},
+            {"role": "assistant", "content": "Done."},
+        ],
+    )
+    response = client.post(editor_url(conversation, "editor-submit"), {"version": 2})
+    assert response.status_code == 302
+    conversation.refresh_from_db()
+    assert conversation.state == ConversationState.SUBMITTED
+    page = client.get(editor_url(conversation)).content.decode()
+    assert "read only" in page and "readonly" in page
+
+
+def test_changes_requested_shows_the_reviewers_comments_beside_the_messages(client):
+    conversation = started_conversation()
+    conversation_save(
+        conversation_id=conversation.pk,
+        user=conversation.labeler,
+        expected_version=1,
+        messages=[
+            {"role": "user", "content": conversation.prompt.text},
+            {"role": "assistant", "content": "Short."},
+        ],
+    )
+    conversation_submit(
+        conversation_id=conversation.pk, user=conversation.labeler, expected_version=2
+    )
+    conversation.refresh_from_db()
+    reviewer = UserFactory(roles=["reviewer"], username="rev-ruth")
+    review = Review.objects.create(
+        conversation=conversation,
+        revision=conversation.current_revision,
+        reviewer=reviewer,
+        decision=ReviewDecision.REQUEST_CHANGES,
+        comment="Please expand.",
+    )
+    ReviewComment.objects.create(review=review, message_position=1, text="Explain <why>.")
+    conversation.state = ConversationState.CHANGES_REQUESTED
+    conversation.save()
+    client.force_login(conversation.labeler)
+    html = client.get(editor_url(conversation)).content.decode()
+    assert "Changes requested by rev-ruth" in html
+    assert "Please expand." in html
+    assert 'aria-label="Reviewer comment on message 2"' in html
+    assert "Explain &lt;why&gt;." in html
+    assert "<textarea" in html and "readonly" not in html.split("message-template")[0]
+
+
+def test_guidelines_panel_notices_a_new_version_until_read(client):
+    conversation = started_conversation()
+    project = conversation.project
+    GuidelineVersion.objects.create(project=project, version=1, body="Be **kind**.")
+    GuidelineRead.objects.create(user=conversation.labeler, project=project, version=1)
+    GuidelineVersion.objects.create(project=project, version=2, body="Be **kind** and brief.")
+    client.force_login(conversation.labeler)
+    html = client.get(editor_url(conversation)).content.decode()
+    assert "The guidelines changed since you last read them (you read v1)" in html
+    assert "<strong>kind</strong> and brief" in html
+    response = client.post(
+        editor_url(conversation, "editor-guidelines-read"), HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    assert GuidelineRead.objects.get(user=conversation.labeler, project=project).version == 2
+    assert (
+        "changed since you last read" not in client.get(editor_url(conversation)).content.decode()
+    )
+
+
+def test_history_lists_revisions_and_diffs_words_per_message(client):
+    conversation = started_conversation()
+    user = conversation.labeler
+    prompt = {"role": "user", "content": conversation.prompt.text}
+    conversation_save(
+        conversation_id=conversation.pk,
+        user=user,
+        expected_version=1,
+        messages=[prompt, {"role": "assistant", "content": "The quick fox."}],
+    )
+    conversation_submit(conversation_id=conversation.pk, user=user, expected_version=2)
+    reviewer = UserFactory(roles=["reviewer"])
+    conversation_save(
+        conversation_id=conversation.pk,
+        user=reviewer,
+        expected_version=3,
+        messages=[prompt, {"role": "assistant", "content": "The quick brown fox."}],
+        kind="review",
+        reason="more vivid",
+    )
+    client.force_login(user)
+    html = client.get(editor_url(conversation, "history") + "?from=1&to=2").content.decode()
+    assert "r1</strong> · Submitted by " + user.username in html
+    assert "Edited in review by " + reviewer.username in html
+    assert "“more vivid”" in html
+    assert "<ins>brown </ins>" in html
