@@ -218,8 +218,10 @@ def revision_messages(
             if item.changed_since_previous:
                 item.previous_diff = word_diff(before, content)
         shown.append(item)
+    # Comments on this revision, and on the one it is compared with (was the fix made?).
+    judged = {revision.pk, previous.pk if previous else None}
     for review in reviews:
-        if review.revision_id != revision.pk:
+        if review.revision_id not in judged:
             continue
         for comment in review.message_comments.all():
             if comment.message_position < len(shown):

@@ -54,7 +54,7 @@ def test_one_approval_approves_the_current_revision_and_tells_the_labeler():
     assert conversation.decided_at is not None
     assert not ReviewClaim.objects.filter(conversation=conversation).exists()
     note = Notification.objects.get(user=conversation.labeler)
-    assert "approved" in note.text and note.url == f"/conversations/{conversation.pk}/"
+    assert "approved" in note.text and note.url == f"/conversations/{conversation.pk}/feedback/"
 
 
 def test_two_approvals_needed_one_is_not_enough_and_a_third_persons_request_sends_it_back():
