@@ -185,3 +185,34 @@ def test_someone_elses_notification_cannot_be_opened(client):
     assert (
         client.post(reverse("conversations:notification-open", args=[note.pk])).status_code == 404
     )
+
+
+def test_review_outcomes_for_labeler_lists_returned_first_with_latest_review(
+    django_assert_max_num_queries,
+):
+    from conversations.selectors.review import review_outcomes_for_labeler
+    from tests.labeling.factories import UserFactory
+
+    labeler = UserFactory(roles=["labeler"], labeler_domains=["python"])
+    approved = submitted_conversation(labeler=labeler)
+    returned = submitted_conversation(labeler=labeler)
+    submitted_conversation(labeler=labeler)  # not reviewed yet
+    reviewer = reviewer_factory()
+    review_submit(
+        conversation_id=returned.pk,
+        reviewer=reviewer,
+        decision="request_changes",
+        message_comments=[{"position": 1, "text": "Fix me"}],
+    )
+    review_submit(
+        conversation_id=approved.pk,
+        reviewer=reviewer,
+        decision="approve",
+        scores={"helpfulness": 5, "correctness": 5, "harmlessness": 5, "style": 5},
+    )
+    with django_assert_max_num_queries(4):
+        outcomes = review_outcomes_for_labeler(labeler)
+        comments = [c.text for c in outcomes[0].latest_review.message_comments.all()]
+    assert [c.pk for c in outcomes] == [returned.pk, approved.pk]
+    assert comments == ["Fix me"]
+    assert outcomes[1].latest_review.decision == "approve"
