@@ -38,8 +38,8 @@ def _int_or_none(value) -> int | None:
         return None
 
 
-@require_GET
 @role_required(REVIEWER)
+@require_GET
 def review_queue(request):
     filters = {
         "project_id": _int_or_none(request.GET.get("project")),
@@ -118,8 +118,8 @@ def _review_context(request, conversation, *, against: int | None = None, **extr
     }
 
 
-@require_GET
 @role_required(REVIEWER)
+@require_GET
 def review_page(request, conversation_id: int):
     conversation = _conversation_for_reviewer(request, conversation_id)
     context = _review_context(
@@ -128,8 +128,8 @@ def review_page(request, conversation_id: int):
     return render(request, "conversations/review.html", context)
 
 
-@require_POST
 @role_required(REVIEWER)
+@require_POST
 def review_claim_view(request, conversation_id: int):
     conversation = _conversation_for_reviewer(request, conversation_id)
     try:
@@ -140,8 +140,8 @@ def review_claim_view(request, conversation_id: int):
     return redirect("conversations:review", conversation.pk)
 
 
-@require_POST
 @role_required(REVIEWER)
+@require_POST
 def review_release_view(request, conversation_id: int):
     conversation = _conversation_for_reviewer(request, conversation_id)
     review_release(conversation_id=conversation.pk, reviewer=request.user)
@@ -163,8 +163,8 @@ def _decision_form(post, criteria: list[str], message_count: int) -> dict:
     }
 
 
-@require_POST
 @role_required(REVIEWER)
+@require_POST
 def review_decide(request, conversation_id: int):
     conversation = _conversation_for_reviewer(request, conversation_id)
     count = len(conversation.current_revision.messages) if conversation.current_revision else 0
@@ -197,8 +197,8 @@ def review_decide(request, conversation_id: int):
     return redirect("conversations:review-queue")
 
 
-@require_POST
 @role_required(REVIEWER)
+@require_POST
 def review_edit_view(request, conversation_id: int):
     conversation = _conversation_for_reviewer(request, conversation_id)
     position = _int_or_none(request.POST.get("position"))
@@ -241,8 +241,8 @@ def review_edit_view(request, conversation_id: int):
 # The labeler's side ----------------------------------------------------------------
 
 
-@require_GET
 @member_required
+@require_GET
 def review_feedback(request, conversation_id: int):
     """The outcome and comments of every review of one conversation (its labeler, admins,
     and reviewers who may review it)."""
@@ -259,8 +259,8 @@ def review_feedback(request, conversation_id: int):
     return render(request, template, context)
 
 
-@require_GET
 @member_required
+@require_GET
 def notification_list(request):
     return render(
         request,
@@ -269,8 +269,8 @@ def notification_list(request):
     )
 
 
-@require_POST
 @member_required
+@require_POST
 def notification_open(request, notification_id: int):
     notification = get_object_or_404(Notification, pk=notification_id, user=request.user)
     notifications_mark_read(user=request.user, notification_ids=[notification.pk])
@@ -280,8 +280,8 @@ def notification_open(request, notification_id: int):
     return redirect("conversations:notifications")
 
 
-@require_POST
 @member_required
+@require_POST
 def notifications_read_all(request):
     count = notifications_mark_read(user=request.user)
     messages.success(request, f"Marked {count} notification{'s' if count != 1 else ''} read.")
@@ -291,8 +291,8 @@ def notifications_read_all(request):
 # Quality figures -------------------------------------------------------------------
 
 
-@require_GET
 @member_required
+@require_GET
 def quality(request):
     if not permissions.can_view_all_quality(request.user):
         return redirect("conversations:quality-person", request.user.pk)
@@ -305,8 +305,8 @@ def quality(request):
     )
 
 
-@require_GET
 @member_required
+@require_GET
 def quality_person(request, user_id: int):
     person = get_object_or_404(User, pk=user_id)
     if not permissions.can_view_quality(request.user, person):
