@@ -1,0 +1,72 @@
+"""AI drafts in the browser: the worker asks the loopback server; the page fills or offers."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from conversations.models import MessageOrigin
+from tests.chat_server import point_settings_at_server  # starts the server, sets AI_DRAFT_*
+from tests.conversations.factories import started_conversation
+from tests.factories import ProjectFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+SAVED = re.compile(r"Saved \d\d:\d\d:\d\d")
+
+
+@pytest.fixture
+def drafting(settings, celery_worker_process, live_server, page, login, labeler):
+    point_settings_at_server(settings)
+
+    def open_editor(prompt_text):
+        project = ProjectFactory(domains=["python"], ai_drafts_enabled=True)
+        conversation = started_conversation(project=project, labeler=labeler, text=prompt_text)
+        login(labeler)
+        page.goto(f"{live_server.url}/conversations/{conversation.pk}/")
+        return conversation
+
+    return open_editor
+
+
+def test_draft_fills_an_empty_turn_marked_as_model_written(drafting, page):
+    conversation = drafting("What is a generator?")
+    page.get_by_role("button", name="Draft with AI").click()
+    answer = page.get_by_label("Assistant message 2")
+    expect(answer).to_have_value("Draft answer to: What is a generator?", timeout=30000)
+    expect(page.locator("#origin-1")).to_have_text("AI draft · unedited")
+    expect(page.locator("#save-state")).to_have_text(SAVED)
+    message = conversation.messages.get(position=1)
+    assert (message.origin, message.model_original) == (
+        MessageOrigin.MODEL,
+        "Draft answer to: What is a generator?",
+    )
+    answer.fill("A generator yields values lazily.")
+    expect(page.locator("#origin-1")).to_contain_text("% edited")
+    expect(page.locator("#save-state")).to_have_text(SAVED)
+    message.refresh_from_db()
+    assert message.origin == MessageOrigin.MODEL_EDITED
+
+
+def test_draft_never_overwrites_text_typed_meanwhile(drafting, page):
+    conversation = drafting("What is a decorator?")
+    answer = page.get_by_label("Assistant message 2")
+    answer.fill("My own beginning.")
+    page.get_by_role("button", name="Draft with AI").click()
+    ready = page.locator("[data-draft-ready]")
+    expect(ready).to_contain_text("Your text was kept", timeout=30000)
+    expect(ready.locator(".draft-beside")).to_have_text("Draft answer to: What is a decorator?")
+    expect(answer).to_have_value("My own beginning.")
+    assert conversation.messages.get(position=1).content == "My own beginning."
+    page.get_by_role("button", name="Replace my text with the draft").click()
+    expect(answer).to_have_value("Draft answer to: What is a decorator?")
+
+
+def test_a_failing_endpoint_says_so_and_keeps_the_text(drafting, page):
+    drafting("FAIL500 what is a closure?")
+    page.get_by_label("Assistant message 2").fill("Kept text.")
+    page.get_by_role("button", name="Draft with AI").click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        "The AI draft failed: The AI endpoint answered 500", timeout=30000
+    )
+    expect(page.get_by_label("Assistant message 2")).to_have_value("Kept text.")
