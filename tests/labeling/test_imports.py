@@ -238,3 +238,13 @@ def test_cli_reports_errors_and_fails(tmp_path, capsys):
     assert not project.prompts.exists()
     with pytest.raises(CommandError, match="no project"):
         call_command("import_prompts", str(path), "--project", "missing")
+
+
+def test_seed_demo_goes_through_the_services_and_is_idempotent():
+    call_command("seed_demo")
+    call_command("seed_demo")
+    project = Project.objects.get(slug="expert-answers")
+    assert project.status == ProjectStatus.ACTIVE
+    assert project.prompts.count() == 30
+    assert project.guideline_versions.get().version == 1
+    assert project.import_batches.get().rows_imported == 30

@@ -1,7 +1,4 @@
-import hashlib
-import re
-
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from labeling.demo_data import (
@@ -11,12 +8,14 @@ from labeling.demo_data import (
     DEMO_PROJECT,
     DEMO_PROMPTS,
 )
-from labeling.models import GuidelineVersion, Project, ProjectStatus, Prompt
-from labeling.services import domain_get_or_create, member_save
-
-
-def _text_key(text: str) -> str:
-    return hashlib.sha256(re.sub(r"\s+", " ", text).strip().encode()).hexdigest()
+from labeling.models import Project, ProjectStatus
+from labeling.services import (
+    ImportSource,
+    domain_get_or_create,
+    member_save,
+    project_create,
+    prompts_import,
+)
 
 
 class Command(BaseCommand):
@@ -33,31 +32,33 @@ class Command(BaseCommand):
                 email=f"{username}@example.com",
                 password=DEMO_PASSWORD,
             )
-        project, created = Project.objects.get_or_create(
-            slug=DEMO_PROJECT["slug"],
-            defaults={
-                **{k: v for k, v in DEMO_PROJECT.items() if k != "slug"},
-                "status": ProjectStatus.ACTIVE,
-            },
-        )
-        if created:
-            domains = {
-                slug: domain_get_or_create(name=slug)
-                for slug in {d for d, _, _ in DEMO_PROMPTS if d}
-            }
-            project.domains.set(domains.values())
-            GuidelineVersion.objects.create(project=project, version=1, body=DEMO_GUIDELINES)
-            Prompt.objects.bulk_create(
-                Prompt(
-                    project=project,
-                    text=text,
-                    text_key=_text_key(text),
-                    draft=draft,
-                    domain=domains.get(domain),
-                    source_id=f"demo-{index}",
-                )
-                for index, (domain, text, draft) in enumerate(DEMO_PROMPTS, start=1)
+        project = Project.objects.filter(slug=DEMO_PROJECT["slug"]).first()
+        if project is None:
+            domains = [
+                domain_get_or_create(name=slug)
+                for slug in sorted({d for d, _, _ in DEMO_PROMPTS if d})
+            ]
+            project = project_create(
+                created_by=None,
+                domains=domains,
+                guidelines=DEMO_GUIDELINES,
+                status=ProjectStatus.ACTIVE,
+                **DEMO_PROJECT,
             )
+            items = [
+                {"prompt": text, "domain": domain, "draft": draft, "id": f"demo-{index}"}
+                for index, (domain, text, draft) in enumerate(DEMO_PROMPTS, start=1)
+            ]
+            for item in items:
+                if not item["domain"]:
+                    del item["domain"]
+                if not item["draft"]:
+                    del item["draft"]
+            report = prompts_import(
+                project=project, source=ImportSource(name="demo", items=items), user=None
+            )
+            if report.status != "imported":
+                raise CommandError("; ".join(report.all_messages()))
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo ready: project {project.slug!r}, {project.prompts.count()} prompts."
