@@ -5,6 +5,7 @@ from pathlib import Path
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -123,7 +124,7 @@ def project_delete_view(request, slug: str):
         return redirect("labeling:project-edit", slug=project.slug)
     messages.success(request, f"Deleted {project.name}.")
     if request.htmx:
-        return HttpResponseClientRedirect("/projects/")
+        return HttpResponseClientRedirect(reverse("labeling:project-list"))
     return redirect("labeling:project-list")
 
 

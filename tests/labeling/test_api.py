@@ -140,7 +140,7 @@ def test_bulk_import_errors_name_the_item_and_import_nothing(admin_user):
 
 def test_bulk_import_of_a_file(admin_user):
     project = ProjectFactory(slug="files")
-    content = "prompt,id\nOne?,1\nTwo?,2\nOne? ,3\n".encode()
+    content = b"prompt,id\nOne?,1\nTwo?,2\nOne? ,3\n"
     response = _api(admin_user).post(
         "/api/projects/files/prompts/import/",
         {"file": SimpleUploadedFile("p.csv", content)},
