@@ -236,6 +236,9 @@ class ChecksApi(APIView):
 
 
 class DraftRequestOutput(serializers.ModelSerializer):
+    # Plain text, not an enum: "status" enums of several models would collide in the schema.
+    status = serializers.CharField(read_only=True, help_text="queued, running, succeeded or failed")
+
     class Meta:
         model = DraftRequest
         fields = ["id", "message_position", "status", "error", "text", "created_at", "finished_at"]

@@ -284,3 +284,35 @@ def test_a_save_costs_the_same_queries_whatever_the_number_of_turns(
             expected_version=2,
             messages=messages,
         )
+
+
+def test_adding_a_system_message_keeps_the_ai_drafts_origin_and_the_prompt_locked():
+    project = ProjectFactory(system_message_allowed=True)
+    conversation = started_conversation(project=project, draft="Model text.")
+    prompt = {"role": "user", "content": conversation.prompt.text}
+    conversation_save(
+        conversation_id=conversation.pk,
+        user=conversation.labeler,
+        expected_version=1,
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            prompt,
+            {"role": "assistant", "content": "Model text."},
+        ],
+    )
+    assert stored(conversation) == [
+        ("system", "Be brief.", MessageOrigin.HUMAN),
+        ("user", conversation.prompt.text, MessageOrigin.HUMAN),
+        ("assistant", "Model text.", MessageOrigin.MODEL),
+    ]
+    assert conversation.messages.get(position=2).model_original == "Model text."
+    with pytest.raises(ConversationError, match="the prompt cannot be changed"):
+        conversation_save(
+            conversation_id=conversation.pk,
+            user=conversation.labeler,
+            expected_version=2,
+            messages=[
+                {"role": "system", "content": "Be brief."},
+                {"role": "assistant", "content": "x"},
+            ],
+        )
