@@ -216,7 +216,29 @@ class GuidelinesInput(serializers.Serializer):
     body = serializers.CharField()
 
 
+class GuidelinesOutput(serializers.Serializer):
+    version = serializers.IntegerField()
+    body = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class ImportReportOutput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["preview", "imported", "failed"])
+    file_name = serializers.CharField()
+    batch = serializers.IntegerField(allow_null=True)
+    rows_read = serializers.IntegerField()
+    rows_valid = serializers.IntegerField()
+    rows_imported = serializers.IntegerField()
+    duplicates_found = serializers.IntegerField()
+    on_duplicate = serializers.CharField()
+    error_count = serializers.IntegerField()
+    errors = serializers.ListField(child=serializers.CharField())
+    duplicates = serializers.ListField(child=serializers.CharField())
+    preview = serializers.ListField(child=serializers.DictField())
+
+
 class GuidelinesApi(APIView):
+    @extend_schema(responses=GuidelinesOutput)
     def get(self, request, slug: str):
         project = _project_for(request, slug)
         current = project.guideline_versions.order_by("-version").first()
@@ -226,7 +248,7 @@ class GuidelinesApi(APIView):
             {"version": current.version, "body": current.body, "created_at": current.created_at}
         )
 
-    @extend_schema(request=GuidelinesInput)
+    @extend_schema(request=GuidelinesInput, responses={201: GuidelinesOutput})
     def post(self, request, slug: str):
         project = _project_for(request, slug)
         if not has_role(request.user, ADMIN):
@@ -268,6 +290,16 @@ class PromptImportApi(APIView):
         limit_uploads(request)
         return super().initialize_request(request, *args, **kwargs)
 
+    @extend_schema(
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            },
+            "application/json": {"type": "array", "items": {}},
+        },
+        responses={200: ImportReportOutput, 201: ImportReportOutput, 422: ImportReportOutput},
+    )
     def post(self, request, slug: str):
         project = get_object_or_404(Project, slug=slug)
         on_duplicate = request.query_params.get("on_duplicate", "skip")
