@@ -298,9 +298,12 @@ def test_preview_shows_the_tokens_the_export_writes(project, reviewer):
 
 def test_job_runs_to_success_and_a_redelivered_task_does_nothing(project, reviewer, admin_user):
     approved_conversation(project, chat("q", "a"), reviewer=reviewer)
-    job = ExportJob.objects.create(config=config().to_dict(), created_by=admin_user)
+    # A worker killed mid-run leaves the job `running` and its hidden staging folder behind.
+    job = ExportJob.objects.create(
+        config=config().to_dict(), created_by=admin_user, status="running", rows_done=7
+    )
     stale = export_job_folder(job).parent / f".{export_job_folder(job).name}.abc.tmp"
-    stale.mkdir(parents=True)  # what a killed worker leaves behind
+    stale.mkdir(parents=True)
 
     assert export_job_execute(job_id=job.id) == ExportJob.Status.SUCCEEDED
     job.refresh_from_db()
@@ -326,3 +329,14 @@ def test_job_failure_keeps_a_readable_error_and_publishes_nothing(project, revie
     )
     assert not export_job_folder(job).exists()
     assert job.artifacts.count() == 0
+
+
+def test_a_job_cancelled_before_the_worker_picks_it_up_never_runs(project, reviewer, admin_user):
+    approved_conversation(project, chat("q", "a"), reviewer=reviewer)
+    job = ExportJob.objects.create(
+        config=config().to_dict(), created_by=admin_user, status="running", cancel_requested=True
+    )
+    assert export_job_execute(job_id=job.id) is None
+    job.refresh_from_db()
+    assert job.status == "cancelled"
+    assert not export_job_folder(job).exists()
