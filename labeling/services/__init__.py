@@ -1,6 +1,14 @@
 """Every write in the labeling app. Import from here: `from labeling.services import member_save`."""
 
-from .assignment import NextTask, TaskError, lease_is_active, leases_expire, next_task, task_skip
+from .assignment import (
+    NextTask,
+    TaskError,
+    lease_is_active,
+    leases_expire,
+    next_task,
+    task_complete,
+    task_skip,
+)
 from .imports import (
     ImportFileError,
     ImportReport,
@@ -45,6 +53,7 @@ __all__ = [
     "project_update",
     "prompts_import",
     "prompts_preview",
+    "task_complete",
     "task_skip",
     "text_key",
 ]

@@ -256,3 +256,19 @@ def lease_is_active(assignment: Assignment, now=None) -> bool:
     return assignment.status == Assignment.Status.LEASED and assignment.lease_expires_at > (
         now or timezone.now()
     )
+
+
+@transaction.atomic
+def task_complete(*, assignment_id: int, now=None) -> Assignment:
+    """Mark a task submitted, keeping the slot count right: a lease that had already
+    expired gave its slot back, so submitting it takes a slot again (the work exists).
+    Call it from the submit service instead of updating the status directly."""
+    assignment = Assignment.objects.select_for_update().get(pk=assignment_id)
+    if assignment.status == Assignment.Status.SUBMITTED:
+        return assignment
+    if assignment.status in (Assignment.Status.EXPIRED, Assignment.Status.SKIPPED):
+        Prompt.objects.filter(pk=assignment.prompt_id).update(slots_taken=F("slots_taken") + 1)
+    assignment.status = Assignment.Status.SUBMITTED
+    assignment.completed_at = now or timezone.now()
+    assignment.save(update_fields=["status", "completed_at"])
+    return assignment

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from conversations.models import Conversation
 from labeling.models import Assignment, ProjectStatus, Prompt
-from labeling.services import leases_expire, next_task, task_skip
+from labeling.services import leases_expire, next_task, task_complete, task_skip
 from labeling.services.assignment import TaskError
 from tests.factories import ProjectFactory, PromptFactory, UserFactory
 
@@ -202,3 +202,24 @@ def test_twenty_labelers_racing_never_overfill_a_prompt():
     assert sum(per_prompt.values()) == 60, "every slot is used"
     assert set(Prompt.objects.values_list("slots_taken", flat=True)) == {2}
     assert connection.vendor in ("postgresql", "sqlite")
+
+
+@pytest.mark.django_db
+def test_completing_a_task_keeps_the_slot_count_right():
+    prompt = PromptFactory()
+    on_time, late = UserFactory(), UserFactory()
+    project = prompt.project
+    project.replications = 2
+    project.save()
+    first = _lease(on_time)
+    second = _lease(late)
+    Assignment.objects.filter(pk=second.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert leases_expire() == 1
+    task_complete(assignment_id=first.pk)
+    task_complete(assignment_id=second.pk)
+    task_complete(assignment_id=second.pk)
+    prompt.refresh_from_db()
+    assert prompt.slots_taken == 2
+    assert set(prompt.assignments.values_list("status", flat=True)) == {"submitted"}
