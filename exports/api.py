@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.http import FileResponse, Http404
 from django.urls import reverse
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -96,10 +98,14 @@ def _job(request, pk: int) -> ExportJob:
 class ExportListCreateApi(APIView):
     permission_classes = [api_role(ADMIN)]
 
+    @extend_schema(operation_id="exports_list", responses=ExportJobOutput(many=True))
     def get(self, request):
         jobs = export_jobs_recent(limit=50)
         return Response(ExportJobOutput(jobs, many=True, context={"request": request}).data)
 
+    @extend_schema(
+        operation_id="exports_create", request=ExportCreateInput, responses=ExportJobOutput
+    )
     def post(self, request):
         data = ExportCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -115,6 +121,7 @@ class ExportListCreateApi(APIView):
 class ExportDetailApi(APIView):
     permission_classes = [api_role(ADMIN)]
 
+    @extend_schema(operation_id="exports_retrieve", responses=ExportJobOutput)
     def get(self, request, pk: int):
         return Response(ExportJobOutput(_job(request, pk), context={"request": request}).data)
 
@@ -122,6 +129,7 @@ class ExportDetailApi(APIView):
 class ExportCancelApi(APIView):
     permission_classes = [api_role(ADMIN)]
 
+    @extend_schema(operation_id="exports_cancel", request=None, responses=ExportJobOutput)
     def post(self, request, pk: int):
         job = export_job_cancel(job=_job(request, pk))
         job = export_job_detail(job.id)
@@ -131,6 +139,7 @@ class ExportCancelApi(APIView):
 class ExportFilesApi(APIView):
     permission_classes = [api_role(ADMIN)]
 
+    @extend_schema(operation_id="exports_files_list", responses=ArtifactOutput(many=True))
     def get(self, request, pk: int):
         job = _job(request, pk)
         artifacts = job.artifacts.all() if job.status == ExportJob.Status.SUCCEEDED else []
@@ -140,6 +149,7 @@ class ExportFilesApi(APIView):
 class ExportFileDownloadApi(APIView):
     permission_classes = [api_role(ADMIN)]
 
+    @extend_schema(operation_id="exports_files_download", responses={200: OpenApiTypes.BINARY})
     def get(self, request, pk: int, name: str):
         job = _job(request, pk)
         path = export_artifact_path(job=job, name=name)
