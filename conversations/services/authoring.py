@@ -18,6 +18,7 @@ from conversations.models import (
     Revision,
 )
 from labeling.models import Assignment
+from labeling.services.assignment import task_complete
 
 from .checks import CheckResult, ConversationRules, blocking_results, run_checks
 from .revisions import revision_create
@@ -366,7 +367,7 @@ def conversation_submit(*, conversation_id: int, user, expected_version: int) ->
     conversation.save(update_fields=["state", "submitted_at", "version", "updated_at"])
     revision_create(conversation=conversation, kind=Revision.Kind.SUBMIT, created_by=user)
     if conversation.assignment_id:
-        Assignment.objects.filter(pk=conversation.assignment_id).update(
-            status=Assignment.Status.SUBMITTED, completed_at=now
-        )
+        # The assignment service keeps the prompt's slot count right, even for a lease
+        # that expired while the person was still writing.
+        task_complete(assignment_id=conversation.assignment_id, now=now)
     return conversation

@@ -34,12 +34,12 @@ from conversations.services import (
 )
 from conversations.services.authoring import EDITABLE_STATES, protected_prefix_length
 from conversations.services.drafts import ai_drafts_available, draft_request_create
-from conversations.services.guidelines import guideline_mark_read
 from labeling.permissions import (
     can_edit_conversation,
     can_view_conversation_history,
     member_required,
 )
+from labeling.services import guidelines_mark_read
 
 TEMPLATE = "conversations/editor.html"
 
@@ -248,7 +248,7 @@ def draft_status(request, conversation_id: int, draft_request_id: int):
 @require_POST
 def guidelines_read(request, conversation_id: int):
     conversation = _own(request, conversation_for_access(conversation_id))
-    guideline_mark_read(user=request.user, project=conversation.project)
+    guidelines_mark_read(user=request.user, project=conversation.project)
     if request.htmx:
         return HttpResponse("")
     return redirect("conversations:editor", conversation.pk)
