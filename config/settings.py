@@ -193,6 +193,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["labeling.permissions.IsMember"],
+    # Several models have a "status"; name each choice set after its owner.
+    "ENUM_NAME_OVERRIDES": {
+        "ProjectStatusEnum": "labeling.models.ProjectStatus",
+        "ImportReportStatusEnum": ["preview", "imported", "failed"],
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
