@@ -175,6 +175,7 @@ def project_dashboard(project: Project) -> dict:
 def labeler_home(user) -> dict:
     """Everything on a labeler's home page in a fixed number of queries."""
     from conversations.models import Conversation
+    from conversations.selectors.review import review_outcomes_for_labeler
 
     now = timezone.now()
     mine = Conversation.objects.filter(labeler=user).select_related("project", "prompt")
@@ -229,6 +230,7 @@ def labeler_home(user) -> dict:
         "drafts": drafts,
         "returned": returned,
         "recent": recent,
+        "reviewed": review_outcomes_for_labeler(user, limit=10),
         "counts": {state: counts.get(state, 0) for state in CONVERSATION_STATES},
         "written": sum(counts.get(s, 0) for s in ("submitted", "approved", "rejected")),
         "skipped": Assignment.objects.filter(labeler=user, status="skipped").count(),

@@ -260,3 +260,26 @@ def test_expired_lease_is_not_listed_as_active(client, labeler):
     Assignment.objects.filter(pk=lease.pk).update(lease_expires_at=timezone.now() - timedelta(1))
     body = _client(client, labeler).get(reverse("labeling:labeler-home")).content.decode()
     assert "No active task" in body
+
+
+def test_labeler_home_shows_review_outcomes_with_comments(client):
+    from conversations.services import review_submit
+    from tests.conversations.factories import reviewer_factory, submitted_conversation
+
+    conversation = submitted_conversation(text="How do I reverse a list?")
+    reviewer = reviewer_factory()
+    review_submit(
+        conversation_id=conversation.pk,
+        reviewer=reviewer,
+        decision="request_changes",
+        comment="Mention reversed() as well.",
+        message_comments=[{"position": 1, "text": "Too short"}],
+    )
+    client.force_login(conversation.labeler)
+    page = client.get(reverse("labeling:labeler-home")).content.decode()
+    section = page[page.index("Review outcomes") :]
+    assert "How do I reverse a list?" in section
+    assert "Request changes" in section
+    assert "Mention reversed() as well." in section
+    assert "1 comment on messages" in section
+    assert reverse("conversations:review-feedback", args=[conversation.pk]) in section
