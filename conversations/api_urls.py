@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .api import editor, review
+from .api import editor, history, review
 
 urlpatterns = [
     path("conversations/", editor.ConversationListApi.as_view(), name="api-conversations"),
@@ -36,7 +36,7 @@ urlpatterns = [
     ),
     path(
         "conversations/<int:conversation_id>/history/",
-        editor.HistoryApi.as_view(),
+        history.HistoryApi.as_view(),
         name="api-conversation-history",
     ),
     path("review-queue/", review.ReviewQueueApi.as_view(), name="api-review-queue"),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import editor, review
+from .views import editor, history, review
 
 app_name = "conversations"
 
@@ -20,7 +20,7 @@ urlpatterns = [
         editor.guidelines_read,
         name="editor-guidelines-read",
     ),
-    path("conversations/<int:conversation_id>/history/", editor.history, name="history"),
+    path("conversations/<int:conversation_id>/history/", history.history, name="history"),
     path("review/", review.review_queue, name="review-queue"),
     path("review/<int:conversation_id>/", review.review_page, name="review"),
     path("review/<int:conversation_id>/claim/", review.review_claim_view, name="review-claim"),

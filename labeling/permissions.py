@@ -158,13 +158,6 @@ def can_review_conversation(user, conversation) -> bool:
     )
 
 
-def can_view_review_history(user, conversation) -> bool:
-    """Its labeler, admins, and the reviewers who may review it see its reviews and revisions."""
-    if is_self_review(user, conversation) or has_role(user, ADMIN):
-        return True
-    return can_review_conversation(user, conversation)
-
-
 def can_view_quality(user, person) -> bool:
     """Admins see everyone's quality figures; everyone else only their own."""
     return has_role(user, ADMIN) or (user.is_authenticated and user.pk == person.pk)
@@ -183,5 +176,10 @@ def can_edit_conversation(user, conversation) -> bool:
 
 
 def can_view_conversation_history(user, conversation) -> bool:
-    """The author reads their conversation's history; admins read every one."""
-    return can_edit_conversation(user, conversation) or has_role(user, ADMIN)
+    """A conversation's history (revisions and reviews, with their comments): its author,
+    admins, and the reviewers who may review it (their domains cover it)."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return False
+    if is_self_review(user, conversation) or has_role(user, ADMIN):
+        return True
+    return can_review_conversation(user, conversation)

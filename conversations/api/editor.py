@@ -13,7 +13,6 @@ from conversations.diffing import edit_ratio
 from conversations.models import Conversation, DraftRequest
 from conversations.selectors.editor import (
     conversation_for_access,
-    conversation_revisions,
     draft_request_get,
     editor_conversation,
     own_conversations,
@@ -29,12 +28,7 @@ from conversations.services import (
 from conversations.services.authoring import message_dicts
 from conversations.services.drafts import draft_request_create
 from conversations.services.tokens import token_counts
-from labeling.permissions import (
-    LABELER,
-    api_role,
-    can_edit_conversation,
-    can_view_conversation_history,
-)
+from labeling.permissions import LABELER, api_role, can_edit_conversation
 
 
 def _own(request, conversation: Conversation) -> Conversation:
@@ -272,26 +266,3 @@ class DraftRequestApi(APIView):
     def get(self, request, conversation_id: int, draft_request_id: int):
         conversation = _own(request, conversation_for_access(conversation_id))
         return Response(DraftRequestOutput(draft_request_get(conversation, draft_request_id)).data)
-
-
-class HistoryApi(APIView):
-    """Every revision: number, kind, who, when, why, and its messages."""
-
-    @extend_schema(responses=None)
-    def get(self, request, conversation_id: int):
-        conversation = conversation_for_access(conversation_id)
-        if not can_view_conversation_history(request.user, conversation):
-            raise Http404("No such conversation.")
-        return Response(
-            [
-                {
-                    "number": r.number,
-                    "kind": r.kind,
-                    "created_by": r.created_by.get_username() if r.created_by else None,
-                    "created_at": r.created_at,
-                    "reason": r.reason,
-                    "messages": r.messages,
-                }
-                for r in conversation_revisions(conversation)
-            ]
-        )

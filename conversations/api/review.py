@@ -1,4 +1,4 @@
-"""The review API: the queue, claims, decisions, reviewer edits, history and notifications."""
+"""The review API: the queue, claims, decisions, reviewer edits and notifications."""
 
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
@@ -7,6 +7,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from conversations.api.history import review_out, revision_out
 from conversations.models import ReviewDecision
 from conversations.selectors import review as selectors
 from conversations.services import (
@@ -131,43 +132,8 @@ class ReviewInput(serializers.Serializer):
     revision = serializers.IntegerField(required=False, min_value=1)
 
 
-def _review_out(review) -> dict:
-    return {
-        "id": review.pk,
-        "reviewer": review.reviewer.get_username(),
-        "revision": review.revision.number,
-        "decision": review.decision,
-        "scores": review.scores,
-        "comment": review.comment,
-        "message_comments": [
-            {"position": c.message_position, "text": c.text} for c in review.message_comments.all()
-        ],
-        "created_at": review.created_at,
-    }
-
-
-def _revision_out(revision) -> dict:
-    return {
-        "number": revision.number,
-        "kind": revision.kind,
-        "created_by": revision.created_by.get_username() if revision.created_by else None,
-        "created_at": revision.created_at,
-        "reason": revision.reason,
-        "messages": revision.messages,
-    }
-
-
 class ConversationReviewsApi(APIView):
-    """GET: the review history (revisions and reviews). POST: decide on the current revision."""
-
-    @extend_schema(responses=None)
-    def get(self, request, conversation_id: int):
-        conversation = selectors.conversation_for_review(conversation_id=conversation_id)
-        if conversation is None or not permissions.can_view_review_history(
-            request.user, conversation
-        ):
-            raise Http404("No such conversation.")
-        return Response(_history(conversation))
+    """POST: decide on the current revision (the history is `GET .../history/`)."""
 
     @extend_schema(request=ReviewInput, responses=None)
     def post(self, request, conversation_id: int):
@@ -191,26 +157,9 @@ class ConversationReviewsApi(APIView):
             return _review_error_response(error)
         conversation.refresh_from_db(fields=["state"])
         return Response(
-            {"review": _review_out(review), "conversation_state": conversation.state},
+            {"review": review_out(review), "conversation_state": conversation.state},
             status=status.HTTP_201_CREATED,
         )
-
-
-def _history(conversation) -> dict:
-    return {
-        "id": conversation.pk,
-        "state": conversation.state,
-        "version": conversation.version,
-        "current_revision": conversation.current_revision.number
-        if conversation.current_revision
-        else None,
-        "revisions": [
-            _revision_out(r) for r in selectors.conversation_revisions(conversation=conversation)
-        ],
-        "reviews": [
-            _review_out(r) for r in selectors.conversation_reviews(conversation=conversation)
-        ],
-    }
 
 
 class ReviewEditInput(serializers.Serializer):
@@ -258,7 +207,7 @@ class ReviewEditApi(APIView):
             return _review_error_response(error)
         conversation.refresh_from_db(fields=["version"])
         return Response(
-            {"revision": _revision_out(revision), "version": conversation.version},
+            {"revision": revision_out(revision), "version": conversation.version},
             status=status.HTTP_201_CREATED,
         )
 

@@ -14,7 +14,6 @@ from conversations.models import (
     Message,
     Review,
     ReviewDecision,
-    Revision,
 )
 from labeling.models import GuidelineRead, GuidelineVersion
 
@@ -76,10 +75,6 @@ def guideline_state(*, user, project) -> GuidelineState:
         .first()
     )
     return GuidelineState(current, read_version)
-
-
-def conversation_revisions(conversation: Conversation) -> list[Revision]:
-    return list(conversation.revisions.select_related("created_by").order_by("number"))
 
 
 def draft_request_get(conversation: Conversation, draft_request_id: int) -> DraftRequest:

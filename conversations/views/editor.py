@@ -13,12 +13,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations.diffing import edit_ratio, word_diff
+from conversations.diffing import edit_ratio
 from conversations.markdown import render_markdown
 from conversations.models import Conversation, MessageOrigin, MessageRole
 from conversations.selectors.editor import (
     conversation_for_access,
-    conversation_revisions,
     draft_request_get,
     editor_conversation,
     guideline_state,
@@ -34,11 +33,7 @@ from conversations.services import (
 )
 from conversations.services.authoring import EDITABLE_STATES, protected_prefix_length
 from conversations.services.drafts import ai_drafts_available, draft_request_create
-from labeling.permissions import (
-    can_edit_conversation,
-    can_view_conversation_history,
-    member_required,
-)
+from labeling.permissions import can_edit_conversation, member_required
 from labeling.services import guidelines_mark_read
 
 TEMPLATE = "conversations/editor.html"
@@ -252,56 +247,3 @@ def guidelines_read(request, conversation_id: int):
     if request.htmx:
         return HttpResponse("")
     return redirect("conversations:editor", conversation.pk)
-
-
-@member_required
-@require_GET
-def history(request, conversation_id: int):
-    """Every revision (who, when, why) and a word diff per message between any two of them."""
-    conversation = conversation_for_access(conversation_id)
-    if not can_view_conversation_history(request.user, conversation):
-        raise Http404("No such conversation.")
-    revisions = conversation_revisions(conversation)
-    by_number = {r.number: r for r in revisions}
-    older = _revision_arg(
-        request, "from", by_number, default=revisions[-2] if len(revisions) > 1 else None
-    )
-    newer = _revision_arg(request, "to", by_number, default=revisions[-1] if revisions else None)
-    return render(
-        request,
-        "conversations/history.html",
-        {
-            "conversation": conversation,
-            "revisions": revisions,
-            "older": older,
-            "newer": newer,
-            "diffs": revision_diff(older, newer),
-        },
-    )
-
-
-def _revision_arg(request, name: str, by_number: dict, default):
-    try:
-        return by_number.get(int(request.GET[name]), default)
-    except (KeyError, ValueError):
-        return default
-
-
-def revision_diff(older, newer) -> list[dict]:
-    """Per message position: role and the word diff from `older` to `newer` (either may be None)."""
-    if newer is None:
-        return []
-    old_messages = older.messages if older else []
-    rows = []
-    for position in range(max(len(old_messages), len(newer.messages))):
-        old = old_messages[position] if position < len(old_messages) else None
-        new = newer.messages[position] if position < len(newer.messages) else None
-        rows.append(
-            {
-                "number": position + 1,
-                "role": (new or old)["role"],
-                "diff": word_diff(old["content"] if old else "", new["content"] if new else ""),
-                "changed": (old or {}).get("content") != (new or {}).get("content"),
-            }
-        )
-    return rows

@@ -247,7 +247,9 @@ def review_feedback(request, conversation_id: int):
     """The outcome and comments of every review of one conversation (its labeler, admins,
     and reviewers who may review it)."""
     conversation = selectors.conversation_for_review(conversation_id=conversation_id)
-    if conversation is None or not permissions.can_view_review_history(request.user, conversation):
+    if conversation is None or not permissions.can_view_conversation_history(
+        request.user, conversation
+    ):
         raise Http404("No such conversation.")
     context = {
         "conversation": conversation,

@@ -93,11 +93,16 @@ def test_request_changes_with_message_comments_and_history():
     )
     assert response.status_code == 201
     assert response.json()["conversation_state"] == "changes_requested"
-    history = api(conversation.labeler).get(f"/api/conversations/{conversation.pk}/reviews/").json()
-    assert [r["number"] for r in history["revisions"]] == [1]
-    assert history["reviews"][0]["message_comments"] == [{"position": 1, "text": "Cite the docs."}]
+    history = api(conversation.labeler).get(f"/api/conversations/{conversation.pk}/history/").json()
+    assert [(e["type"], e.get("number") or e["revision"]) for e in history["timeline"]] == [
+        ("revision", 1),
+        ("review", 1),
+    ]
+    assert history["timeline"][1]["message_comments"] == [{"position": 1, "text": "Cite the docs."}]
     stranger = reviewer_factory(roles=("labeler",))
-    assert api(stranger).get(f"/api/conversations/{conversation.pk}/reviews/").status_code == 404
+    assert api(stranger).get(f"/api/conversations/{conversation.pk}/history/").status_code == 404
+    # The history has one address: /reviews/ only takes decisions.
+    assert api(reviewer).get(f"/api/conversations/{conversation.pk}/reviews/").status_code == 405
 
 
 def test_review_edit_conflict_returns_409_with_both_texts():

@@ -1,0 +1,72 @@
+"""`GET /api/conversations/<id>/history/`: revisions and reviews in one timeline."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from conversations.selectors.history import (
+    REVISION,
+    conversation_history,
+    history_conversation,
+)
+from labeling.permissions import can_view_conversation_history
+
+
+def revision_out(revision) -> dict:
+    return {
+        "number": revision.number,
+        "kind": revision.kind,
+        "created_by": revision.created_by.get_username() if revision.created_by else None,
+        "created_at": revision.created_at,
+        "reason": revision.reason,
+        "messages": revision.messages,
+    }
+
+
+def review_out(review) -> dict:
+    return {
+        "id": review.pk,
+        "reviewer": review.reviewer.get_username(),
+        "revision": review.revision.number,
+        "decision": review.decision,
+        "scores": review.scores,
+        "comment": review.comment,
+        "message_comments": [
+            {"position": c.message_position, "text": c.text} for c in review.message_comments.all()
+        ],
+        "created_at": review.created_at,
+    }
+
+
+class HistoryApi(APIView):
+    """The conversation's timeline, oldest first: each entry is `{"type": "revision", ...}`
+    (number, kind, who, when, reason, messages) or `{"type": "review", ...}` (decision,
+    scores, comment, message comments, reviewer, the revision number it judged).
+
+    For its author, admins and the reviewers who may review it; 404 for anyone else.
+    """
+
+    @extend_schema(responses=None)
+    def get(self, request, conversation_id: int):
+        conversation = history_conversation(conversation_id=conversation_id)
+        if conversation is None or not can_view_conversation_history(request.user, conversation):
+            raise Http404("No such conversation.")
+        history = conversation_history(conversation=conversation)
+        current = conversation.current_revision
+        return Response(
+            {
+                "id": conversation.pk,
+                "state": conversation.state,
+                "version": conversation.version,
+                "current_revision": current.number if current else None,
+                "timeline": [
+                    {"type": entry.type, **revision_out(entry.revision)}
+                    if entry.type == REVISION
+                    else {"type": entry.type, **review_out(entry.review)}
+                    for entry in history.timeline
+                ],
+            }
+        )
