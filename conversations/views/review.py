@@ -25,7 +25,7 @@ from conversations.services import (
 )
 from conversations.services.review import rubric_criteria
 from labeling import permissions
-from labeling.models import User
+from labeling.models import Project, User
 from labeling.permissions import REVIEWER, member_required, role_required
 
 QUEUE_PAGE_SIZE = 200
@@ -303,7 +303,12 @@ def quality(request):
     return render(
         request,
         "conversations/quality.html",
-        {"figures": figures, "person": None, "project_id": project_id},
+        {
+            "figures": figures,
+            "person": None,
+            "project_id": project_id,
+            "projects": Project.objects.order_by("name").only("pk", "name"),
+        },
     )
 
 
