@@ -167,6 +167,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "expire-leases": {"task": "labeling.tasks.expire_leases", "schedule": 60.0},
+    "expire-stale-ai-drafts": {
+        "task": "conversations.tasks.draft_requests_expire",
+        "schedule": 60.0,
+    },
 }
 
 REST_FRAMEWORK = {

@@ -1,9 +1,15 @@
 from celery import shared_task
 
-from conversations.services.drafts import draft_request_run
+from conversations.services.drafts import draft_request_run, draft_requests_expire_stale
 
 
 @shared_task(ignore_result=True)
 def draft_generate(draft_request_id: int) -> None:
     """Ask the configured endpoint for an AI draft; the outcome is stored on the DraftRequest."""
     draft_request_run(draft_request_id=draft_request_id)
+
+
+@shared_task(ignore_result=True)
+def draft_requests_expire() -> None:
+    """Periodic: report draft requests that never came back as failed."""
+    draft_requests_expire_stale()

@@ -26,7 +26,7 @@ from conversations.services import (
     conversation_submit,
 )
 from conversations.services.authoring import message_dicts
-from conversations.services.drafts import draft_request_create
+from conversations.services.drafts import draft_request_create, draft_requests_expire_stale
 from conversations.services.tokens import token_counts
 from labeling.permissions import LABELER, api_role, can_edit_conversation
 
@@ -265,4 +265,5 @@ class DraftRequestApi(APIView):
     @extend_schema(responses=DraftRequestOutput)
     def get(self, request, conversation_id: int, draft_request_id: int):
         conversation = _own(request, conversation_for_access(conversation_id))
+        draft_requests_expire_stale(conversation_id=conversation.pk)
         return Response(DraftRequestOutput(draft_request_get(conversation, draft_request_id)).data)

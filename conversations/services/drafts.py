@@ -14,6 +14,7 @@ import socket
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -25,6 +26,10 @@ from .authoring import EDITABLE_STATES, ConversationError
 
 # Longest error body quoted back to the person.
 _ERROR_EXCERPT = 300
+# How long past the endpoint's own timeout a request may stay queued or running before it
+# counts as lost (a worker that died, or none picking up the queue).
+STALE_MARGIN_SECONDS = 30
+STALE_ERROR = "The draft did not come back in time; try again."
 
 
 class DraftError(Exception):
@@ -117,12 +122,44 @@ def draft_request_run(*, draft_request_id: int) -> DraftRequest:
             timeout=settings.AI_DRAFT_TIMEOUT_SECONDS,
         )
     except DraftError as error:
-        draft_request.status, draft_request.error = DraftRequest.Status.FAILED, str(error)
+        outcome = {"status": DraftRequest.Status.FAILED, "error": str(error), "text": ""}
     else:
-        draft_request.status, draft_request.text = DraftRequest.Status.SUCCEEDED, text
-    draft_request.finished_at = timezone.now()
-    draft_request.save(update_fields=["status", "error", "text", "finished_at"])
+        outcome = {"status": DraftRequest.Status.SUCCEEDED, "error": "", "text": text}
+    # Only a request still running takes the outcome: one already reported as lost
+    # (draft_requests_expire_stale) stays failed, as the person was told.
+    DraftRequest.objects.filter(pk=draft_request.pk, status=DraftRequest.Status.RUNNING).update(
+        **outcome, finished_at=timezone.now()
+    )
+    draft_request.refresh_from_db()
     return draft_request
+
+
+def draft_stale_before(now: datetime | None = None) -> datetime:
+    """Requests created before this instant and still queued or running are lost."""
+    allowed = settings.AI_DRAFT_TIMEOUT_SECONDS + STALE_MARGIN_SECONDS
+    return (now or timezone.now()) - timedelta(seconds=allowed)
+
+
+@transaction.atomic
+def draft_requests_expire_stale(
+    *, conversation_id: int | None = None, now: datetime | None = None
+) -> int:
+    """Report as failed the draft requests queued or running longer than the endpoint's
+    timeout plus a margin: their worker died or never took the task, and the page must not
+    wait forever. `conversation_id` limits it to one conversation (the status read path);
+    without it, every conversation (the periodic task). Returns how many it failed.
+    """
+    stale = DraftRequest.objects.filter(
+        status__in=[DraftRequest.Status.QUEUED, DraftRequest.Status.RUNNING],
+        created_at__lt=draft_stale_before(now),
+    )
+    if conversation_id is not None:
+        stale = stale.filter(conversation_id=conversation_id)
+    return stale.update(
+        status=DraftRequest.Status.FAILED,
+        error=STALE_ERROR,
+        finished_at=now or timezone.now(),
+    )
 
 
 def chat_completion(

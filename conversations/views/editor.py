@@ -32,7 +32,11 @@ from conversations.services import (
     conversation_submit,
 )
 from conversations.services.authoring import EDITABLE_STATES, protected_prefix_length
-from conversations.services.drafts import ai_drafts_available, draft_request_create
+from conversations.services.drafts import (
+    ai_drafts_available,
+    draft_request_create,
+    draft_requests_expire_stale,
+)
 from labeling.permissions import can_edit_conversation, member_required
 from labeling.services import guidelines_mark_read
 
@@ -231,6 +235,8 @@ def draft_create(request, conversation_id: int):
 @require_GET
 def draft_status(request, conversation_id: int, draft_request_id: int):
     conversation = _own(request, conversation_for_access(conversation_id))
+    # A request whose worker died or never came is reported as failed: polling ends.
+    draft_requests_expire_stale(conversation_id=conversation.pk)
     draft_request = draft_request_get(conversation, draft_request_id)
     return render(
         request,

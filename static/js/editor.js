@@ -433,6 +433,20 @@
     boxes.forEach(handleDraftReady);
   });
 
+  // A draft status the server cannot give (the request is gone, the server failed) ends the
+  // polling with a message, like a failed draft; the text in the turn is never touched.
+  document.body.addEventListener("htmx:responseError", (event) => {
+    const element = event.detail.elt;
+    if (!element.matches?.(".draft-status")) return;
+    const note = document.createElement("p");
+    note.className = "error";
+    note.setAttribute("role", "alert");
+    note.textContent =
+      `Could not check on the AI draft (the server answered ${event.detail.xhr.status}); ` +
+      "try again. Nothing you wrote was changed.";
+    element.replaceWith(note);
+  });
+
   // --- events ---------------------------------------------------------------------------
 
   form.addEventListener("input", (event) => {

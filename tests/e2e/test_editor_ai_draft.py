@@ -1,11 +1,15 @@
 """AI drafts in the browser: the worker asks the loopback server; the page fills or offers."""
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.conf import settings
+from django.utils import timezone
 from playwright.sync_api import expect
 
-from conversations.models import MessageOrigin
+from conversations.models import DraftRequest, MessageOrigin
+from conversations.services.drafts import STALE_MARGIN_SECONDS
 from tests.chat_server import point_settings_at_server  # starts the server, sets AI_DRAFT_*
 from tests.conversations.factories import started_conversation
 from tests.factories import ProjectFactory
@@ -70,3 +74,37 @@ def test_a_failing_endpoint_says_so_and_keeps_the_text(drafting, page):
         "The AI draft failed: The AI endpoint answered 500", timeout=30000
     )
     expect(page.get_by_label("Assistant message 2")).to_have_value("Kept text.")
+
+
+def test_a_draft_that_never_comes_back_ends_in_a_clear_message_and_keeps_the_text(
+    live_server, page, login, labeler
+):
+    """The task was lost (no worker took it): once past the endpoint's timeout and the
+    margin, the page stops waiting and says so; what was typed meanwhile is saved."""
+    project = ProjectFactory(domains=["python"], ai_drafts_enabled=True)
+    conversation = started_conversation(project=project, labeler=labeler, text="Lost draft?")
+    lost = DraftRequest.objects.create(
+        conversation=conversation, message_position=1, requested_by=labeler
+    )
+    login(labeler)
+    page.goto(f"{live_server.url}/conversations/{conversation.pk}/")
+    waiting = page.locator(".draft-status")
+    expect(waiting).to_contain_text("Asking the AI for a draft")
+    answer = page.get_by_label("Assistant message 2")
+    answer.fill("I wrote this while waiting.")
+    expect(page.locator("#save-state")).to_have_text(SAVED)
+
+    # Time passes beyond AI_DRAFT_TIMEOUT_SECONDS + the margin with nobody running it.
+    overdue = settings.AI_DRAFT_TIMEOUT_SECONDS + STALE_MARGIN_SECONDS + 1
+    DraftRequest.objects.filter(pk=lost.pk).update(
+        created_at=timezone.now() - timedelta(seconds=overdue)
+    )
+    expect(page.get_by_role("alert")).to_contain_text(
+        "The draft did not come back in time; try again.", timeout=10000
+    )
+    expect(waiting).to_have_count(0)  # nothing polls any more
+    expect(answer).to_have_value("I wrote this while waiting.")
+    assert conversation.messages.get(position=1).content == "I wrote this while waiting."
+    page.reload()
+    expect(page.get_by_label("Assistant message 2")).to_have_value("I wrote this while waiting.")
+    expect(page.locator(".draft-status")).to_have_count(0)

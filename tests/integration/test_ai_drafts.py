@@ -1,10 +1,17 @@
 """AI drafts through the real Celery worker and a real chat-completions server on loopback."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from conversations.models import DraftRequest, MessageOrigin
 from conversations.services import ConversationError, conversation_save
-from conversations.services.drafts import draft_request_create
+from conversations.services.drafts import (
+    STALE_ERROR,
+    draft_request_create,
+    draft_requests_expire_stale,
+)
 from tests.conftest import wait_for
 from tests.conversations.factories import started_conversation
 from tests.factories import ProjectFactory
@@ -109,3 +116,31 @@ def test_drafts_off_for_the_project_or_not_configured_are_refused(chat_server, s
             conversation_id=conversation.pk, user=conversation.labeler, message_position=0
         )
     assert not DraftRequest.objects.exists()
+
+
+def test_a_request_reported_lost_while_running_stays_failed_when_the_worker_returns(
+    celery_worker_process, chat_server
+):
+    """The endpoint is still thinking when the request is declared lost (the status poll or
+    the periodic task): the worker's late answer must not flip what the person was told."""
+    conversation = drafting_conversation("SLOW and then lost")
+    done_before = celery_worker_process.log_path.read_text().count("draft_generate[")
+    draft = draft_request_create(
+        conversation_id=conversation.pk, user=conversation.labeler, message_position=1
+    )
+
+    def running():
+        draft.refresh_from_db()
+        return draft.status == DraftRequest.Status.RUNNING
+
+    wait_for(running, message="the worker to start the request")
+    later = timezone.now() + timedelta(hours=1)
+    assert draft_requests_expire_stale(conversation_id=conversation.pk, now=later) == 1
+
+    def worker_returned():
+        log = celery_worker_process.log_path.read_text()
+        return log.count("draft_generate[") >= done_before + 2  # received, then succeeded
+
+    wait_for(worker_returned, timeout=30, message="the worker to finish the slow request")
+    draft.refresh_from_db()
+    assert (draft.status, draft.error) == (DraftRequest.Status.FAILED, STALE_ERROR)
