@@ -16,7 +16,6 @@ import http.client
 import json
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -24,6 +23,10 @@ from itertools import cycle
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import create_database, percentile, start_gunicorn  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data" / "oasst_prompts_en_250.jsonl"
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/sft_bench_assignment"
 DOMAINS = ["python", "biology", "law", "math"]
@@ -42,19 +45,6 @@ def _environment(database_url: str) -> dict:
         "ALLOWED_HOSTS": "127.0.0.1",
         "LOG_LEVEL": "WARNING",
     }
-
-
-def _create_database(database_url: str) -> None:
-    import psycopg
-
-    name = database_url.rsplit("/", 1)[1]
-    admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def _texts():
@@ -106,35 +96,6 @@ def _setup(prompt_count: int, client_count: int) -> list[str]:
     return tokens
 
 
-def _start_server(env: dict, port: int) -> subprocess.Popen:
-    command = [
-        str(ROOT / ".venv" / "bin" / "gunicorn"),
-        "config.wsgi",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "4",
-        "--threads",
-        "4",
-        "--worker-class",
-        "gthread",
-        "--log-level",
-        "warning",
-    ]
-    server = subprocess.Popen(command, cwd=ROOT, env=env)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/api/me/")
-            connection.getresponse().read()
-            return server
-        except OSError:
-            time.sleep(0.3)
-    server.kill()
-    raise SystemExit("gunicorn did not start")
-
-
 def _client(port, token, stop_at, warmup_until, me_times, next_times, errors):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
@@ -166,11 +127,6 @@ def _client(port, token, stop_at, warmup_until, me_times, next_times, errors):
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=100_000)
@@ -184,15 +140,14 @@ def main() -> None:
         raise SystemExit("Set DATABASE_URL to a PostgreSQL database: the benchmark is for it.")
     env = _environment(database_url)
     os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    _create_database(database_url)
+    create_database(database_url)
     started = time.monotonic()
     tokens = _setup(args.prompts, args.clients)
     print(
         f"setup: {args.prompts:,} prompts, {args.clients} labelers in {time.monotonic() - started:.1f}s"
     )
 
-    server = _start_server(env, args.port)
+    server = start_gunicorn(env, args.port, workers=4, threads=4, probe="/api/me/")
     try:
         me_times: list[float] = []
         next_times: list[float] = []
@@ -218,8 +173,8 @@ def main() -> None:
         print(f"errors: {len(errors)} (first: {errors[0]})")
     if not next_times:
         raise SystemExit("no measurements")
-    me_p50, me_p95 = statistics.median(me_times) * 1000, _percentile(me_times, 0.95) * 1000
-    next_p50, next_p95 = statistics.median(next_times) * 1000, _percentile(next_times, 0.95) * 1000
+    me_p50, me_p95 = statistics.median(me_times) * 1000, percentile(me_times, 0.95) * 1000
+    next_p50, next_p95 = statistics.median(next_times) * 1000, percentile(next_times, 0.95) * 1000
     print(f"clients: {args.clients}, measured for {args.seconds:.0f}s after a 3s warm-up")
     print(
         f"GET  /api/me/          n={len(me_times):6d}  p50 {me_p50:7.2f} ms  p95 {me_p95:7.2f} ms"

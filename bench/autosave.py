@@ -16,8 +16,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -25,6 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import create_database, percentile, start_gunicorn  # noqa: E402
+
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sft_editor_bench")
 os.environ.setdefault("DJANGO_DEBUG", "1")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -35,29 +36,6 @@ TURNS = int(os.environ.get("BENCH_TURNS", "20"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "40"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
-
-
-def ensure_database(url: str) -> None:
-    import dj_database_url
-    import psycopg
-
-    config = dj_database_url.parse(url)
-    if "postgresql" not in config["ENGINE"]:
-        sys.exit("bench/autosave.py measures PostgreSQL: set DATABASE_URL=postgres://…")
-    admin = psycopg.connect(
-        host=config["HOST"] or "127.0.0.1",
-        port=config["PORT"] or 5432,
-        user=config["USER"] or "postgres",
-        password=config["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-    exists = admin.execute(
-        "SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]]
-    ).fetchone()
-    if not exists:
-        admin.execute(f'CREATE DATABASE "{config["NAME"]}"')
-    admin.close()
 
 
 def conversation_messages(prompt_text: str, turns: int, edit: str = "") -> list[dict]:
@@ -146,37 +124,6 @@ def queries_per_save(probes) -> dict[int, int]:
     return counts
 
 
-def start_server() -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_CONN_MAX_AGE": "60", "ALLOWED_HOSTS": "127.0.0.1"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "-w",
-            str(WORKERS),
-            "-b",
-            f"127.0.0.1:{PORT}",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=2)
-            connection.request("GET", "/accounts/login/")
-            connection.getresponse().read()
-            return server
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    sys.exit("gunicorn did not start")
-
-
 def client_loop(client: dict, saves: list[float], mes: list[float], errors: list[str]) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
     headers = {"Authorization": f"Token {client['token']}", "Content-Type": "application/json"}
@@ -209,15 +156,15 @@ def client_loop(client: dict, saves: list[float], mes: list[float], errors: list
             return
 
 
-def percentile(values: list[float], share: float) -> float:
-    return statistics.quantiles(values, n=100)[int(share * 100) - 1]
-
-
 def main() -> None:
-    ensure_database(os.environ["DATABASE_URL"])
+    create_database(os.environ["DATABASE_URL"])
     clients, probes = setup_data()
     counts = queries_per_save(probes)
-    server = start_server()
+    server = start_gunicorn(
+        {**os.environ, "DATABASE_CONN_MAX_AGE": "60", "ALLOWED_HOSTS": "127.0.0.1"},
+        PORT,
+        workers=WORKERS,
+    )
     saves: list[float] = []
     mes: list[float] = []
     errors: list[str] = []

@@ -35,6 +35,8 @@ DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/sft_bench_export"
 DOMAINS = ["python", "biology", "law", "math"]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import create_database  # noqa: E402
+
 
 def _environment(database_url: str) -> dict:
     return {
@@ -51,18 +53,6 @@ def _setup(database_url: str) -> None:
     import django
 
     django.setup()
-
-
-def _create_database(database_url: str) -> None:
-    import psycopg
-
-    name = database_url.rsplit("/", 1)[1]
-    admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        if not connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
-        ).fetchone():
-            connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def _conversation_shapes() -> list[list[tuple[str, str]]]:
@@ -279,7 +269,7 @@ def main() -> None:
         print(json.dumps(measure(args.project)))
         return
 
-    _create_database(args.database)
+    create_database(args.database)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
         env=_environment(args.database),
