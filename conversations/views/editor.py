@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from conversations.diffing import edit_ratio
 from conversations.markdown import render_markdown
-from conversations.models import Conversation, MessageOrigin, MessageRole
+from conversations.models import Conversation, ConversationState, MessageOrigin, MessageRole
 from conversations.selectors.editor import (
     conversation_for_access,
     draft_request_get,
@@ -37,8 +37,10 @@ from conversations.services.drafts import (
     draft_request_create,
     draft_requests_expire_stale,
 )
+from labeling.models import Assignment
 from labeling.permissions import can_edit_conversation, member_required
 from labeling.services import guidelines_mark_read
+from labeling.services.assignment import lease_is_active
 
 TEMPLATE = "conversations/editor.html"
 
@@ -138,6 +140,7 @@ def editor(request, conversation_id: int):
         {
             "conversation": conversation,
             "project": project,
+            "lease": _lease_state(conversation),
             "rows": _message_rows(conversation, messages, counts, comments),
             "results": results,
             "counts": counts,
@@ -151,6 +154,22 @@ def editor(request, conversation_id: int):
             and not (messages and messages[0]["role"] == MessageRole.SYSTEM),
         },
     )
+
+
+def _lease_state(conversation: Conversation) -> dict | None:
+    """The draft's lease, for the header and the notice shown once it ran out.
+
+    The rule (labeling.services.assignment): a lease that ran out gives the prompt's slot
+    back, but the conversation stays the labeler's: saving and submitting still work, and
+    submitting takes the slot again (task_complete). Only drafts hold a lease; a
+    conversation returned for changes finished its task long ago.
+    """
+    assignment = conversation.assignment
+    if conversation.state != ConversationState.DRAFT or assignment is None:
+        return None
+    if assignment.status not in (Assignment.Status.LEASED, Assignment.Status.EXPIRED):
+        return None
+    return {"expires_at": assignment.lease_expires_at, "expired": not lease_is_active(assignment)}
 
 
 @member_required

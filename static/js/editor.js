@@ -582,6 +582,20 @@
     }
   }
 
+  // The lease can run out while the page is open: say so then, calmly (saving goes on).
+  function watchLease() {
+    const notice = document.getElementById("lease-expired");
+    if (!notice || !notice.hidden) return;
+    const wait = Date.parse(notice.dataset.leaseExpires) - Date.now();
+    if (Number.isNaN(wait) || wait > 2 ** 31 - 1) return;
+    setTimeout(() => {
+      notice.hidden = false;
+      const when = document.getElementById("lease-time");
+      if (when) when.firstChild.textContent = "lease ran out at ";
+    }, Math.max(0, wait));
+  }
+
   renumber();
   restore();
+  watchLease();
 })();

@@ -1,13 +1,24 @@
 """The editor page and its htmx partials: own conversations only, bounded queries, safe text."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from conversations.models import ConversationState, Review, ReviewComment, ReviewDecision
+from conversations.models import (
+    Conversation,
+    ConversationState,
+    Review,
+    ReviewComment,
+    ReviewDecision,
+)
 from conversations.services import conversation_save, conversation_submit
 from labeling.models import GuidelineRead, GuidelineVersion
+from labeling.services import domain_get_or_create
+from labeling.services.assignment import leases_expire, next_task
 from tests.conversations.factories import started_conversation
-from tests.factories import ProjectFactory, UserFactory
+from tests.factories import ProjectFactory, PromptFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -196,3 +207,48 @@ def test_history_lists_revisions_and_diffs_words_per_message(client):
     assert "Edited in review by " + reviewer.username in html
     assert "“more vivid”" in html
     assert "<ins>brown </ins>" in html
+
+
+def leased_conversation():
+    """A conversation from a real lease (next_task), so the prompt's slot count is right."""
+    project = ProjectFactory(domains=["python"])
+    PromptFactory(project=project, domain=domain_get_or_create(name="python"))
+    labeler = UserFactory(roles=["labeler"], labeler_domains=["python"])
+    task = next_task(labeler)
+    return Conversation.objects.select_related("assignment").get(pk=task.conversation_id)
+
+
+def test_an_expired_lease_shows_a_calm_notice_and_submit_still_works(client):
+    conversation = leased_conversation()
+    assignment = conversation.assignment
+    client.force_login(conversation.labeler)
+    html = client.get(editor_url(conversation)).content.decode()
+    assert 'id="lease-expired"' in html and "lease until" in html
+    assert 'data-lease-expires="' in html and " hidden>" in html.split('id="lease-expired"')[1]
+
+    assignment.lease_expires_at = timezone.now() - timedelta(minutes=1)
+    assignment.save(update_fields=["lease_expires_at"])
+    assert leases_expire() == 1  # the periodic task gave the slot back
+    html = client.get(editor_url(conversation)).content.decode()
+    notice = html.split('id="lease-expired"')[1].split("</section>")[0]
+    assert " hidden>" not in notice.split("\n")[0]
+    assert "Your lease ran out at" in notice and "Your text is safe" in notice
+    assert "lease ran out at" in html.split('id="lease-time"')[1]
+
+    prompt = {"role": "user", "content": conversation.prompt.text}
+    saved = conversation_save(
+        conversation_id=conversation.pk,
+        user=conversation.labeler,
+        expected_version=1,
+        messages=[prompt, {"role": "assistant", "content": "Written after the lease ran out."}],
+    )
+    response = client.post(editor_url(conversation, "editor-submit"), {"version": saved.version})
+    assert response.status_code == 302
+    conversation.refresh_from_db()
+    assignment.refresh_from_db()
+    assert conversation.state == ConversationState.SUBMITTED
+    assert assignment.status == "submitted"
+    assignment.prompt.refresh_from_db()
+    assert assignment.prompt.slots_taken == 1  # submitting took the slot again
+    # Once submitted there is no lease to speak of.
+    assert 'id="lease-expired"' not in client.get(editor_url(conversation)).content.decode()
