@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from conversations.access import own_conversation
+from conversations.api.errors import error_response, version_conflict_response
 from conversations.diffing import edit_ratio
 from conversations.models import Conversation, DraftRequest
 from conversations.selectors.editor import (
@@ -28,18 +29,7 @@ from conversations.services import (
 from conversations.services.authoring import message_dicts
 from conversations.services.drafts import draft_request_create, draft_requests_expire_stale
 from conversations.services.tokens import token_counts
-from labeling.permissions import LABELER, api_role, can_edit_conversation
-
-
-def _own(request, conversation: Conversation) -> Conversation:
-    if not can_edit_conversation(request.user, conversation):
-        raise Http404("No such conversation.")
-    return conversation
-
-
-def _error(status_code: int, code: str, message: str, **extra) -> Response:
-    body = {"error": {"status": status_code, "code": code, "message": message, "fields": {}}}
-    return Response({**body, **extra}, status=status_code)
+from labeling.permissions import LABELER, api_role
 
 
 class MessageOutput(serializers.Serializer):
@@ -54,14 +44,13 @@ class MessageOutput(serializers.Serializer):
 def _messages_out(conversation: Conversation) -> list[dict]:
     return [
         {
-            "position": m.position,
-            "role": m.role,
-            "content": m.content,
-            "origin": m.origin,
-            "model_original": m.model_original,
-            "edit_ratio": edit_ratio(m.model_original, m.content) if m.model_original else None,
+            "position": position,
+            **message,
+            "edit_ratio": edit_ratio(message["model_original"], message["content"])
+            if message["model_original"]
+            else None,
         }
-        for m in conversation.messages.all()
+        for position, message in enumerate(message_dicts(list(conversation.messages.all())))
     ]
 
 
@@ -123,12 +112,12 @@ class ConversationDetailApi(APIView):
 
     @extend_schema(responses=None)
     def get(self, request, conversation_id: int):
-        conversation = _own(request, editor_conversation(conversation_id))
+        conversation = own_conversation(request.user, editor_conversation(conversation_id))
         return Response(_detail(conversation))
 
     @extend_schema(request=SaveInput, responses=None)
     def put(self, request, conversation_id: int):
-        _own(request, conversation_for_access(conversation_id))
+        own_conversation(request.user, conversation_for_access(conversation_id))
         data = SaveInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -140,14 +129,11 @@ class ConversationDetailApi(APIView):
             )
         except VersionConflict as error:
             current = editor_conversation(conversation_id)
-            return _error(
-                409,
-                "version_conflict",
-                str(error),
-                current={"version": current.version, "messages": _messages_out(current)},
+            return version_conflict_response(
+                error, current={"version": current.version, "messages": _messages_out(current)}
             )
         except ConversationError as error:
-            return _error(400, "invalid", str(error))
+            return error_response(400, "invalid", str(error))
         return Response(
             {
                 "id": conversation.pk,
@@ -165,7 +151,7 @@ class SubmitApi(APIView):
 
     @extend_schema(request=VersionInput, responses=None)
     def post(self, request, conversation_id: int):
-        _own(request, conversation_for_access(conversation_id))
+        own_conversation(request.user, conversation_for_access(conversation_id))
         data = VersionInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -175,13 +161,13 @@ class SubmitApi(APIView):
                 expected_version=data.validated_data["version"],
             )
         except VersionConflict as error:
-            return _error(409, "version_conflict", str(error))
+            return version_conflict_response(error)
         except ChecksFailed as error:
-            return _error(
+            return error_response(
                 400, "checks_failed", str(error), checks=[r.as_dict() for r in error.results]
             )
         except ConversationError as error:
-            return _error(400, "invalid", str(error))
+            return error_response(400, "invalid", str(error))
         return Response(_detail(editor_conversation(conversation_id)))
 
 
@@ -203,7 +189,7 @@ class TokensApi(APIView):
 
     @extend_schema(request=MessagesInput, responses=None)
     def get(self, request, conversation_id: int):
-        conversation = _own(request, editor_conversation(conversation_id))
+        conversation = own_conversation(request.user, editor_conversation(conversation_id))
         messages = _messages_for(request, conversation)
         return Response(token_counts(project=conversation.project, messages=messages).as_dict())
 
@@ -215,7 +201,7 @@ class ChecksApi(APIView):
 
     @extend_schema(request=MessagesInput, responses=None)
     def get(self, request, conversation_id: int):
-        conversation = _own(request, editor_conversation(conversation_id))
+        conversation = own_conversation(request.user, editor_conversation(conversation_id))
         messages = _messages_for(request, conversation)
         results, counts = conversation_checks(conversation=conversation, messages=messages)
         return Response(
@@ -247,7 +233,7 @@ class DraftRequestCreateApi(APIView):
 
     @extend_schema(request=DraftInput, responses=DraftRequestOutput)
     def post(self, request, conversation_id: int):
-        _own(request, conversation_for_access(conversation_id))
+        own_conversation(request.user, conversation_for_access(conversation_id))
         data = DraftInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -257,13 +243,13 @@ class DraftRequestCreateApi(APIView):
                 message_position=data.validated_data["position"],
             )
         except ConversationError as error:
-            return _error(400, "invalid", str(error))
+            return error_response(400, "invalid", str(error))
         return Response(DraftRequestOutput(draft_request).data, status=status.HTTP_202_ACCEPTED)
 
 
 class DraftRequestApi(APIView):
     @extend_schema(responses=DraftRequestOutput)
     def get(self, request, conversation_id: int, draft_request_id: int):
-        conversation = _own(request, conversation_for_access(conversation_id))
+        conversation = own_conversation(request.user, conversation_for_access(conversation_id))
         draft_requests_expire_stale(conversation_id=conversation.pk)
         return Response(DraftRequestOutput(draft_request_get(conversation, draft_request_id)).data)

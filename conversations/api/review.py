@@ -1,60 +1,26 @@
 """The review API: the queue, claims, decisions, reviewer edits and notifications."""
 
-from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from conversations.access import conversation_to_review
+from conversations.api.errors import review_error_response, version_conflict_response
 from conversations.api.history import review_out, revision_out
 from conversations.models import ReviewDecision
 from conversations.selectors import review as selectors
 from conversations.services import (
-    ClaimUnavailable,
-    NotReviewable,
     ReviewError,
-    SelfReviewError,
-    StaleRevision,
     VersionConflict,
     notifications_mark_read,
     review_claim,
     review_edit,
     review_submit,
 )
-from labeling import permissions
 from labeling.permissions import REVIEWER, api_role
 
 QUEUE_LIMIT = 200
-
-
-def _error(status_code: int, code: str, message: str, **extra) -> Response:
-    body = {"error": {"status": status_code, "code": code, "message": message, "fields": {}}}
-    return Response({**body, **extra}, status=status_code)
-
-
-def _review_error_response(error: ReviewError) -> Response:
-    """One mapping from service refusals to HTTP: 403 own, 404 not yours, 409 races, 400 rest."""
-    if isinstance(error, SelfReviewError):
-        raise PermissionDenied(str(error))
-    if isinstance(error, NotReviewable):
-        raise Http404(str(error))
-    if isinstance(error, ClaimUnavailable):
-        return _error(409, "claimed", str(error))
-    if isinstance(error, StaleRevision):
-        return _error(409, "stale_revision", str(error))
-    return _error(400, "invalid", str(error))
-
-
-def _reviewable(request, conversation_id: int):
-    conversation = selectors.conversation_for_review(conversation_id=conversation_id)
-    if conversation is None:
-        raise Http404("No such conversation.")
-    if permissions.is_self_review(request.user, conversation):
-        raise PermissionDenied("You wrote this conversation, so someone else has to review it.")
-    if not permissions.can_review_conversation(request.user, conversation):
-        raise Http404("No such conversation.")
-    return conversation
 
 
 class QueueItemOutput(serializers.Serializer):
@@ -104,11 +70,11 @@ class ClaimApi(APIView):
 
     @extend_schema(request=None, responses=None)
     def post(self, request, conversation_id: int):
-        conversation = _reviewable(request, conversation_id)
+        conversation = conversation_to_review(request.user, conversation_id)
         try:
             claim = review_claim(conversation_id=conversation.pk, reviewer=request.user)
         except ReviewError as error:
-            return _review_error_response(error)
+            return review_error_response(error)
         return Response(
             {
                 "conversation": conversation.pk,
@@ -135,11 +101,11 @@ class ReviewInput(serializers.Serializer):
 class ConversationReviewsApi(APIView):
     """POST: decide on the current revision (the history is `GET .../history/`)."""
 
+    permission_classes = [api_role(REVIEWER)]
+
     @extend_schema(request=ReviewInput, responses=None)
     def post(self, request, conversation_id: int):
-        if not permissions.has_role(request.user, REVIEWER):
-            raise PermissionDenied("This needs the reviewer role.")
-        conversation = _reviewable(request, conversation_id)
+        conversation = conversation_to_review(request.user, conversation_id)
         data = ReviewInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -154,7 +120,7 @@ class ConversationReviewsApi(APIView):
                 revision_number=values.get("revision"),
             )
         except ReviewError as error:
-            return _review_error_response(error)
+            return review_error_response(error)
         conversation.refresh_from_db(fields=["state"])
         return Response(
             {"review": review_out(review), "conversation_state": conversation.state},
@@ -175,7 +141,7 @@ class ReviewEditApi(APIView):
 
     @extend_schema(request=ReviewEditInput, responses=None)
     def post(self, request, conversation_id: int):
-        conversation = _reviewable(request, conversation_id)
+        conversation = conversation_to_review(request.user, conversation_id)
         data = ReviewEditInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -189,10 +155,8 @@ class ReviewEditApi(APIView):
             )
         except VersionConflict as conflict:
             current = {m.position: m.content for m in conversation.messages.all()}
-            return _error(
-                409,
-                "version_conflict",
-                str(conflict),
+            return version_conflict_response(
+                conflict,
                 version=conflict.conversation.version,
                 conflicts=[
                     {
@@ -204,7 +168,7 @@ class ReviewEditApi(APIView):
                 ],
             )
         except ReviewError as error:
-            return _review_error_response(error)
+            return review_error_response(error)
         conversation.refresh_from_db(fields=["version"])
         return Response(
             {"revision": revision_out(revision), "version": conversation.version},

@@ -8,11 +8,12 @@ and answers 404 for a conversation that is not the person's own.
 from __future__ import annotations
 
 from django.contrib import messages as flash
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from conversations.access import own_conversation
 from conversations.diffing import edit_ratio
 from conversations.markdown import render_markdown
 from conversations.models import Conversation, ConversationState, MessageOrigin, MessageRole
@@ -31,24 +32,22 @@ from conversations.services import (
     conversation_checks,
     conversation_submit,
 )
-from conversations.services.authoring import EDITABLE_STATES, protected_prefix_length
+from conversations.services.authoring import (
+    EDITABLE_STATES,
+    message_dicts,
+    protected_prefix_length,
+)
 from conversations.services.drafts import (
     ai_drafts_available,
     draft_request_create,
     draft_requests_expire_stale,
 )
 from labeling.models import Assignment
-from labeling.permissions import can_edit_conversation, member_required
+from labeling.permissions import member_required
 from labeling.services import guidelines_mark_read
 from labeling.services.assignment import lease_is_active
 
 TEMPLATE = "conversations/editor.html"
-
-
-def _own(request, conversation: Conversation) -> Conversation:
-    if not can_edit_conversation(request.user, conversation):
-        raise Http404("No such conversation.")
-    return conversation
 
 
 def _origin_label(origin: str, ratio: float | None) -> str:
@@ -89,18 +88,6 @@ def _message_rows(conversation: Conversation, messages: list[dict], counts, comm
     return rows
 
 
-def _stored_dicts(conversation: Conversation) -> list[dict]:
-    return [
-        {
-            "role": m.role,
-            "content": m.content,
-            "origin": m.origin,
-            "model_original": m.model_original,
-        }
-        for m in conversation.messages.all()
-    ]
-
-
 def _posted_dicts(request, conversation: Conversation) -> list[dict]:
     """The messages as typed (not yet saved), with origins worked out like the save does."""
     roles, contents = request.POST.getlist("role"), request.POST.getlist("content")
@@ -125,8 +112,8 @@ def _posted_dicts(request, conversation: Conversation) -> list[dict]:
 @member_required
 @require_GET
 def editor(request, conversation_id: int):
-    conversation = _own(request, editor_conversation(conversation_id))
-    messages = _stored_dicts(conversation)
+    conversation = own_conversation(request.user, editor_conversation(conversation_id))
+    messages = message_dicts(list(conversation.messages.all()))
     results, counts = conversation_checks(conversation=conversation, messages=messages)
     change_request = latest_change_request(conversation)
     comments: dict[int, list] = {}
@@ -176,7 +163,7 @@ def _lease_state(conversation: Conversation) -> dict | None:
 @require_POST
 def preview(request, conversation_id: int):
     """The sanitized markdown of one message as typed."""
-    _own(request, conversation_for_access(conversation_id))
+    own_conversation(request.user, conversation_for_access(conversation_id))
     return render(
         request,
         f"{TEMPLATE}#preview",
@@ -188,7 +175,7 @@ def preview(request, conversation_id: int):
 @require_POST
 def checks(request, conversation_id: int):
     """Checks and token counts over the text being typed, with per-message badges (out of band)."""
-    conversation = _own(request, editor_conversation(conversation_id))
+    conversation = own_conversation(request.user, editor_conversation(conversation_id))
     messages = _posted_dicts(request, conversation)
     results, counts = conversation_checks(conversation=conversation, messages=messages)
     return render(
@@ -207,7 +194,7 @@ def checks(request, conversation_id: int):
 @member_required
 @require_POST
 def submit(request, conversation_id: int):
-    conversation = _own(request, conversation_for_access(conversation_id))
+    conversation = own_conversation(request.user, conversation_for_access(conversation_id))
     editor_url = reverse("conversations:editor", args=[conversation.pk])
     try:
         version = int(request.POST.get("version", ""))
@@ -234,7 +221,7 @@ def submit(request, conversation_id: int):
 @member_required
 @require_POST
 def draft_create(request, conversation_id: int):
-    conversation = _own(request, conversation_for_access(conversation_id))
+    conversation = own_conversation(request.user, conversation_for_access(conversation_id))
     try:
         position = int(request.POST.get("position", ""))
         draft_request = draft_request_create(
@@ -253,7 +240,7 @@ def draft_create(request, conversation_id: int):
 @member_required
 @require_GET
 def draft_status(request, conversation_id: int, draft_request_id: int):
-    conversation = _own(request, conversation_for_access(conversation_id))
+    conversation = own_conversation(request.user, conversation_for_access(conversation_id))
     # A request whose worker died or never came is reported as failed: polling ends.
     draft_requests_expire_stale(conversation_id=conversation.pk)
     draft_request = draft_request_get(conversation, draft_request_id)
@@ -267,7 +254,7 @@ def draft_status(request, conversation_id: int, draft_request_id: int):
 @member_required
 @require_POST
 def guidelines_read(request, conversation_id: int):
-    conversation = _own(request, conversation_for_access(conversation_id))
+    conversation = own_conversation(request.user, conversation_for_access(conversation_id))
     guidelines_mark_read(user=request.user, project=conversation.project)
     if request.htmx:
         return HttpResponse("")

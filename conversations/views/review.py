@@ -1,7 +1,6 @@
 """Review screens: the queue, the review page, the labeler's feedback, notifications, quality."""
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -9,13 +8,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import stats
+from conversations.access import conversation_to_review, raise_review_refusal
 from conversations.models import Notification, ReviewDecision
 from conversations.selectors import review as selectors
 from conversations.services import (
     ClaimUnavailable,
-    NotReviewable,
     ReviewError,
-    SelfReviewError,
     VersionConflict,
     notifications_mark_read,
     review_claim,
@@ -57,18 +55,6 @@ def review_queue(request):
     if request.htmx:
         template += "#queue-table"
     return render(request, template, context)
-
-
-def _conversation_for_reviewer(request, conversation_id: int):
-    """The conversation, if this reviewer may review it: 403 for their own, 404 otherwise."""
-    conversation = selectors.conversation_for_review(conversation_id=conversation_id)
-    if conversation is None:
-        raise Http404("No such conversation.")
-    if permissions.is_self_review(request.user, conversation):
-        raise PermissionDenied("You wrote this conversation, so someone else has to review it.")
-    if not permissions.can_review_conversation(request.user, conversation):
-        raise Http404("No such conversation.")
-    return conversation
 
 
 def _review_context(request, conversation, *, against: int | None = None, **extra) -> dict:
@@ -121,7 +107,7 @@ def _review_context(request, conversation, *, against: int | None = None, **extr
 @role_required(REVIEWER)
 @require_GET
 def review_page(request, conversation_id: int):
-    conversation = _conversation_for_reviewer(request, conversation_id)
+    conversation = conversation_to_review(request.user, conversation_id)
     context = _review_context(
         request, conversation, against=_int_or_none(request.GET.get("against"))
     )
@@ -131,7 +117,7 @@ def review_page(request, conversation_id: int):
 @role_required(REVIEWER)
 @require_POST
 def review_claim_view(request, conversation_id: int):
-    conversation = _conversation_for_reviewer(request, conversation_id)
+    conversation = conversation_to_review(request.user, conversation_id)
     try:
         review_claim(conversation_id=conversation.pk, reviewer=request.user)
     except (ClaimUnavailable, ReviewError) as error:
@@ -143,7 +129,7 @@ def review_claim_view(request, conversation_id: int):
 @role_required(REVIEWER)
 @require_POST
 def review_release_view(request, conversation_id: int):
-    conversation = _conversation_for_reviewer(request, conversation_id)
+    conversation = conversation_to_review(request.user, conversation_id)
     review_release(conversation_id=conversation.pk, reviewer=request.user)
     messages.success(request, f"Conversation #{conversation.pk} is back in the queue.")
     return redirect("conversations:review-queue")
@@ -166,7 +152,7 @@ def _decision_form(post, criteria: list[str], message_count: int) -> dict:
 @role_required(REVIEWER)
 @require_POST
 def review_decide(request, conversation_id: int):
-    conversation = _conversation_for_reviewer(request, conversation_id)
+    conversation = conversation_to_review(request.user, conversation_id)
     count = len(conversation.current_revision.messages) if conversation.current_revision else 0
     form = _decision_form(request.POST, rubric_criteria(conversation.project), count)
     try:
@@ -179,12 +165,9 @@ def review_decide(request, conversation_id: int):
             message_comments=form["message_comments"],
             revision_number=form["revision"],
         )
-    except SelfReviewError as error:
-        raise PermissionDenied(str(error)) from error
-    except NotReviewable as error:
-        raise Http404(str(error)) from error
     except ReviewError as error:
-        conversation = _conversation_for_reviewer(request, conversation_id)
+        raise_review_refusal(error)
+        conversation = conversation_to_review(request.user, conversation_id)
         context = _review_context(request, conversation, error=str(error), form=form)
         status = 409 if isinstance(error, ClaimUnavailable) else 400
         return render(request, "conversations/review.html", context, status=status)
@@ -200,7 +183,7 @@ def review_decide(request, conversation_id: int):
 @role_required(REVIEWER)
 @require_POST
 def review_edit_view(request, conversation_id: int):
-    conversation = _conversation_for_reviewer(request, conversation_id)
+    conversation = conversation_to_review(request.user, conversation_id)
     position = _int_or_none(request.POST.get("position"))
     content = request.POST.get("content", "")
     try:
@@ -212,7 +195,7 @@ def review_edit_view(request, conversation_id: int):
             reason=request.POST.get("reason", ""),
         )
     except VersionConflict:
-        conversation = _conversation_for_reviewer(request, conversation_id)
+        conversation = conversation_to_review(request.user, conversation_id)
         theirs = conversation.messages.filter(position=position).first()
         context = _review_context(
             request,
@@ -224,12 +207,9 @@ def review_edit_view(request, conversation_id: int):
             },
         )
         return render(request, "conversations/review.html", context, status=409)
-    except SelfReviewError as error:
-        raise PermissionDenied(str(error)) from error
-    except NotReviewable as error:
-        raise Http404(str(error)) from error
     except ReviewError as error:
-        conversation = _conversation_for_reviewer(request, conversation_id)
+        raise_review_refusal(error)
+        conversation = conversation_to_review(request.user, conversation_id)
         context = _review_context(request, conversation, error=str(error))
         return render(request, "conversations/review.html", context, status=400)
     messages.success(request, f"Saved your edit of message {position} as a new revision.")
