@@ -134,6 +134,12 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 EXPORT_ROOT = Path(os.environ.get("EXPORT_ROOT", VAR_DIR / "exports"))
+# Conversations an export job reads per database query; progress and the job's heartbeat
+# are written after each chunk.
+EXPORT_CHUNK_SIZE = int(os.environ.get("EXPORT_CHUNK_SIZE", "1000"))
+# A `running` export whose heartbeat is older than this is taken to have lost its worker:
+# a redelivered task may take it over. Keep it well above the time one chunk takes.
+EXPORT_STALE_AFTER_SECONDS = float(os.environ.get("EXPORT_STALE_AFTER_SECONDS", "120"))
 
 # Uploads: prompt and conversation files stream from disk past this size.
 UPLOAD_MAX_BYTES = int(os.environ.get("UPLOAD_MAX_BYTES", str(200 * 1024 * 1024)))
@@ -158,6 +164,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(BROKER_DIR / "processed"),
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
+    }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # A task a worker took but never acknowledged (the worker died) goes back to the
+    # queue after this many seconds. Longer than any export should run.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": int(os.environ.get("CELERY_BROKER_VISIBILITY_TIMEOUT", "3600"))
     }
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "sft-studio")
 CELERY_TASK_ACKS_LATE = True

@@ -28,6 +28,13 @@ class ExportJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    # Which run owns the job: every claim by a worker adds one, and that run only writes
+    # progress, status and artifacts while the number is still its own. A run that was
+    # taken over (its worker looked dead) notices at its next chunk and stops quietly.
+    attempt = models.PositiveIntegerField(default=0)
+    # Touched by the owning run at every chunk; a redelivered task takes a `running` job
+    # over only when this is older than EXPORT_STALE_AFTER_SECONDS.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     output_dir = models.CharField(max_length=500, blank=True)
     manifest = models.JSONField(default=dict, blank=True)

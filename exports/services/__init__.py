@@ -3,6 +3,7 @@
 from .assets import tokenizer_asset_upload
 from .config import ExportConfig, ExportConfigError, export_config_from_dict
 from .jobs import (
+    ExportJobBusy,
     export_artifact_path,
     export_config_check,
     export_job_cancel,
@@ -18,6 +19,7 @@ __all__ = [
     "ExportConfig",
     "ExportConfigError",
     "ExportError",
+    "ExportJobBusy",
     "PreviewExample",
     "export_artifact_path",
     "export_config_check",

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import json
 import logging
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from exports.models import ExportArtifact, ExportJob, TokenizerAsset
@@ -55,14 +59,20 @@ def export_job_create(*, config: ExportConfig, created_by) -> ExportJob:
 
 @transaction.atomic
 def export_job_cancel(*, job: ExportJob) -> ExportJob:
-    """Ask a queued or running job to stop. A queued job stops at once; a running one at
-    its next chunk. Finished jobs are left as they are."""
+    """Ask a queued or running job to stop. A queued job stops at once, and so does a
+    running one whose worker is gone (stale heartbeat); a live run stops at its next
+    chunk. Finished jobs are left as they are."""
     job = ExportJob.objects.select_for_update().get(id=job.id)
     if job.status not in ACTIVE:
         return job
     job.cancel_requested = True
     fields = ["cancel_requested"]
-    if job.status == ExportJob.Status.QUEUED:
+    stale = timezone.now() - dt.timedelta(seconds=settings.EXPORT_STALE_AFTER_SECONDS)
+    if (
+        job.status == ExportJob.Status.QUEUED
+        or job.heartbeat_at is None
+        or job.heartbeat_at < stale
+    ):
         job.status = ExportJob.Status.CANCELLED
         job.finished_at = timezone.now()
         fields += ["status", "finished_at"]
@@ -75,28 +85,66 @@ def export_job_folder(job: ExportJob) -> Path:
     return Path(settings.EXPORT_ROOT) / f"export-{job.id}-{job.created_at:%Y%m%dT%H%M%S%f}"
 
 
-def _job_claim(job_id: int) -> ExportJob | None:
-    """Mark the job running, or None when it is finished (a redelivered task does nothing)."""
+class ExportJobBusy(Exception):
+    """Another run of this job is alive (its heartbeat is fresh); try again later."""
+
+
+class ExportSuperseded(Exception):
+    """This run no longer owns its job: another delivery of the task took it over."""
+
+
+def _job_claim(job_id: int) -> tuple[ExportJob, int] | None:
+    """Take ownership of the job: its row and this run's attempt number.
+
+    None when there is nothing to do: the job is gone, finished, or cancelled while
+    queued. ExportJobBusy when another run owns it and its heartbeat is fresh: a task
+    redelivered while the first run is still genuinely working (a Redis visibility
+    timeout shorter than the export) must not run it a second time. A `running` job
+    whose heartbeat is stale lost its worker (killed mid-run): it is taken over and
+    started again from scratch.
+
+    The claim is one conditional UPDATE, so that two deliveries racing for the same job
+    cannot both win, on PostgreSQL (row lock, WHERE re-checked) and SQLite (one writer).
+    """
+    stale = timezone.now() - dt.timedelta(seconds=settings.EXPORT_STALE_AFTER_SECONDS)
     with transaction.atomic():
-        job = ExportJob.objects.select_for_update().filter(id=job_id).first()
-        if job is None or job.status not in ACTIVE:
-            return None
-        if job.cancel_requested:
-            job.status = ExportJob.Status.CANCELLED
-            job.finished_at = timezone.now()
-            job.save(update_fields=["status", "finished_at"])
-            return None
-        # A job found `running` was interrupted (worker killed): start again from scratch.
-        job.status = ExportJob.Status.RUNNING
-        job.started_at = timezone.now()
-        job.rows_done = 0
-        job.error = ""
-        job.save(update_fields=["status", "started_at", "rows_done", "error"])
-        return job
+        claimed = (
+            ExportJob.objects.filter(id=job_id, cancel_requested=False)
+            .filter(
+                Q(status=ExportJob.Status.QUEUED)
+                | Q(status=ExportJob.Status.RUNNING, heartbeat_at__isnull=True)
+                | Q(status=ExportJob.Status.RUNNING, heartbeat_at__lt=stale)
+            )
+            .update(
+                status=ExportJob.Status.RUNNING,
+                attempt=F("attempt") + 1,
+                heartbeat_at=timezone.now(),
+                started_at=timezone.now(),
+                rows_done=0,
+                error="",
+            )
+        )
+        job = ExportJob.objects.filter(id=job_id).first()
+        if claimed:
+            return job, job.attempt
+    if job is None or job.status not in ACTIVE:
+        return None
+    # Cancelled before a run started, or its owner died: no run will finish it.
+    if job.cancel_requested and (
+        job.status == ExportJob.Status.QUEUED
+        or job.heartbeat_at is None
+        or job.heartbeat_at < stale
+    ):
+        ExportJob.objects.filter(id=job_id, attempt=job.attempt, status__in=ACTIVE).update(
+            status=ExportJob.Status.CANCELLED, finished_at=timezone.now()
+        )
+        return None
+    raise ExportJobBusy(f"export job {job_id} is running in another worker")
 
 
-def _finish(job_id: int, status: str, error: str = "") -> None:
-    ExportJob.objects.filter(id=job_id).update(
+def _finish(job_id: int, attempt: int, status: str, error: str = "") -> None:
+    """Record how this run ended, unless another run took the job over meanwhile."""
+    ExportJob.objects.filter(id=job_id, attempt=attempt, status=ExportJob.Status.RUNNING).update(
         status=status, error=error, finished_at=timezone.now()
     )
 
@@ -104,48 +152,83 @@ def _finish(job_id: int, status: str, error: str = "") -> None:
 def export_job_execute(*, job_id: int) -> str | None:
     """Run a job to the end: the Celery task's body. Returns the final status.
 
-    Idempotent: a finished job is not redone; a job interrupted while running starts
-    again into a fresh staging folder, and only a complete export is ever published.
+    Idempotent: a finished job is not redone; a job interrupted while running (its
+    heartbeat stale) starts again into a fresh staging folder, and only a complete
+    export is ever published. Raises ExportJobBusy while another run owns the job.
+    Every write of this run (progress, status, artifacts) is conditional on the job's
+    `attempt` still being this run's, so a run that was taken over changes nothing.
     """
-    job = _job_claim(job_id)
-    if job is None:
+    claim = _job_claim(job_id)
+    if claim is None:
         return None
+    job, attempt = claim
+    mine = ExportJob.objects.filter(id=job_id, attempt=attempt, status=ExportJob.Status.RUNNING)
 
     def progress(done: int, total: int) -> None:
-        ExportJob.objects.filter(id=job_id).update(rows_done=done, rows_total=total)
-        if ExportJob.objects.filter(id=job_id, cancel_requested=True).exists():
+        # The heartbeat: proof that this run is alive, and that it still owns the job.
+        if not mine.update(rows_done=done, rows_total=total, heartbeat_at=timezone.now()):
+            raise ExportSuperseded
+        if mine.filter(cancel_requested=True).exists():
             raise ExportCancelled
+
+    @contextlib.contextmanager
+    def publish_guard():
+        """Held from just before the rename until the artifacts are recorded.
+
+        The conditional UPDATE takes the job's row (PostgreSQL) or the database's write
+        lock (SQLite) until commit, so a cancel or a takeover either happens before it
+        (and nothing is published) or waits until the job has succeeded."""
+        with transaction.atomic():
+            if not mine.update(heartbeat_at=timezone.now()):
+                raise ExportSuperseded
+            if mine.filter(cancel_requested=True).exists():
+                raise ExportCancelled
+            yield
+            _publish_record(job_id, folder)
 
     folder = export_job_folder(job)
     try:
         config = export_config_from_dict(job.config)
-        manifest = export_run(
+        export_run(
             config=config,
             destination=folder,
             progress=progress,
+            chunk_size=settings.EXPORT_CHUNK_SIZE,
+            # The job's own time: a retried run writes the very same manifest.
+            created_at=job.created_at,
+            publish_guard=publish_guard,
         )
-    except ExportCancelled:
-        _finish(job_id, ExportJob.Status.CANCELLED)
-        return ExportJob.Status.CANCELLED
-    except (ExportError, ExportConfigError) as error:
-        _finish(job_id, ExportJob.Status.FAILED, str(error))
-        return ExportJob.Status.FAILED
     except Exception as error:
+        if isinstance(error, ExportSuperseded) or not mine.exists():
+            # Another delivery took the job over (and may have removed this run's
+            # staging folder under it): that run records the outcome, not this one.
+            logger.warning(
+                "export job %s: run %s was taken over by another worker", job_id, attempt
+            )
+            return None
+        if isinstance(error, ExportCancelled):
+            _finish(job_id, attempt, ExportJob.Status.CANCELLED)
+            return ExportJob.Status.CANCELLED
+        if isinstance(error, ExportError | ExportConfigError):
+            _finish(job_id, attempt, ExportJob.Status.FAILED, str(error))
+            return ExportJob.Status.FAILED
         logger.exception("export job %s failed", job_id)
         _finish(
             job_id,
+            attempt,
             ExportJob.Status.FAILED,
             f"The export stopped on an unexpected error ({type(error).__name__}: {error}). "
             "Nothing was published.",
         )
         return ExportJob.Status.FAILED
-    _publish_record(job_id, folder, manifest)
     return ExportJob.Status.SUCCEEDED
 
 
-@transaction.atomic
-def _publish_record(job_id: int, folder: Path, manifest: dict) -> None:
-    job = ExportJob.objects.select_for_update().get(id=job_id)
+def _publish_record(job_id: int, folder: Path) -> None:
+    """The published folder's files as artifacts; the job succeeded. Inside the guard's
+    transaction, right after the rename."""
+    job = ExportJob.objects.get(id=job_id)
+    manifest = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
     job.artifacts.all().delete()
     files = [(entry["name"], entry["bytes"], entry["sha256"]) for entry in manifest["files"]]
     manifest_path = folder / MANIFEST_NAME
@@ -159,6 +242,7 @@ def _publish_record(job_id: int, folder: Path, manifest: dict) -> None:
     job.manifest = manifest
     job.rows_done = job.rows_total = manifest["counts"]["read"]
     job.finished_at = timezone.now()
+    job.heartbeat_at = timezone.now()
     job.save()
 
 

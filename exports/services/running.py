@@ -280,10 +280,14 @@ def export_run(
     progress: ProgressCallback | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     created_at: dt.datetime | None = None,
+    publish_guard: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
 ) -> dict[str, Any]:
     """Write the export into a staging folder and publish it at `destination` atomically.
 
     `progress(done, total)` runs after every chunk; it may raise `ExportCancelled`.
+    `publish_guard()` is entered once everything is written, just before the rename, and
+    left after it: it may raise to publish nothing, and it stays open while the folder is
+    renamed into place (the job holds its row lock there, see `export_job_execute`).
     Any exception leaves nothing at `destination` (an earlier export there is only
     replaced by a complete new one). Returns the manifest.
     """
@@ -294,7 +298,10 @@ def export_run(
     stats = Stats()
     selection = Selection(config)
     _remove_stale_staging(destination)
-    with atomic_directory(destination, overwrite=True) as staging:
+    # Entered first so that it is left last: a guard entered into it at the end of the
+    # inner block is still open while atomic_directory renames the staging folder.
+    guards = contextlib.ExitStack()
+    with guards, atomic_directory(destination, overwrite=True) as staging:
         with contextlib.ExitStack() as stack:
             writers = _SplitWriters(staging, config, _pad_id(tokenizer), stack)
             if progress:
@@ -365,6 +372,8 @@ def export_run(
             },
             created_at=_manifest_time(created_at),
         )
+        if publish_guard is not None:
+            guards.enter_context(publish_guard())
     return manifest
 
 

@@ -1,3 +1,4 @@
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -5,6 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from conversations.models import ConversationState, Revision
 from exports.models import ExportJob
@@ -13,7 +15,9 @@ from exports.services import (
     ExportCancelled,
     ExportConfigError,
     ExportError,
+    ExportJobBusy,
     export_config_from_dict,
+    export_job_cancel,
     export_job_execute,
     export_job_folder,
     export_preview,
@@ -340,3 +344,77 @@ def test_a_job_cancelled_before_the_worker_picks_it_up_never_runs(project, revie
     job.refresh_from_db()
     assert job.status == "cancelled"
     assert not export_job_folder(job).exists()
+
+
+def running_job(admin_user, *, heartbeat_seconds_ago: float | None, **fields) -> ExportJob:
+    """A job some worker claimed once; its last heartbeat that many seconds ago."""
+    beat = None
+    if heartbeat_seconds_ago is not None:
+        beat = timezone.now() - dt.timedelta(seconds=heartbeat_seconds_ago)
+    return ExportJob.objects.create(
+        config=config().to_dict(),
+        created_by=admin_user,
+        status="running",
+        attempt=1,
+        rows_done=3,
+        heartbeat_at=beat,
+        **fields,
+    )
+
+
+def test_a_redelivered_task_leaves_a_job_with_a_live_run_alone(project, reviewer, admin_user):
+    approved_conversation(project, chat("q", "a"), reviewer=reviewer)
+    job = running_job(admin_user, heartbeat_seconds_ago=1)
+
+    with pytest.raises(ExportJobBusy):
+        export_job_execute(job_id=job.id)
+
+    job.refresh_from_db()
+    assert (job.status, job.attempt, job.rows_done) == ("running", 1, 3)
+    assert not export_job_folder(job).exists()
+
+
+def test_a_job_whose_heartbeat_went_stale_is_taken_over_and_finished(
+    project, reviewer, admin_user, settings
+):
+    settings.EXPORT_STALE_AFTER_SECONDS = 30
+    approved_conversation(project, chat("q", "a"), reviewer=reviewer)
+    job = running_job(admin_user, heartbeat_seconds_ago=31)
+
+    assert export_job_execute(job_id=job.id) == ExportJob.Status.SUCCEEDED
+
+    job.refresh_from_db()
+    assert (job.status, job.attempt, job.rows_done) == ("succeeded", 2, 1)
+    assert export_job_folder(job).is_dir()
+
+
+def test_a_retried_job_publishes_the_very_same_bytes_manifest_included(
+    project, reviewer, admin_user
+):
+    for index in range(5):
+        approved_conversation(project, chat(f"q{index}", f"a{index}"), reviewer=reviewer)
+    job = ExportJob.objects.create(config=config().to_dict(), created_by=admin_user)
+    export_job_execute(job_id=job.id)
+    first = folder_bytes(export_job_folder(job), skip=())
+    # As if the worker had died after publishing, before the broker got the acknowledgement.
+    ExportJob.objects.filter(id=job.id).update(status="running", heartbeat_at=None)
+
+    assert export_job_execute(job_id=job.id) == ExportJob.Status.SUCCEEDED
+    assert folder_bytes(export_job_folder(job), skip=()) == first
+
+
+def test_cancelling_a_job_whose_worker_is_gone_stops_it_at_once(project, admin_user):
+    job = running_job(admin_user, heartbeat_seconds_ago=10_000)
+
+    assert export_job_cancel(job=job).status == "cancelled"
+    assert export_job_execute(job_id=job.id) is None
+    job.refresh_from_db()
+    assert job.status == "cancelled" and job.finished_at is not None
+
+
+def test_cancelling_a_live_run_asks_it_to_stop_at_its_next_chunk(project, admin_user):
+    job = running_job(admin_user, heartbeat_seconds_ago=1)
+
+    job = export_job_cancel(job=job)
+
+    assert (job.status, job.cancel_requested) == ("running", True)
