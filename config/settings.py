@@ -183,6 +183,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "conversations.tasks.draft_requests_expire",
         "schedule": 60.0,
     },
+    "remove-stale-uploads": {"task": "labeling.tasks.remove_stale_uploads", "schedule": 3600.0},
 }
 
 REST_FRAMEWORK = {

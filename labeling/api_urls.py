@@ -21,4 +21,9 @@ urlpatterns = [
         task_api.PromptImportApi.as_view(),
         name="api-prompts-import",
     ),
+    path(
+        "projects/<slug:slug>/imports/<int:batch_id>/",
+        task_api.ImportBatchApi.as_view(),
+        name="api-import-batch",
+    ),
 ]

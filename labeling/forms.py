@@ -1,6 +1,8 @@
+import re
+
 from django import forms
 
-from .models import Domain, Project, Role
+from .models import Domain, Project, Role, default_rubric
 
 
 class MemberForm(forms.Form):
@@ -33,8 +35,28 @@ class DomainForm(forms.Form):
     name = forms.CharField(max_length=120, label="New domain")
 
 
+class RubricField(forms.CharField):
+    """The rubric as criterion names separated by commas or new lines; the service checks them."""
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return ", ".join(str(v.get("name", v) if isinstance(v, dict) else v) for v in value)
+        return value
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        return [name.strip() for name in re.split(r"[,\n]", text) if name.strip()]
+
+
 class ProjectForm(forms.ModelForm):
     """Settings, conversation rules and policies; the service checks them again."""
+
+    rubric = RubricField(
+        label="Review rubric",
+        initial=", ".join(default_rubric()),
+        help_text="Criteria reviewers score 1 to 5, separated by commas: 1 to 10 short "
+        "lowercase names (letters, digits, - or _).",
+    )
 
     class Meta:
         model = Project
@@ -53,6 +75,7 @@ class ProjectForm(forms.ModelForm):
             "replications",
             "lease_minutes",
             "approvals_needed",
+            "rubric",
         ]
         widgets = {
             "domains": forms.CheckboxSelectMultiple,

@@ -140,8 +140,14 @@ class ImportBatch(models.Model):
         CONVERSATIONS = "conversations", "Conversations"
 
     class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
         IMPORTED = "imported", "Imported"
         FAILED = "failed", "Failed"
+
+    class Step(models.TextChoices):
+        CHECKING = "checking", "Checking rows"
+        SAVING = "saving", "Saving prompts"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_batches")
     kind = models.CharField(max_length=16, choices=Kind, default=Kind.PROMPTS)
@@ -155,9 +161,33 @@ class ImportBatch(models.Model):
     rows_imported = models.PositiveIntegerField(default=0)
     duplicates_skipped = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
+    # Background imports (the browser's confirm, the API's ?async=1): what to run and how far
+    # it got. The worker writes progress while checking rows, outside the import's transaction.
+    on_duplicate = models.CharField(max_length=8, default="skip")
+    upload_name = models.CharField(
+        max_length=100, blank=True, help_text="The kept upload in MEDIA_ROOT/tmp while queued."
+    )
+    step = models.CharField(max_length=16, choices=Step, blank=True)
+    rows_done = models.PositiveIntegerField(default=0)
+    rows_total = models.PositiveIntegerField(default=0, help_text="0 while not known yet.")
+    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def progress_percent(self) -> int | None:
+        """Percent of rows checked; None when there is no honest figure (total unknown, or
+        the final saving step, which runs as one transaction)."""
+        if self.status == self.Status.IMPORTED:
+            return 100
+        if self.step == self.Step.SAVING or not self.rows_total:
+            return None
+        return min(100, int(100 * self.rows_done / self.rows_total))
 
 
 class Prompt(models.Model):
@@ -226,3 +256,8 @@ class Assignment(models.Model):
     @property
     def is_expired(self) -> bool:
         return self.status == self.Status.LEASED and self.lease_expires_at <= timezone.now()
+
+    @property
+    def lease_seconds_left(self) -> int:
+        """Whole seconds until the lease ends (0 once it has): what the countdown starts from."""
+        return max(0, int((self.lease_expires_at - timezone.now()).total_seconds()))

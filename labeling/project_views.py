@@ -1,7 +1,5 @@
 """Admin screens for projects, guidelines and prompt import; the guidelines page for everyone."""
 
-from pathlib import Path
-
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,7 +11,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from conversations.markdown import render_markdown
 
 from .forms import GuidelinesForm, ProjectForm, PromptUploadForm
-from .models import Project
+from .models import ImportBatch, Project
 from .permissions import ADMIN, can_view_project, member_required, role_required
 from .selectors import project_dashboard, project_list_for_admin
 from .services import (
@@ -24,7 +22,7 @@ from .services import (
     project_create,
     project_delete,
     project_update,
-    prompts_import,
+    prompts_import_enqueue,
     prompts_preview,
 )
 from .services.projects import PROJECT_FIELDS
@@ -194,6 +192,7 @@ def _prompt_upload(request, slug: str):
                 "project": project.pk,
                 "name": uploaded.name,
                 "on_duplicate": on_duplicate,
+                "rows": report.rows_read,
             }
             request.session[SESSION_KEY] = pending
             context.update(report=report, token=path.name)
@@ -203,38 +202,37 @@ def _prompt_upload(request, slug: str):
 @role_required(ADMIN)
 @require_POST
 def prompt_import_confirm(request, slug: str):
+    """Queue the previewed file for a worker and show the batch's progress page."""
     project = get_object_or_404(Project, slug=slug)
     token = request.POST.get("token", "")
     pending = request.session.get(SESSION_KEY, {})
-    entry = pending.get(token)
+    entry = pending.pop(token, None)
+    request.session[SESSION_KEY] = pending
     path = kept_upload(token)
     if not entry or entry["project"] != project.pk or path is None:
         messages.error(request, "That upload is no longer available: please upload the file again.")
         return redirect("labeling:prompt-upload", slug=project.slug)
-    try:
-        report = prompts_import(
-            project=project,
-            source=ImportSource(name=entry["name"], path=Path(path)),
-            user=request.user,
-            on_duplicate=entry["on_duplicate"],
-        )
-    finally:
-        path.unlink(missing_ok=True)
-        pending.pop(token, None)
-        request.session[SESSION_KEY] = pending
-    if report.status == "imported":
-        messages.success(
-            request,
-            f"Imported {report.rows_imported} prompts from {entry['name']}"
-            + (
-                f" ({report.duplicate_count} duplicates skipped)."
-                if report.duplicate_count
-                else "."
-            ),
-        )
-        return redirect("labeling:project-detail", slug=project.slug)
-    return render(
-        request,
-        "labeling/prompt_import.html",
-        {"project": project, "form": PromptUploadForm(), "report": report, "token": ""},
+    batch = prompts_import_enqueue(
+        project=project,
+        upload=path,
+        file_name=entry["name"],
+        user=request.user,
+        on_duplicate=entry["on_duplicate"],
+        rows_total=entry.get("rows", 0),
     )
+    return redirect("labeling:import-batch", slug=project.slug, batch_id=batch.pk)
+
+
+@role_required(ADMIN)
+def import_batch_detail(request, slug: str, batch_id: int):
+    """A batch's progress while a worker runs it (htmx polls the status partial), then
+    its result: imported, or failed with every line-numbered error."""
+    batch = get_object_or_404(
+        ImportBatch.objects.select_related("project", "created_by"),
+        pk=batch_id,
+        project__slug=slug,
+    )
+    template = "labeling/import_batch.html"
+    if request.htmx:
+        template += "#status"
+    return render(request, template, {"project": batch.project, "batch": batch})

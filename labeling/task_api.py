@@ -4,6 +4,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -12,7 +13,7 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .models import Assignment, Domain, Project, ProjectStatus, Prompt
+from .models import Assignment, Domain, ImportBatch, Project, ProjectStatus, Prompt
 from .permissions import ADMIN, LABELER, api_role, can_work_on_assignment, has_role
 from .selectors import visible_projects, visible_prompts
 from .services import (
@@ -25,6 +26,7 @@ from .services import (
     project_delete,
     project_update,
     prompts_import,
+    prompts_import_enqueue,
     prompts_preview,
     task_skip,
 )
@@ -141,6 +143,12 @@ class ProjectInput(serializers.Serializer):
     replications = serializers.IntegerField(min_value=1, max_value=100, required=False)
     lease_minutes = serializers.IntegerField(min_value=1, required=False)
     approvals_needed = serializers.IntegerField(min_value=1, max_value=20, required=False)
+    rubric = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Criterion names reviewers score 1 to 5: 1 to 10 distinct lowercase labels "
+        '(letters, digits, "-" or "_"). Default helpfulness, correctness, harmlessness, style.',
+    )
     guidelines = serializers.CharField(required=False, allow_blank=True)
 
 
@@ -237,6 +245,55 @@ class ImportReportOutput(serializers.Serializer):
     preview = serializers.ListField(child=serializers.DictField())
 
 
+class ImportBatchOutput(serializers.ModelSerializer):
+    status = serializers.CharField(help_text="queued, running, imported or failed")
+    step = serializers.CharField(help_text='while running: "checking" rows, then "saving"')
+    progress_percent = serializers.IntegerField(
+        allow_null=True, help_text="of rows checked; null while not known or while saving"
+    )
+    created_by = serializers.SlugRelatedField(read_only=True, slug_field="username")
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ImportBatch
+        fields = [
+            "id",
+            "url",
+            "status",
+            "step",
+            "file_name",
+            "on_duplicate",
+            "rows_done",
+            "rows_total",
+            "progress_percent",
+            "rows_read",
+            "rows_imported",
+            "duplicates_skipped",
+            "errors",
+            "created_by",
+            "created_at",
+            "finished_at",
+        ]
+
+    def get_url(self, batch: ImportBatch) -> str:
+        return reverse("api-import-batch", args=[batch.project.slug, batch.pk])
+
+
+class ImportBatchApi(APIView):
+    """One import batch: poll it after `POST …/prompts/import/?async=1`."""
+
+    permission_classes = [api_role(ADMIN)]
+
+    @extend_schema(responses=ImportBatchOutput)
+    def get(self, request, slug: str, batch_id: int):
+        batch = get_object_or_404(
+            ImportBatch.objects.select_related("project", "created_by"),
+            pk=batch_id,
+            project__slug=slug,
+        )
+        return Response(ImportBatchOutput(batch).data)
+
+
 class GuidelinesApi(APIView):
     @extend_schema(responses=GuidelinesOutput)
     def get(self, request, slug: str):
@@ -279,7 +336,9 @@ class PromptListApi(APIView):
 class PromptImportApi(APIView):
     """Bulk import: a multipart `file` (JSONL or CSV) or a JSON list of objects or strings.
 
-    `?on_duplicate=skip|fail`; `?dry_run=1` validates and reports without saving.
+    `?on_duplicate=skip|fail`; `?dry_run=1` validates and reports without saving;
+    `?async=1` (files only) queues the import for a worker and answers 202 with the batch
+    to poll at `GET /api/projects/{slug}/imports/{id}/`.
     """
 
     permission_classes = [api_role(ADMIN)]
@@ -298,16 +357,28 @@ class PromptImportApi(APIView):
             },
             "application/json": {"type": "array", "items": {}},
         },
-        responses={200: ImportReportOutput, 201: ImportReportOutput, 422: ImportReportOutput},
+        responses={
+            200: ImportReportOutput,
+            201: ImportReportOutput,
+            202: ImportBatchOutput,
+            422: ImportReportOutput,
+        },
     )
     def post(self, request, slug: str):
         project = get_object_or_404(Project, slug=slug)
         on_duplicate = request.query_params.get("on_duplicate", "skip")
         if on_duplicate not in ("skip", "fail"):
             raise ValidationError({"on_duplicate": ["use skip or fail"]})
-        dry_run = request.query_params.get("dry_run", "") in ("1", "true", "yes")
+        dry_run = _flag(request, "dry_run")
+        run_async = _flag(request, "async")
+        if run_async and dry_run:
+            raise ValidationError({"async": ["dry_run answers at once: leave out async"]})
         kept = None
         if isinstance(request.data, list):
+            if run_async:
+                raise ValidationError(
+                    {"async": ["only for uploaded files; a JSON list imports at once"]}
+                )
             source = ImportSource(name="api.json", items=request.data)
         else:
             if getattr(request._request, "upload_too_large", False):
@@ -331,6 +402,19 @@ class PromptImportApi(APIView):
                 raise ValidationError({"file": [too_large_message(uploaded.size)]})
             kept = keep_upload(uploaded)
             source = ImportSource(name=Path(uploaded.name).name, path=kept)
+            if run_async:
+                # The worker owns the kept file from here and removes it when done.
+                batch = prompts_import_enqueue(
+                    project=project,
+                    upload=kept,
+                    file_name=source.name,
+                    user=request.user,
+                    on_duplicate=on_duplicate,
+                )
+                body = ImportBatchOutput(batch).data
+                return Response(
+                    body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]}
+                )
         try:
             if dry_run:
                 report = prompts_preview(project=project, source=source, on_duplicate=on_duplicate)
@@ -347,3 +431,7 @@ class PromptImportApi(APIView):
         if report.status == "imported":
             return Response(body, status=status.HTTP_201_CREATED)
         return Response(body)
+
+
+def _flag(request, name: str) -> bool:
+    return request.query_params.get(name, "") in ("1", "true", "yes")

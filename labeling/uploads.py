@@ -1,14 +1,11 @@
 """Prompt files on their way in: the size limit, and the file kept between preview and confirm."""
 
-import time
 import uuid
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.template.defaultfilters import filesizeformat
-
-STALE_AFTER_SECONDS = 24 * 3600
 
 
 def too_large_message(size: int | None = None) -> str:
@@ -47,17 +44,17 @@ def limit_uploads(request) -> None:
     request.upload_handlers.insert(0, UploadLimitHandler(request))
 
 
-def _tmp_dir() -> Path:
+def tmp_dir() -> Path:
     path = Path(settings.MEDIA_ROOT) / "tmp"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def keep_upload(uploaded) -> Path:
-    """Copy an uploaded file to MEDIA_ROOT/tmp in chunks; returns its path."""
-    _remove_stale()
+    """Copy an uploaded file to MEDIA_ROOT/tmp in chunks; returns its path. Files left
+    behind (a preview never confirmed) are removed by the periodic `stale_uploads_remove`."""
     suffix = Path(uploaded.name).suffix.lower()[:10]
-    path = _tmp_dir() / f"prompts-{uuid.uuid4().hex}{suffix}"
+    path = tmp_dir() / f"prompts-{uuid.uuid4().hex}{suffix}"
     with path.open("wb") as out:
         for chunk in uploaded.chunks():
             out.write(chunk)
@@ -68,12 +65,5 @@ def kept_upload(token: str) -> Path | None:
     """The kept file for a token from the session, if it is still there."""
     if not token or "/" in token or not token.startswith("prompts-"):
         return None
-    path = _tmp_dir() / token
+    path = tmp_dir() / token
     return path if path.is_file() else None
-
-
-def _remove_stale() -> None:
-    cutoff = time.time() - STALE_AFTER_SECONDS
-    for path in _tmp_dir().glob("prompts-*"):
-        if path.stat().st_mtime < cutoff:
-            path.unlink(missing_ok=True)

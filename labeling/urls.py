@@ -28,4 +28,9 @@ urlpatterns = [
         project_views.prompt_import_confirm,
         name="prompt-import-confirm",
     ),
+    path(
+        "projects/<slug:slug>/imports/<int:batch_id>/",
+        project_views.import_batch_detail,
+        name="import-batch",
+    ),
 ]

@@ -9,6 +9,7 @@ from .assignment import (
     task_complete,
     task_skip,
 )
+from .import_jobs import prompts_import_enqueue, prompts_import_execute, stale_uploads_remove
 from .imports import (
     ImportFileError,
     ImportReport,
@@ -52,7 +53,10 @@ __all__ = [
     "project_for_import",
     "project_update",
     "prompts_import",
+    "prompts_import_enqueue",
+    "prompts_import_execute",
     "prompts_preview",
+    "stale_uploads_remove",
     "task_complete",
     "task_skip",
     "text_key",

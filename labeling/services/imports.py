@@ -1,8 +1,8 @@
 """Prompt import: one validator behind the browser upload, the bulk API and the CLI.
 
 Files are streamed twice and never held whole: the first pass validates every line and
-finds duplicates (keeping only a 64-bit text key per row), the second inserts in batches
-inside the same transaction. Any error imports nothing.
+finds duplicates (keeping only a 64-bit text key per row) without writing anything, the
+second inserts in batches inside one transaction. Any error imports nothing.
 """
 
 import csv
@@ -392,7 +392,16 @@ def _valid_rows(
         yield result
 
 
-def _scan(project: Project, source: ImportSource, on_duplicate: str) -> tuple[ImportReport, set]:
+# Progress: `progress(step, rows_done, rows_total or None)` after every chunk of rows.
+Progress = Callable[[str, int, int | None], None]
+
+
+def _scan(
+    project: Project,
+    source: ImportSource,
+    on_duplicate: str,
+    progress: Progress | None = None,
+) -> tuple[ImportReport, set]:
     """First pass: validate every row and find duplicates. Returns the report and the
     positions ("line 7") of duplicate rows. Memory: one small entry per row."""
     if on_duplicate not in ON_DUPLICATE:
@@ -404,11 +413,7 @@ def _scan(project: Project, source: ImportSource, on_duplicate: str) -> tuple[Im
     try:
         for chunk in _chunks(_valid_rows(source, validate, report), BATCH_SIZE):
             keys = [row.key for row in chunk]
-            in_project = set(
-                Prompt.objects.filter(project=project, text_key__in=keys).values_list(
-                    "text_key", flat=True
-                )
-            )
+            in_project = _keys_in_project(project, keys)
             for row, key in zip(chunk, keys, strict=True):
                 short = int(key[:16], 16)
                 if key in in_project:
@@ -419,11 +424,19 @@ def _scan(project: Project, source: ImportSource, on_duplicate: str) -> tuple[Im
                     duplicate_rows.add(row.where)
                 else:
                     first_seen[short] = row.where
+            if progress:
+                progress(ImportBatch.Step.CHECKING, report.rows_read, None)
     except ImportFileError as error:
         report.add_error(str(error))
     if report.rows_read == 0 and not report.error_count:
         report.add_error("the file has no prompts")
     return report, duplicate_rows
+
+
+def _keys_in_project(project: Project, keys: list[str]) -> set[str]:
+    return set(
+        Prompt.objects.filter(project=project, text_key__in=keys).values_list("text_key", flat=True)
+    )
 
 
 def prompts_preview(*, project: Project, source: ImportSource, on_duplicate: str = "skip"):
@@ -442,51 +455,106 @@ def prompts_import(
     source: ImportSource,
     user: User | None,
     on_duplicate: str = "skip",
+    batch: ImportBatch | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Import a file of prompts into a project: all of it, or (on any error) nothing.
 
-    Either way an `ImportBatch` records who, when, the file, the counts and the errors.
-    Duplicates (same whitespace-folded text in the project or earlier in the file) are
-    skipped, or fail the import with `on_duplicate="fail"`.
+    Either way an `ImportBatch` records who, when, the file, the counts and the errors
+    (`batch`, when given, is the queued batch a background import fills in). Duplicates
+    (same whitespace-folded text in the project or earlier in the file) are skipped, or
+    fail the import with `on_duplicate="fail"`.
+
+    Pass 1 validates the whole file outside any transaction: it writes nothing, holds no
+    lock, and `progress` may commit figures others can read meanwhile. Pass 2 inserts in
+    one transaction under the project's row lock, so two imports into one project save one
+    after the other; it checks again for prompts the project gained since pass 1.
     """
-    try:
-        with transaction.atomic():
-            # Two imports into one project run one after the other, so duplicates are
-            # judged against committed rows. NO KEY: labelers keep taking tasks meanwhile.
-            Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
-            report, duplicate_rows = _scan(project, source, on_duplicate)
-            if not report.ok:
-                raise _Failed
-            batch = ImportBatch.objects.create(
-                project=project,
-                kind=ImportBatch.Kind.PROMPTS,
-                status=ImportBatch.Status.IMPORTED,
-                file_name=source.name[:255],
-                created_by=user,
-                rows_read=report.rows_read,
-                duplicates_skipped=report.duplicate_count,
-            )
-            validate = _Validator(project)
-            rows = (r for r in _valid_rows(source, validate, None) if r.where not in duplicate_rows)
-            for chunk in _chunks(rows, BATCH_SIZE):
-                Prompt.objects.bulk_create(_prompt(project, batch, row) for row in chunk)
-                report.rows_imported += len(chunk)
-            batch.rows_imported = report.rows_imported
-            batch.save(update_fields=["rows_imported"])
-            report.batch_id, report.status = batch.pk, "imported"
-            return report
-    except _Failed:
-        batch = ImportBatch.objects.create(
-            project=project,
-            kind=ImportBatch.Kind.PROMPTS,
-            status=ImportBatch.Status.FAILED,
-            file_name=source.name[:255],
-            created_by=user,
-            rows_read=report.rows_read,
-            errors=report.all_messages(),
+    report, duplicate_rows = _scan(project, source, on_duplicate, progress)
+    if report.ok:
+        if progress:
+            # Every row is checked; what is left is one transaction with no figures.
+            progress(ImportBatch.Step.SAVING, report.rows_read, report.rows_read)
+        try:
+            with transaction.atomic():
+                return _insert(project, source, user, batch, report, duplicate_rows)
+        except _Failed:
+            pass
+        except ImportFileError as error:
+            report.add_error(str(error))
+    batch = _batch_record(
+        batch,
+        project=project,
+        file_name=source.name,
+        user=user,
+        status=ImportBatch.Status.FAILED,
+        rows_read=report.rows_read,
+        errors=report.all_messages(),
+    )
+    report.batch_id, report.status = batch.pk, "failed"
+    return report
+
+
+def _insert(
+    project: Project,
+    source: ImportSource,
+    user: User | None,
+    batch: ImportBatch | None,
+    report: ImportReport,
+    duplicate_rows: set[str],
+) -> ImportReport:
+    """Pass 2. Caller holds a transaction; raises `_Failed` to roll everything back."""
+    # NO KEY: labelers keep taking tasks in this project meanwhile.
+    Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
+    batch = _batch_record(
+        batch,
+        project=project,
+        file_name=source.name,
+        user=user,
+        status=ImportBatch.Status.IMPORTED,
+        rows_read=report.rows_read,
+    )
+    # Rows are validated again as they are read; one that turned bad since pass 1 (a domain
+    # deleted meanwhile) fails the import like any other error.
+    recheck = ImportReport(file_name=source.name)
+    rows = _valid_rows(source, _Validator(project), recheck)
+    rows = (row for row in rows if row.where not in duplicate_rows)
+    for chunk in _chunks(rows, BATCH_SIZE):
+        keys = [row.key for row in chunk]
+        in_project = _keys_in_project(project, keys)
+        fresh = []
+        for row, key in zip(chunk, keys, strict=True):
+            if key in in_project:
+                report.add_duplicate(f"{row.where}: the project already has this prompt")
+            else:
+                fresh.append(_prompt(project, batch, row))
+        if not report.ok:
+            raise _Failed
+        Prompt.objects.bulk_create(fresh)
+        report.rows_imported += len(fresh)
+    if recheck.error_count:
+        for message in recheck.all_messages():
+            report.add_error(message)
+        raise _Failed
+    batch.rows_imported = report.rows_imported
+    batch.duplicates_skipped = report.duplicate_count
+    batch.save(update_fields=["rows_imported", "duplicates_skipped"])
+    report.batch_id, report.status = batch.pk, "imported"
+    return report
+
+
+def _batch_record(batch: ImportBatch | None, **fields) -> ImportBatch:
+    """Create the batch row, or fill in the queued one a background import started with."""
+    file_name = fields.pop("file_name")[:255]
+    user = fields.pop("user")
+    if batch is None:
+        return ImportBatch.objects.create(
+            kind=ImportBatch.Kind.PROMPTS, file_name=file_name, created_by=user, **fields
         )
-        report.batch_id, report.status = batch.pk, "failed"
-        return report
+    for name, value in fields.items():
+        setattr(batch, name, value)
+    batch.save(update_fields=list(fields))
+    return batch
 
 
 def _prompt(project: Project, batch: ImportBatch, row: _Row) -> Prompt:

@@ -1,5 +1,6 @@
 """Projects and their versioned guidelines."""
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -30,7 +31,29 @@ PROJECT_FIELDS = (
     "replications",
     "lease_minutes",
     "approvals_needed",
+    "rubric",
 )
+
+RUBRIC_MAX_CRITERIA = 10
+RUBRIC_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+
+
+def _rubric_problem(rubric) -> str | None:
+    """What is wrong with a rubric, or None. A rubric is 1 to 10 distinct criterion names,
+    each a short lowercase label (reviewers score each 1 to 5)."""
+    if not isinstance(rubric, list) or not rubric:
+        return "give at least one criterion, e.g. helpfulness"
+    if len(rubric) > RUBRIC_MAX_CRITERIA:
+        return f"at most {RUBRIC_MAX_CRITERIA} criteria (got {len(rubric)})"
+    for position, name in enumerate(rubric, start=1):
+        if not isinstance(name, str) or not RUBRIC_NAME.fullmatch(name):
+            return (
+                f'criterion {position} "{name}": use 1 to 40 lowercase letters, digits, "-" '
+                'or "_", starting with a letter (e.g. code_quality)'
+            )
+        if rubric.index(name) != position - 1:
+            return f'criterion {position} "{name}" appears twice'
+    return None
 
 
 def _check(project: Project) -> None:
@@ -48,6 +71,9 @@ def _check(project: Project) -> None:
         raise ProjectError("lease_minutes: at least 1")
     if project.approvals_needed < 1:
         raise ProjectError("approvals_needed: at least 1")
+    problem = _rubric_problem(project.rubric)
+    if problem:
+        raise ProjectError(f"rubric: {problem}")
     if project.status not in ProjectStatus.values:
         raise ProjectError(f"status: use one of {', '.join(ProjectStatus.values)}")
 

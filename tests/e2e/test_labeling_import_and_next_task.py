@@ -1,18 +1,21 @@
 import json
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from conversations.models import Conversation
-from labeling.models import ImportBatch
-from tests.factories import ProjectFactory, UserFactory
+from labeling.models import Assignment, ImportBatch
+from labeling.services import next_task
+from tests.factories import ProjectFactory, PromptFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def test_admin_previews_and_confirms_an_upload_then_a_labeler_gets_a_task(
-    live_server, page, login, tmp_path
+    live_server, page, login, tmp_path, celery_worker_process
 ):
     project = ProjectFactory(name="Everyday questions", slug="everyday")
     admin = UserFactory(username="e2e-admin", roles=["admin"])
@@ -43,7 +46,14 @@ def test_admin_previews_and_confirms_an_upload_then_a_labeler_gets_a_task(
     assert project.prompts.count() == 0, "nothing saved before confirming"
 
     page.get_by_role("button", name="Import 2 prompts").click()
-    expect(page.get_by_text("Imported 2 prompts from prompts.jsonl")).to_be_visible()
+    # A worker imports the file; the page polls its progress until the result replaces it.
+    expect(page).to_have_url(re.compile(r"/projects/everyday/imports/\d+/$"))
+    status = page.locator("#import-status")
+    expect(status.get_by_role("heading")).to_have_text(
+        re.compile(r"Imported\s+2 prompts from prompts.jsonl"), timeout=30_000
+    )
+    expect(status.locator(".stat", has_text="duplicates skipped")).to_contain_text("1")
+    status.get_by_role("link", name="Back to the project").click()
     expect(page.locator("table.by-state tfoot")).to_contain_text("2")
     assert project.prompts.count() == 2
     assert ImportBatch.objects.get(project=project).duplicates_skipped == 1
@@ -64,3 +74,24 @@ def test_labeler_without_a_task_sees_why(live_server, page, login):
     page.goto(f"{live_server.url}/tasks/")
     page.get_by_role("button", name="Next task").click()
     expect(page.get_by_role("status")).to_contain_text("no domains set yet")
+
+
+def test_lease_countdown_runs_and_says_when_the_lease_is_over(live_server, page, login):
+    project = ProjectFactory(name="Quick", slug="quick")
+    PromptFactory(project=project, text="What is a monad?")
+    labeler = UserFactory(username="e2e-counter", roles=["labeler"], labeler_domains=["python"])
+    lease = next_task(labeler).assignment
+    Assignment.objects.filter(pk=lease.pk).update(
+        lease_expires_at=timezone.now() + timedelta(seconds=4)
+    )
+
+    login(labeler)
+    page.goto(f"{live_server.url}/tasks/")
+    lease_cell = page.locator("td.lease", has_text=re.compile("left|expired"))
+    expect(lease_cell).to_have_text(re.compile(r"^0:0[1-4] left$"))
+    expect(lease_cell).to_have_text("expired — press Next task to continue", timeout=10_000)
+    expect(lease_cell).to_have_class(re.compile(r"\bexpired\b"))
+
+    page.get_by_role("button", name="Next task").click()
+    expect(page).to_have_url(re.compile(r"/conversations/\d+/$"))
+    expect(page.get_by_text("What is a monad?").first).to_be_visible()

@@ -1,4 +1,5 @@
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -8,7 +9,7 @@ from django.utils import timezone
 
 from conversations.models import Conversation
 from labeling.models import Assignment, GuidelineVersion, ImportBatch, Project, ProjectStatus
-from labeling.services import guidelines_save, next_task, task_skip
+from labeling.services import guidelines_save, next_task, prompts_import_execute, task_skip
 from tests.factories import ProjectFactory, PromptFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +56,19 @@ def test_labeler_home_lists_active_tasks_with_time_left_and_counts(client, label
     assert "left</time>" in body
     assert "Continue" in body
     assert "waiting for review" in body
+
+
+def test_lease_time_is_rendered_for_people_without_script_and_seeds_the_countdown(client, labeler):
+    project = ProjectFactory(lease_minutes=90)
+    PromptFactory(project=project)
+    next_task(labeler)
+    body = _client(client, labeler).get(reverse("labeling:labeler-home")).content.decode()
+    seconds = int(re.search(r'data-lease-seconds="(\d+)"', body).group(1))
+    assert 90 * 60 - 5 <= seconds <= 90 * 60
+    assert re.search(
+        r">1\xa0hour, 29\xa0minutes left</time>|>1\xa0hour, 30\xa0minutes left</time>", body
+    )
+    assert "js/labeling.js" in body
 
 
 def test_labeler_home_shows_guidelines_changed_notice(client, labeler, admin_user):
@@ -152,12 +166,14 @@ def test_admin_creates_and_edits_a_project_with_rules_and_guidelines(client, adm
             "replications": 2,
             "lease_minutes": 30,
             "approvals_needed": 2,
+            "rubric": "accuracy, citations,\nplain_language",
             "guidelines": "# Be precise",
         },
     )
     project = Project.objects.get(slug="law-answers")
     assert response["Location"] == reverse("labeling:project-detail", args=["law-answers"])
     assert (project.replications, project.lease_minutes, project.approvals_needed) == (2, 30, 2)
+    assert project.rubric == ["accuracy", "citations", "plain_language"]
     assert project.guideline_versions.get().version == 1
 
     client.post(
@@ -180,6 +196,7 @@ def test_admin_creates_and_edits_a_project_with_rules_and_guidelines(client, adm
             "replications": 2,
             "lease_minutes": 30,
             "approvals_needed": 1,
+            "rubric": "accuracy",
         },
     )
     assert "must be at least min_turns" in bad.content.decode()
@@ -222,12 +239,18 @@ def test_upload_previews_then_confirm_imports(client, admin_user):
     confirm = client.post(
         reverse("labeling:prompt-import-confirm", args=[project.slug]), {"token": token}
     )
-    assert confirm.status_code == 302
-    assert project.prompts.count() == 12
+    batch = ImportBatch.objects.get(project=project)
+    assert confirm["Location"] == reverse("labeling:import-batch", args=[project.slug, batch.pk])
+    assert (batch.status, batch.rows_total) == ("queued", 12)
+    assert not project.prompts.exists(), "a worker imports it, not the request"
     again = client.post(
         reverse("labeling:prompt-import-confirm", args=[project.slug]), {"token": token}
     )
-    assert again.status_code == 302 and project.prompts.count() == 12
+    assert again["Location"] == reverse("labeling:prompt-upload", args=[project.slug])
+    assert ImportBatch.objects.filter(project=project).count() == 1, "one confirm, one batch"
+
+    prompts_import_execute(batch_id=batch.pk)
+    assert project.prompts.count() == 12
 
 
 def test_upload_with_errors_shows_them_and_offers_no_confirm(client, admin_user):

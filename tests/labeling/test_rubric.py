@@ -1,0 +1,113 @@
+"""The review rubric is a project setting: the admin's form, the API and the service agree."""
+
+import pytest
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from conversations.services.review import rubric_criteria
+from labeling.models import Project
+from labeling.services import ProjectError, project_create, project_update
+from tests.factories import ProjectFactory
+
+pytestmark = pytest.mark.django_db
+
+DEFAULT = ["helpfulness", "correctness", "harmlessness", "style"]
+
+
+def _api(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def _form(**changes):
+    data = {
+        "name": "Law answers",
+        "slug": "law",
+        "status": "active",
+        "priority": 0,
+        "min_turns": 1,
+        "max_turns": 4,
+        "max_tokens": 2048,
+        "replications": 1,
+        "lease_minutes": 60,
+        "approvals_needed": 1,
+        "rubric": "accuracy, tone",
+    }
+    return {**data, **changes}
+
+
+def test_a_new_project_gets_the_default_rubric_and_the_form_offers_it(client, admin_user):
+    project = project_create(created_by=None, name="Plain")
+    assert project.rubric == DEFAULT
+    client.force_login(admin_user)
+    body = client.get(reverse("labeling:project-create")).content.decode()
+    assert 'value="helpfulness, correctness, harmlessness, style"' in body
+    assert "Review rubric" in body
+
+
+def test_admin_sets_the_rubric_in_the_form_and_the_review_reads_it(client, admin_user):
+    client.force_login(admin_user)
+    response = client.post(reverse("labeling:project-create"), _form())
+    assert response.status_code == 302
+    project = Project.objects.get(slug="law")
+    assert project.rubric == ["accuracy", "tone"]
+    assert rubric_criteria(project) == ["accuracy", "tone"]
+
+    edit = client.get(reverse("labeling:project-edit", args=["law"])).content.decode()
+    assert 'value="accuracy, tone"' in edit
+    client.post(
+        reverse("labeling:project-edit", args=["law"]),
+        _form(rubric="accuracy\ntone\ncitations"),
+    )
+    project.refresh_from_db()
+    assert project.rubric == ["accuracy", "tone", "citations"]
+
+
+@pytest.mark.parametrize(
+    ("rubric", "message"),
+    [
+        ("", "This field is required."),
+        ("Accuracy", "criterion 1 &quot;Accuracy&quot;: use 1 to 40 lowercase letters"),
+        ("tone, tone", "criterion 2 &quot;tone&quot; appears twice"),
+        (", ".join(f"c{n}" for n in range(11)), "at most 10 criteria (got 11)"),
+    ],
+)
+def test_a_bad_rubric_in_the_form_says_what_is_wrong(client, admin_user, rubric, message):
+    project = ProjectFactory(slug="law")
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("labeling:project-edit", args=["law"]), _form(rubric=rubric, name="Renamed")
+    )
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    project.refresh_from_db()
+    assert project.rubric == DEFAULT and project.name != "Renamed", "nothing saved"
+
+
+def test_api_reads_and_writes_the_rubric_with_clear_errors(admin_user, labeler):
+    client = _api(admin_user)
+    created = client.post("/api/projects/", {"name": "Maths"}, format="json").json()
+    assert created["rubric"] == DEFAULT
+    changed = client.patch("/api/projects/maths/", {"rubric": ["rigor", "clarity"]}, format="json")
+    assert changed.status_code == 200 and changed.json()["rubric"] == ["rigor", "clarity"]
+
+    empty = client.patch("/api/projects/maths/", {"rubric": []}, format="json")
+    assert empty.status_code == 400
+    assert empty.json()["error"]["fields"]["rubric"] == [
+        "give at least one criterion, e.g. helpfulness"
+    ]
+    spaced = client.patch("/api/projects/maths/", {"rubric": ["has space"]}, format="json")
+    assert spaced.status_code == 400
+    assert 'criterion 1 "has space"' in spaced.json()["error"]["fields"]["rubric"][0]
+    assert Project.objects.get(slug="maths").rubric == ["rigor", "clarity"]
+    assert _api(labeler).patch(
+        "/api/projects/maths/", {"rubric": ["x"]}, format="json"
+    ).status_code in (403, 404)
+
+
+def test_the_service_refuses_a_rubric_that_is_not_a_list_of_names():
+    project = ProjectFactory()
+    for rubric in ("helpfulness", [1], ["a" * 41]):
+        with pytest.raises(ProjectError, match="^rubric: "):
+            project_update(project=project, rubric=rubric)
