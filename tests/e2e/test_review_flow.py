@@ -66,7 +66,7 @@ def test_request_changes_then_fix_resubmit_and_approve(live_server, open_as):
         "comprehension"
     )
     review_page.get_by_text("Comment on this message").nth(1).click()
-    review_page.get_by_label("Comment on message 1").fill("Show an example with numbers.")
+    review_page.get_by_label("Comment on message 2").fill("Show an example with numbers.")
     review_page.get_by_role("button", name=re.compile("Request changes")).click()
     expect(review_page.get_by_role("status")).to_contain_text("changes requested")
 
