@@ -24,6 +24,7 @@ from conversations.models import (
     Revision,
 )
 from labeling.models import ImportBatch, Project
+from labeling.services.imports import ImportFileError, decoded_lines
 
 FORMATS = ("messages", "oasst")
 STATES = (ConversationState.SUBMITTED.value, ConversationState.APPROVED.value)
@@ -61,22 +62,6 @@ class ImportResult:
     imported: int
     skipped_existing: int
     skipped_without_reply: int
-
-
-def _lines(stream: IO[bytes] | Iterable[bytes]) -> Iterator[tuple[int, str | None, str]]:
-    """(line number, text or None when not UTF-8, error) for every non-blank line."""
-    for number, raw in enumerate(stream, start=1):
-        if isinstance(raw, str):
-            raw = raw.encode("utf-8")
-        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            yield number, None, f"not UTF-8 text (byte {error.start + 1})"
-            continue
-        if text.strip():
-            yield number, text, ""
 
 
 def _text(value: Any, field_path: str) -> str:
@@ -223,27 +208,30 @@ def conversations_parse(
     parsed: list[ParsedConversation] = []
     errors: list[str] = []
     lines = without_reply = 0
-    for number, text, problem in _lines(stream):
-        lines += 1
-        try:
-            if problem:
-                raise _LineError("", problem)
+    try:
+        for number, text in decoded_lines(stream):
+            if not text.strip():
+                continue
+            lines += 1
             try:
-                record = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise _LineError(
-                    "", f"not valid JSON ({error.msg}, column {error.colno})"
-                ) from None
-            if file_format == "messages":
-                found = _parse_messages_line(record, number)
-            else:
-                found = _parse_oasst_line(record, all_paths)
-                without_reply += int(not found)
-            parsed.extend(found)
-        except _LineError as error:
-            errors.append(f"line {number}: {error}")
-            if len(errors) >= MAX_ERRORS:
-                break
+                try:
+                    record = json.loads(text)
+                except json.JSONDecodeError as error:
+                    raise _LineError(
+                        "", f"not valid JSON ({error.msg}, column {error.colno})"
+                    ) from None
+                if file_format == "messages":
+                    found = _parse_messages_line(record, number)
+                else:
+                    found = _parse_oasst_line(record, all_paths)
+                    without_reply += int(not found)
+                parsed.extend(found)
+            except _LineError as error:
+                errors.append(f"line {number}: {error}")
+                if len(errors) >= MAX_ERRORS:
+                    break
+    except ImportFileError as error:
+        errors.append(str(error))
     if not errors and not lines:
         errors.append("the file has no lines to import")
     if errors:

@@ -14,6 +14,7 @@ from .imports import (
     ImportFileError,
     ImportReport,
     ImportSource,
+    decoded_lines,
     prompts_import,
     prompts_preview,
     text_key,
@@ -34,6 +35,7 @@ from .projects import (
 __all__ = [
     "GuidelineNotice",
     "ImportFileError",
+    "decoded_lines",
     "ImportReport",
     "ImportSource",
     "NextTask",

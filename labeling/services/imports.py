@@ -63,7 +63,7 @@ class ImportSource:
                 yield f"item {number}", item
             return
         with open(self.path, "rb") as handle:
-            lines = _decoded_lines(handle)
+            lines = decoded_lines(handle)
             if self.kind == "csv":
                 yield from _csv_records(lines)
             else:
@@ -158,8 +158,11 @@ class ImportReport:
 # Reading ------------------------------------------------------------------------------
 
 
-def _decoded_lines(handle: IO[bytes]) -> Iterator[tuple[int, str]]:
-    """(line number, text) of a UTF-8 file (BOM or not), one line at a time."""
+def decoded_lines(handle: IO[bytes]) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a UTF-8 file (BOM or not), one line at a time.
+
+    Any other encoding raises ImportFileError naming the line. Shared by every import.
+    """
     for number, raw in enumerate(handle, start=1):
         if number == 1:
             if raw.startswith((b"\xff\xfe", b"\xfe\xff")):

@@ -160,3 +160,13 @@ def test_command_reports_bad_lines_and_keeps_no_project(tmp_path):
     ):
         call_command("import_conversations", str(path), "--project", "new-one", "--create-project")
     assert not Project.objects.filter(slug="new-one").exists()
+
+
+def test_a_file_that_is_not_utf8_names_the_line_and_imports_nothing(db):
+    project = ProjectFactory()
+    good = b'{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}\n'
+    latin1 = '{"messages": [{"role": "user", "content": "Caf\xe9"}]}\n'.encode("latin-1")
+    with pytest.raises(ConversationImportError) as raised:
+        conversations_import(project=project, stream=io.BytesIO(good + latin1), file_name="f")
+    assert raised.value.errors[0].startswith("line 2: not UTF-8 text")
+    assert not Conversation.objects.filter(project=project).exists()

@@ -1,10 +1,7 @@
-import hashlib
-import re
-
 import factory
 
 from labeling.models import Domain, Project, ProjectStatus, Prompt, User
-from labeling.services import domain_get_or_create, member_save
+from labeling.services import domain_get_or_create, member_save, text_key
 
 
 class DomainFactory(factory.django.DjangoModelFactory):
@@ -56,8 +53,7 @@ class ProjectFactory(factory.django.DjangoModelFactory):
             self.domains.set([domain_get_or_create(name=name) for name in extracted])
 
 
-def fold_text_key(text: str) -> str:
-    return hashlib.sha256(re.sub(r"\s+", " ", text).strip().encode()).hexdigest()
+fold_text_key = text_key
 
 
 class PromptFactory(factory.django.DjangoModelFactory):
