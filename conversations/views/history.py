@@ -66,7 +66,8 @@ def revision_diff(older, newer) -> list[dict]:
     """Per message position: role and the word diff from `older` to `newer` (either may be None)."""
     if newer is None:
         return []
-    old_messages = older.messages if older else []
+    # The first revision has nothing before it: show its text as it is, not as all new.
+    old_messages = older.messages if older else newer.messages
     rows = []
     for position in range(max(len(old_messages), len(newer.messages))):
         old = old_messages[position] if position < len(old_messages) else None
@@ -77,6 +78,7 @@ def revision_diff(older, newer) -> list[dict]:
                 "role": (new or old)["role"],
                 "diff": word_diff(old["content"] if old else "", new["content"] if new else ""),
                 "changed": (old or {}).get("content") != (new or {}).get("content"),
+                "first": older is None,
             }
         )
     return rows

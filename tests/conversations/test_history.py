@@ -137,3 +137,12 @@ def test_history_is_a_bounded_number_of_queries(client, django_assert_max_num_qu
     with django_assert_max_num_queries(12):
         body = api(reviewer).get(f"/api/conversations/{conversation.pk}/history/").json()
     assert len(body["timeline"]) == 13
+
+
+def test_the_first_revision_reads_as_text_not_as_all_new(client):
+    conversation = submitted_conversation(answer="Use <b>reversed()</b>.")
+    client.force_login(conversation.labeler)
+    page = client.get(reverse("conversations:history", args=[conversation.pk])).content.decode()
+    assert "Use &lt;b&gt;reversed()&lt;/b&gt;." in page
+    assert "<ins>" not in page and "<del>" not in page
+    assert ">changed<" not in page
