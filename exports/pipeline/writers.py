@@ -66,7 +66,25 @@ def split_filename(split: str, kind: FileKind) -> str:
     return f"{split}{suffix}"
 
 
-class JsonlWriter:
+class _ClosingWriter:
+    """Context manager protocol for the writers: leaving the block calls ``close()``."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class JsonlWriter(_ClosingWriter):
     """Conversations as JSON Lines: ``{"id", "messages": [{"role", "content"}], "metadata"}``.
 
     The format Hugging Face ``datasets`` and TRL load as conversational data.
@@ -97,19 +115,8 @@ class JsonlWriter:
         """Flush and close the file."""
         self._file.close()
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class _BufferedParquetWriter:
+class _BufferedParquetWriter(_ClosingWriter):
     """Buffers ``row_group_size`` rows per column, then writes them as one row group."""
 
     schema: pa.Schema
@@ -151,17 +158,6 @@ class _BufferedParquetWriter:
         """Write the buffered rows and the footer."""
         self._flush()
         self._writer.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class ParquetWriter(_BufferedParquetWriter):
