@@ -3,6 +3,7 @@ import re
 from django import forms
 
 from .models import Domain, Project, Role, default_rubric
+from .services.projects import PROJECT_FIELDS
 
 
 class MemberForm(forms.Form):
@@ -60,23 +61,8 @@ class ProjectForm(forms.ModelForm):
 
     class Meta:
         model = Project
-        fields = [
-            "name",
-            "slug",
-            "description",
-            "status",
-            "priority",
-            "domains",
-            "min_turns",
-            "max_turns",
-            "system_message_allowed",
-            "fixed_system_message",
-            "max_tokens",
-            "replications",
-            "lease_minutes",
-            "approvals_needed",
-            "rubric",
-        ]
+        # The template places every field; the service's list is the one source of names.
+        fields = [*PROJECT_FIELDS, "domains"]
         widgets = {
             "domains": forms.CheckboxSelectMultiple,
             "description": forms.Textarea(attrs={"rows": 3}),
