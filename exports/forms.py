@@ -6,8 +6,9 @@ from django import forms
 
 from exports.models import TokenizerAsset
 from exports.pipeline.render import CHATML, CHATML_SEP, HF_CHAT_TEMPLATE
+from exports.selectors import export_project_choices, tokenizer_assets
 from exports.services import ExportConfig, ExportConfigError, export_config_from_dict
-from labeling.models import Domain, Project
+from labeling.models import Domain
 
 TEMPLATE_CHOICES = [
     (CHATML_SEP, "chatml-sep — <|im_start|>role<|im_sep|>content<|im_end|>"),
@@ -71,12 +72,10 @@ class ExportForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["projects"].choices = [
-            (p.slug, p.name) for p in Project.objects.order_by("name").only("slug", "name")
-        ]
+        self.fields["projects"].choices = [(p.slug, p.name) for p in export_project_choices()]
         self.fields["domains"].choices = [(d.slug, d.name) for d in Domain.objects.all()]
         self.fields["tokenizer"].choices = [("cl100k_base", "cl100k_base (built in)")] + [
-            (f"asset:{a.id}", f"{a.kind}: {a.label}") for a in TokenizerAsset.objects.all()
+            (f"asset:{a.id}", f"{a.kind}: {a.label}") for a in tokenizer_assets()
         ]
 
     def clean(self):
