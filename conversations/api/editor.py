@@ -32,15 +32,6 @@ from conversations.services.tokens import token_counts
 from labeling.permissions import LABELER, api_role
 
 
-class MessageOutput(serializers.Serializer):
-    position = serializers.IntegerField()
-    role = serializers.CharField()
-    content = serializers.CharField()
-    origin = serializers.CharField()
-    model_original = serializers.CharField()
-    edit_ratio = serializers.FloatField(allow_null=True)
-
-
 def _messages_out(conversation: Conversation) -> list[dict]:
     return [
         {
