@@ -57,6 +57,20 @@ def export_job_create(*, config: ExportConfig, created_by) -> ExportJob:
     return job
 
 
+def _stale_before() -> dt.datetime:
+    """A running job whose heartbeat is older than this has lost its worker."""
+    return timezone.now() - dt.timedelta(seconds=settings.EXPORT_STALE_AFTER_SECONDS)
+
+
+def _no_live_run(job: ExportJob, stale: dt.datetime) -> bool:
+    """No worker is running the job: it is still queued, or its heartbeat is missing or stale."""
+    return (
+        job.status == ExportJob.Status.QUEUED
+        or job.heartbeat_at is None
+        or job.heartbeat_at < stale
+    )
+
+
 @transaction.atomic
 def export_job_cancel(*, job: ExportJob) -> ExportJob:
     """Ask a queued or running job to stop. A queued job stops at once, and so does a
@@ -67,12 +81,7 @@ def export_job_cancel(*, job: ExportJob) -> ExportJob:
         return job
     job.cancel_requested = True
     fields = ["cancel_requested"]
-    stale = timezone.now() - dt.timedelta(seconds=settings.EXPORT_STALE_AFTER_SECONDS)
-    if (
-        job.status == ExportJob.Status.QUEUED
-        or job.heartbeat_at is None
-        or job.heartbeat_at < stale
-    ):
+    if _no_live_run(job, _stale_before()):
         job.status = ExportJob.Status.CANCELLED
         job.finished_at = timezone.now()
         fields += ["status", "finished_at"]
@@ -106,7 +115,7 @@ def _job_claim(job_id: int) -> tuple[ExportJob, int] | None:
     The claim is one conditional UPDATE, so that two deliveries racing for the same job
     cannot both win, on PostgreSQL (row lock, WHERE re-checked) and SQLite (one writer).
     """
-    stale = timezone.now() - dt.timedelta(seconds=settings.EXPORT_STALE_AFTER_SECONDS)
+    stale = _stale_before()
     with transaction.atomic():
         claimed = (
             ExportJob.objects.filter(id=job_id, cancel_requested=False)
@@ -130,11 +139,7 @@ def _job_claim(job_id: int) -> tuple[ExportJob, int] | None:
     if job is None or job.status not in ACTIVE:
         return None
     # Cancelled before a run started, or its owner died: no run will finish it.
-    if job.cancel_requested and (
-        job.status == ExportJob.Status.QUEUED
-        or job.heartbeat_at is None
-        or job.heartbeat_at < stale
-    ):
+    if job.cancel_requested and _no_live_run(job, stale):
         ExportJob.objects.filter(id=job_id, attempt=job.attempt, status__in=ACTIVE).update(
             status=ExportJob.Status.CANCELLED, finished_at=timezone.now()
         )
