@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
@@ -15,7 +13,7 @@ from conversations.models import (
     Review,
     ReviewDecision,
 )
-from labeling.models import GuidelineRead, GuidelineVersion
+from labeling.models import GuidelineVersion
 
 
 def editor_conversation(conversation_id: int) -> Conversation:
@@ -54,27 +52,9 @@ def latest_change_request(conversation: Conversation) -> Review | None:
     )
 
 
-@dataclass(frozen=True)
-class GuidelineState:
-    current: GuidelineVersion | None
-    read_version: int | None
-
-    @property
-    def changed_since_read(self) -> bool:
-        """True when a newer version is in force than the one the person last read."""
-        if self.current is None:
-            return False
-        return self.read_version is None or self.read_version < self.current.version
-
-
-def guideline_state(*, user, project) -> GuidelineState:
-    current = GuidelineVersion.objects.filter(project=project).order_by("-version").first()
-    read_version = (
-        GuidelineRead.objects.filter(user=user, project=project)
-        .values_list("version", flat=True)
-        .first()
-    )
-    return GuidelineState(current, read_version)
+def current_guidelines(project) -> GuidelineVersion | None:
+    """The guideline version in force (whether the person read it: labeling's guidelines_notice)."""
+    return GuidelineVersion.objects.filter(project=project).order_by("-version").first()
 
 
 def draft_request_get(conversation: Conversation, draft_request_id: int) -> DraftRequest:

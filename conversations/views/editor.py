@@ -19,9 +19,9 @@ from conversations.markdown import render_markdown
 from conversations.models import Conversation, ConversationState, MessageOrigin, MessageRole
 from conversations.selectors.editor import (
     conversation_for_access,
+    current_guidelines,
     draft_request_get,
     editor_conversation,
-    guideline_state,
     latest_change_request,
     pending_draft_requests,
 )
@@ -44,7 +44,7 @@ from conversations.services.drafts import (
 )
 from labeling.models import Assignment
 from labeling.permissions import member_required
-from labeling.services import guidelines_mark_read
+from labeling.services import guidelines_mark_read, guidelines_notice
 from labeling.services.assignment import lease_is_active
 
 TEMPLATE = "conversations/editor.html"
@@ -133,7 +133,8 @@ def editor(request, conversation_id: int):
             "counts": counts,
             "editable": conversation.state in EDITABLE_STATES,
             "change_request": change_request,
-            "guidelines": guideline_state(user=request.user, project=project),
+            "guidelines": current_guidelines(project),
+            "guidelines_notice": guidelines_notice(user=request.user, project=project),
             "ai_drafts": ai_drafts_available(project),
             "pending_drafts": pending_draft_requests(conversation),
             "can_add_system": project.system_message_allowed
