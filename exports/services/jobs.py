@@ -255,7 +255,8 @@ def export_artifact_path(*, job: ExportJob, name: str) -> Path | None:
     """The published file `name` of a succeeded job, or None (never a path outside its folder)."""
     if job.status != ExportJob.Status.SUCCEEDED or not job.output_dir:
         return None
-    if not job.artifacts.filter(name=name).exists():
+    # The views and the API pass a job with its artifacts prefetched: no extra query.
+    if not any(artifact.name == name for artifact in job.artifacts.all()):
         return None
     folder = Path(job.output_dir).resolve()
     path = (folder / name).resolve()
