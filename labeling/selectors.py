@@ -219,8 +219,6 @@ def labeler_home(user) -> dict:
     )
     changed = [pid for pid, version in current.items() if read.get(pid) != version]
     for assignment in active:
-        remaining = assignment.lease_expires_at - now
-        assignment.seconds_left = int(remaining.total_seconds())
         assignment.guidelines_changed = assignment.project_id in changed
         assignment.conversation_id_or_none = getattr(
             getattr(assignment, "conversation", None), "pk", None
