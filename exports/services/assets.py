@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 
 from exports.models import TokenizerAsset
+from exports.pipeline.hashing import sha256_bytes
 from exports.pipeline.tokenizers import O200K_BASE, TokenizerError, get_tokenizer
 
 from .config import ExportConfigError
@@ -70,9 +71,9 @@ def tokenizer_asset_upload(
         except TokenizerError as error:
             raise ExportConfigError({"files": str(error).replace(str(staging) + "/", "")}) from None
         size, main_digest = digests[main_name]
-        combined = hashlib.sha256(
+        combined = sha256_bytes(
             "".join(f"{name}:{digests[name][1]}\n" for name in sorted(digests)).encode()
-        ).hexdigest()
+        )
         folder = root / combined
         if folder.exists():
             shutil.rmtree(staging)
