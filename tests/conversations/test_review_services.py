@@ -44,6 +44,30 @@ def approve(conversation, reviewer, **kwargs):
     )
 
 
+def claim_at_once(conversation, reviewers) -> list[str]:
+    """Each reviewer claims from its own thread and connection, all released together."""
+    barrier = threading.Barrier(len(reviewers))
+    outcomes = []
+
+    def claim(reviewer):
+        try:
+            barrier.wait()
+            review_claim(conversation_id=conversation.pk, reviewer=reviewer)
+            outcomes.append("claimed")
+        except ClaimUnavailable:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claim, args=(r,)) for r in reviewers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    close_old_connections()
+    return outcomes
+
+
 def test_one_approval_approves_the_current_revision_and_tells_the_labeler():
     conversation = submitted_conversation()
     reviewer = reviewer_factory()
@@ -292,25 +316,7 @@ def test_resubmission_after_changes_is_a_new_revision_to_review():
 def test_two_reviewers_claiming_at_once_from_real_threads_get_one_claim():
     conversation = submitted_conversation()
     reviewers = [reviewer_factory(), reviewer_factory()]
-    barrier = threading.Barrier(2)
-    outcomes = []
-
-    def claim(reviewer):
-        try:
-            barrier.wait()
-            review_claim(conversation_id=conversation.pk, reviewer=reviewer)
-            outcomes.append("claimed")
-        except ClaimUnavailable:
-            outcomes.append("refused")
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=claim, args=(r,)) for r in reviewers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    close_old_connections()
+    outcomes = claim_at_once(conversation, reviewers)
     assert sorted(outcomes) == ["claimed", "refused"]
     assert ReviewClaim.objects.filter(conversation=conversation).count() == 1
 
@@ -320,23 +326,6 @@ def test_with_two_approvals_needed_two_reviewers_claiming_at_once_both_get_it_a_
     project = ProjectFactory(domains=["python"], approvals_needed=2)
     conversation = submitted_conversation(project=project)
     reviewers = [reviewer_factory() for _ in range(3)]
-    barrier = threading.Barrier(3)
-    outcomes = []
-
-    def claim(reviewer):
-        try:
-            barrier.wait()
-            review_claim(conversation_id=conversation.pk, reviewer=reviewer)
-            outcomes.append("claimed")
-        except ClaimUnavailable:
-            outcomes.append("refused")
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=claim, args=(r,)) for r in reviewers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = claim_at_once(conversation, reviewers)
     assert sorted(outcomes) == ["claimed", "claimed", "refused"]
     assert ReviewClaim.objects.filter(conversation=conversation).count() == 2
