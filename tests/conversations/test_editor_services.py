@@ -30,6 +30,19 @@ def typed(conversation, *contents):
     return messages
 
 
+def save_and_submit(conversation, answer, *, version):
+    """The labeler saves `answer` over `version`, then submits the version that save made."""
+    conversation_save(
+        conversation_id=conversation.pk,
+        user=conversation.labeler,
+        expected_version=version,
+        messages=typed(conversation, answer),
+    )
+    conversation_submit(
+        conversation_id=conversation.pk, user=conversation.labeler, expected_version=version + 1
+    )
+
+
 def test_save_replaces_the_messages_and_bumps_the_version():
     conversation = started_conversation()
     saved = conversation_save(
@@ -169,15 +182,7 @@ def test_submit_refuses_blocking_checks_and_says_which_message():
 
 def test_submit_stores_a_revision_completes_the_lease_and_locks_editing():
     conversation = started_conversation()
-    conversation_save(
-        conversation_id=conversation.pk,
-        user=conversation.labeler,
-        expected_version=1,
-        messages=typed(conversation, "A careful answer."),
-    )
-    conversation_submit(
-        conversation_id=conversation.pk, user=conversation.labeler, expected_version=2
-    )
+    save_and_submit(conversation, "A careful answer.", version=1)
     conversation.refresh_from_db()
     assert conversation.state == ConversationState.SUBMITTED
     revision = conversation.current_revision
@@ -197,27 +202,11 @@ def test_submit_stores_a_revision_completes_the_lease_and_locks_editing():
 
 def test_a_conversation_returned_for_changes_can_be_edited_and_resubmitted():
     conversation = started_conversation()
-    conversation_save(
-        conversation_id=conversation.pk,
-        user=conversation.labeler,
-        expected_version=1,
-        messages=typed(conversation, "First try."),
-    )
-    conversation_submit(
-        conversation_id=conversation.pk, user=conversation.labeler, expected_version=2
-    )
+    save_and_submit(conversation, "First try.", version=1)
     conversation.refresh_from_db()
     conversation.state = ConversationState.CHANGES_REQUESTED
     conversation.save()
-    conversation_save(
-        conversation_id=conversation.pk,
-        user=conversation.labeler,
-        expected_version=3,
-        messages=typed(conversation, "Second try."),
-    )
-    conversation_submit(
-        conversation_id=conversation.pk, user=conversation.labeler, expected_version=4
-    )
+    save_and_submit(conversation, "Second try.", version=3)
     assert [r.messages[1]["content"] for r in conversation.revisions.order_by("number")] == [
         "First try.",
         "Second try.",
@@ -235,15 +224,7 @@ def test_reviewer_save_needs_a_submitted_conversation_and_stores_a_review_revisi
             messages=typed(conversation, "x"),
             kind="review",
         )
-    conversation_save(
-        conversation_id=conversation.pk,
-        user=conversation.labeler,
-        expected_version=1,
-        messages=typed(conversation, "Labeler text."),
-    )
-    conversation_submit(
-        conversation_id=conversation.pk, user=conversation.labeler, expected_version=2
-    )
+    save_and_submit(conversation, "Labeler text.", version=1)
     conversation_save(
         conversation_id=conversation.pk,
         user=reviewer,
