@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, task_api
+from . import api, prompt_api, task_api
 
 urlpatterns = [
     path("me/", api.MeApi.as_view(), name="api-me"),
@@ -15,15 +15,15 @@ urlpatterns = [
         task_api.GuidelinesApi.as_view(),
         name="api-project-guidelines",
     ),
-    path("projects/<slug:slug>/prompts/", task_api.PromptListApi.as_view(), name="api-prompts"),
+    path("projects/<slug:slug>/prompts/", prompt_api.PromptListApi.as_view(), name="api-prompts"),
     path(
         "projects/<slug:slug>/prompts/import/",
-        task_api.PromptImportApi.as_view(),
+        prompt_api.PromptImportApi.as_view(),
         name="api-prompts-import",
     ),
     path(
         "projects/<slug:slug>/imports/<int:batch_id>/",
-        task_api.ImportBatchApi.as_view(),
+        prompt_api.ImportBatchApi.as_view(),
         name="api-import-batch",
     ),
 ]

@@ -1,23 +1,16 @@
-"""API for tasks, projects, guidelines and prompts. Same services as the browser and the CLI."""
+"""API for tasks, projects and guidelines (prompts and imports: prompt_api). Same services as
+the browser and the CLI."""
 
-from pathlib import Path
-
-from django.conf import settings
-from django.shortcuts import get_object_or_404
-from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .models import Assignment, Domain, ImportBatch, Project, ProjectStatus, Prompt
+from .models import Assignment, Domain, Project, ProjectStatus, Prompt
 from .permissions import ADMIN, LABELER, api_role, can_work_on_assignment, has_role
-from .selectors import visible_projects, visible_prompts
+from .selectors import visible_projects
 from .services import (
-    ImportSource,
     ProjectError,
     TaskError,
     guidelines_save,
@@ -25,13 +18,9 @@ from .services import (
     project_create,
     project_delete,
     project_update,
-    prompts_import,
-    prompts_import_enqueue,
-    prompts_preview,
     task_skip,
 )
 from .services.projects import PROJECT_FIELDS
-from .uploads import keep_upload, limit_uploads, too_large_message
 
 
 class PromptOutput(serializers.ModelSerializer):
@@ -69,7 +58,7 @@ class TaskSkipInput(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 
-def _project_for(request, slug: str) -> Project:
+def project_for(request, slug: str) -> Project:
     """A project the person may read, or 404 (existence is not revealed)."""
     try:
         return visible_projects(request.user).get(slug=slug)
@@ -88,7 +77,7 @@ class TaskNextApi(APIView):
         data = TaskNextInput(data=request.data or {})
         data.is_valid(raise_exception=True)
         slug = data.validated_data.get("project")
-        project = _project_for(request, slug) if slug else None
+        project = project_for(request, slug) if slug else None
         task = next_task(request.user, project)
         if not task.found:
             # 204 has no body: the friendly reason travels in headers.
@@ -184,7 +173,7 @@ class ProjectListApi(APIView):
 class ProjectDetailApi(APIView):
     @extend_schema(responses=ProjectOutput)
     def get(self, request, slug: str):
-        return Response(ProjectOutput(_project_for(request, slug)).data)
+        return Response(ProjectOutput(project_for(request, slug)).data)
 
     @extend_schema(request=ProjectInput, responses=ProjectOutput)
     def patch(self, request, slug: str):
@@ -214,7 +203,7 @@ class ProjectDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _admin_project(self, request, slug: str) -> Project:
-        project = _project_for(request, slug)
+        project = project_for(request, slug)
         if not has_role(request.user, ADMIN):
             self.permission_denied(request, message="This needs the admin role.")
         return project
@@ -230,74 +219,10 @@ class GuidelinesOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class ImportReportOutput(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["preview", "imported", "failed"])
-    file_name = serializers.CharField()
-    batch = serializers.IntegerField(allow_null=True)
-    rows_read = serializers.IntegerField()
-    rows_valid = serializers.IntegerField()
-    rows_imported = serializers.IntegerField()
-    duplicates_found = serializers.IntegerField()
-    on_duplicate = serializers.CharField()
-    error_count = serializers.IntegerField()
-    errors = serializers.ListField(child=serializers.CharField())
-    duplicates = serializers.ListField(child=serializers.CharField())
-    preview = serializers.ListField(child=serializers.DictField())
-
-
-class ImportBatchOutput(serializers.ModelSerializer):
-    status = serializers.CharField(help_text="queued, running, imported or failed")
-    step = serializers.CharField(help_text='while running: "checking" rows, then "saving"')
-    progress_percent = serializers.IntegerField(
-        allow_null=True, help_text="of rows checked; null while not known or while saving"
-    )
-    created_by = serializers.SlugRelatedField(read_only=True, slug_field="username")
-    url = serializers.SerializerMethodField()
-
-    class Meta:
-        model = ImportBatch
-        fields = [
-            "id",
-            "url",
-            "status",
-            "step",
-            "file_name",
-            "on_duplicate",
-            "rows_done",
-            "rows_total",
-            "progress_percent",
-            "rows_read",
-            "rows_imported",
-            "duplicates_skipped",
-            "errors",
-            "created_by",
-            "created_at",
-            "finished_at",
-        ]
-
-    def get_url(self, batch: ImportBatch) -> str:
-        return reverse("api-import-batch", args=[batch.project.slug, batch.pk])
-
-
-class ImportBatchApi(APIView):
-    """One import batch: poll it after `POST …/prompts/import/?async=1`."""
-
-    permission_classes = [api_role(ADMIN)]
-
-    @extend_schema(responses=ImportBatchOutput)
-    def get(self, request, slug: str, batch_id: int):
-        batch = get_object_or_404(
-            ImportBatch.objects.select_related("project", "created_by"),
-            pk=batch_id,
-            project__slug=slug,
-        )
-        return Response(ImportBatchOutput(batch).data)
-
-
 class GuidelinesApi(APIView):
     @extend_schema(responses=GuidelinesOutput)
     def get(self, request, slug: str):
-        project = _project_for(request, slug)
+        project = project_for(request, slug)
         current = project.guideline_versions.order_by("-version").first()
         if current is None:
             raise NotFound("This project has no guidelines yet.")
@@ -307,7 +232,7 @@ class GuidelinesApi(APIView):
 
     @extend_schema(request=GuidelinesInput, responses={201: GuidelinesOutput})
     def post(self, request, slug: str):
-        project = _project_for(request, slug)
+        project = project_for(request, slug)
         if not has_role(request.user, ADMIN):
             self.permission_denied(request, message="This needs the admin role.")
         data = GuidelinesInput(data=request.data)
@@ -322,116 +247,3 @@ class GuidelinesApi(APIView):
             {"version": version.version, "body": version.body, "created_at": version.created_at},
             status=status.HTTP_201_CREATED,
         )
-
-
-class PromptListApi(APIView):
-    @extend_schema(responses=PromptOutput(many=True))
-    def get(self, request, slug: str):
-        project = _project_for(request, slug)
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(visible_prompts(request.user, project), request, self)
-        return paginator.get_paginated_response(PromptOutput(page, many=True).data)
-
-
-class PromptImportApi(APIView):
-    """Bulk import: a multipart `file` (JSONL or CSV) or a JSON list of objects or strings.
-
-    `?on_duplicate=skip|fail`; `?dry_run=1` validates and reports without saving;
-    `?async=1` (files only) queues the import for a worker and answers 202 with the batch
-    to poll at `GET /api/projects/{slug}/imports/{id}/`.
-    """
-
-    permission_classes = [api_role(ADMIN)]
-    parser_classes = [JSONParser, MultiPartParser]
-
-    def initialize_request(self, request, *args, **kwargs):
-        # Before anything reads the body: oversized files are dropped, not stored.
-        limit_uploads(request)
-        return super().initialize_request(request, *args, **kwargs)
-
-    @extend_schema(
-        request={
-            "multipart/form-data": {
-                "type": "object",
-                "properties": {"file": {"type": "string", "format": "binary"}},
-            },
-            "application/json": {"type": "array", "items": {}},
-        },
-        responses={
-            200: ImportReportOutput,
-            201: ImportReportOutput,
-            202: ImportBatchOutput,
-            422: ImportReportOutput,
-        },
-    )
-    def post(self, request, slug: str):
-        project = get_object_or_404(Project, slug=slug)
-        on_duplicate = request.query_params.get("on_duplicate", "skip")
-        if on_duplicate not in ("skip", "fail"):
-            raise ValidationError({"on_duplicate": ["use skip or fail"]})
-        dry_run = _flag(request, "dry_run")
-        run_async = _flag(request, "async")
-        if run_async and dry_run:
-            raise ValidationError({"async": ["dry_run answers at once: leave out async"]})
-        kept = None
-        if isinstance(request.data, list):
-            if run_async:
-                raise ValidationError(
-                    {"async": ["only for uploaded files; a JSON list imports at once"]}
-                )
-            source = ImportSource(name="api.json", items=request.data)
-        else:
-            if getattr(request._request, "upload_too_large", False):
-                return Response(
-                    {
-                        "error": {
-                            "status": 413,
-                            "code": "too_large",
-                            "message": too_large_message(),
-                            "fields": {},
-                        }
-                    },
-                    status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-                )
-            uploaded = request.data.get("file") if hasattr(request.data, "get") else None
-            if uploaded is None or isinstance(uploaded, str):
-                raise ValidationError(
-                    {"file": ["send a multipart file, or a JSON list of prompts as the body"]}
-                )
-            if uploaded.size > settings.UPLOAD_MAX_BYTES:
-                raise ValidationError({"file": [too_large_message(uploaded.size)]})
-            kept = keep_upload(uploaded)
-            source = ImportSource(name=Path(uploaded.name).name, path=kept)
-            if run_async:
-                # The worker owns the kept file from here and removes it when done.
-                batch = prompts_import_enqueue(
-                    project=project,
-                    upload=kept,
-                    file_name=source.name,
-                    user=request.user,
-                    on_duplicate=on_duplicate,
-                )
-                body = ImportBatchOutput(batch).data
-                return Response(
-                    body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]}
-                )
-        try:
-            if dry_run:
-                report = prompts_preview(project=project, source=source, on_duplicate=on_duplicate)
-            else:
-                report = prompts_import(
-                    project=project, source=source, user=request.user, on_duplicate=on_duplicate
-                )
-        finally:
-            if kept:
-                kept.unlink(missing_ok=True)
-        body = report.as_dict()
-        if report.status == "failed":
-            return Response(body, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
-        if report.status == "imported":
-            return Response(body, status=status.HTTP_201_CREATED)
-        return Response(body)
-
-
-def _flag(request, name: str) -> bool:
-    return request.query_params.get(name, "") in ("1", "true", "yes")

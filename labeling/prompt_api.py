@@ -1,0 +1,198 @@
+"""API for a project's prompts and their imports. Same services as the browser and the CLI."""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .models import ImportBatch, Project
+from .permissions import ADMIN, api_role
+from .selectors import visible_prompts
+from .services import ImportSource, prompts_import, prompts_import_enqueue, prompts_preview
+from .task_api import PromptOutput, project_for
+from .uploads import keep_upload, limit_uploads, too_large_message
+
+
+class ImportReportOutput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["preview", "imported", "failed"])
+    file_name = serializers.CharField()
+    batch = serializers.IntegerField(allow_null=True)
+    rows_read = serializers.IntegerField()
+    rows_valid = serializers.IntegerField()
+    rows_imported = serializers.IntegerField()
+    duplicates_found = serializers.IntegerField()
+    on_duplicate = serializers.CharField()
+    error_count = serializers.IntegerField()
+    errors = serializers.ListField(child=serializers.CharField())
+    duplicates = serializers.ListField(child=serializers.CharField())
+    preview = serializers.ListField(child=serializers.DictField())
+
+
+class ImportBatchOutput(serializers.ModelSerializer):
+    status = serializers.CharField(help_text="queued, running, imported or failed")
+    step = serializers.CharField(help_text='while running: "checking" rows, then "saving"')
+    progress_percent = serializers.IntegerField(
+        allow_null=True, help_text="of rows checked; null while not known or while saving"
+    )
+    created_by = serializers.SlugRelatedField(read_only=True, slug_field="username")
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ImportBatch
+        fields = [
+            "id",
+            "url",
+            "status",
+            "step",
+            "file_name",
+            "on_duplicate",
+            "rows_done",
+            "rows_total",
+            "progress_percent",
+            "rows_read",
+            "rows_imported",
+            "duplicates_skipped",
+            "errors",
+            "created_by",
+            "created_at",
+            "finished_at",
+        ]
+
+    def get_url(self, batch: ImportBatch) -> str:
+        return reverse("api-import-batch", args=[batch.project.slug, batch.pk])
+
+
+class ImportBatchApi(APIView):
+    """One import batch: poll it after `POST …/prompts/import/?async=1`."""
+
+    permission_classes = [api_role(ADMIN)]
+
+    @extend_schema(responses=ImportBatchOutput)
+    def get(self, request, slug: str, batch_id: int):
+        batch = get_object_or_404(
+            ImportBatch.objects.select_related("project", "created_by"),
+            pk=batch_id,
+            project__slug=slug,
+        )
+        return Response(ImportBatchOutput(batch).data)
+
+
+class PromptListApi(APIView):
+    @extend_schema(responses=PromptOutput(many=True))
+    def get(self, request, slug: str):
+        project = project_for(request, slug)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(visible_prompts(request.user, project), request, self)
+        return paginator.get_paginated_response(PromptOutput(page, many=True).data)
+
+
+class PromptImportApi(APIView):
+    """Bulk import: a multipart `file` (JSONL or CSV) or a JSON list of objects or strings.
+
+    `?on_duplicate=skip|fail`; `?dry_run=1` validates and reports without saving;
+    `?async=1` (files only) queues the import for a worker and answers 202 with the batch
+    to poll at `GET /api/projects/{slug}/imports/{id}/`.
+    """
+
+    permission_classes = [api_role(ADMIN)]
+    parser_classes = [JSONParser, MultiPartParser]
+
+    def initialize_request(self, request, *args, **kwargs):
+        # Before anything reads the body: oversized files are dropped, not stored.
+        limit_uploads(request)
+        return super().initialize_request(request, *args, **kwargs)
+
+    @extend_schema(
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            },
+            "application/json": {"type": "array", "items": {}},
+        },
+        responses={
+            200: ImportReportOutput,
+            201: ImportReportOutput,
+            202: ImportBatchOutput,
+            422: ImportReportOutput,
+        },
+    )
+    def post(self, request, slug: str):
+        project = get_object_or_404(Project, slug=slug)
+        on_duplicate = request.query_params.get("on_duplicate", "skip")
+        if on_duplicate not in ("skip", "fail"):
+            raise ValidationError({"on_duplicate": ["use skip or fail"]})
+        dry_run = _flag(request, "dry_run")
+        run_async = _flag(request, "async")
+        if run_async and dry_run:
+            raise ValidationError({"async": ["dry_run answers at once: leave out async"]})
+        kept = None
+        if isinstance(request.data, list):
+            if run_async:
+                raise ValidationError(
+                    {"async": ["only for uploaded files; a JSON list imports at once"]}
+                )
+            source = ImportSource(name="api.json", items=request.data)
+        else:
+            if getattr(request._request, "upload_too_large", False):
+                return Response(
+                    {
+                        "error": {
+                            "status": 413,
+                            "code": "too_large",
+                            "message": too_large_message(),
+                            "fields": {},
+                        }
+                    },
+                    status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                )
+            uploaded = request.data.get("file") if hasattr(request.data, "get") else None
+            if uploaded is None or isinstance(uploaded, str):
+                raise ValidationError(
+                    {"file": ["send a multipart file, or a JSON list of prompts as the body"]}
+                )
+            if uploaded.size > settings.UPLOAD_MAX_BYTES:
+                raise ValidationError({"file": [too_large_message(uploaded.size)]})
+            kept = keep_upload(uploaded)
+            source = ImportSource(name=Path(uploaded.name).name, path=kept)
+            if run_async:
+                # The worker owns the kept file from here and removes it when done.
+                batch = prompts_import_enqueue(
+                    project=project,
+                    upload=kept,
+                    file_name=source.name,
+                    user=request.user,
+                    on_duplicate=on_duplicate,
+                )
+                body = ImportBatchOutput(batch).data
+                return Response(
+                    body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]}
+                )
+        try:
+            if dry_run:
+                report = prompts_preview(project=project, source=source, on_duplicate=on_duplicate)
+            else:
+                report = prompts_import(
+                    project=project, source=source, user=request.user, on_duplicate=on_duplicate
+                )
+        finally:
+            if kept:
+                kept.unlink(missing_ok=True)
+        body = report.as_dict()
+        if report.status == "failed":
+            return Response(body, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        if report.status == "imported":
+            return Response(body, status=status.HTTP_201_CREATED)
+        return Response(body)
+
+
+def _flag(request, name: str) -> bool:
+    return request.query_params.get(name, "") in ("1", "true", "yes")
