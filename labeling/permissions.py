@@ -94,10 +94,10 @@ def home_url_name(user) -> str:
 # Projects, prompts and tasks ---------------------------------------------------------
 
 
-def project_open_to_labeler(labeler_domain_ids: set[int], project_domain_ids) -> bool:
-    """A project is open to labelers whose domains meet its domains; no domains: open to all."""
+def project_open_to(person_domain_ids: set[int], project_domain_ids) -> bool:
+    """A project is open to people whose domains meet its domains; no domains: open to all."""
     project_domain_ids = set(project_domain_ids)
-    return not project_domain_ids or bool(project_domain_ids & labeler_domain_ids)
+    return not project_domain_ids or bool(project_domain_ids & person_domain_ids)
 
 
 def can_manage_projects(user) -> bool:
@@ -110,15 +110,14 @@ def can_view_project(user, project) -> bool:
         return True
     if project.status not in ("active", "paused"):
         return False
-    project_domains = {d.pk for d in project.domains.all()}
+    if not has_role(user, LABELER, REVIEWER):
+        return False
     mine: set[int] = set()
     if has_role(user, LABELER):
         mine |= {d.pk for d in user.labeler_domains.all()}
     if has_role(user, REVIEWER):
         mine |= {d.pk for d in user.reviewer_domains.all()}
-    if not has_role(user, LABELER, REVIEWER):
-        return False
-    return project_open_to_labeler(mine, project_domains)
+    return project_open_to(mine, [d.pk for d in project.domains.all()])
 
 
 def can_work_on_assignment(user, assignment) -> bool:
@@ -137,8 +136,7 @@ def reviewer_covers(
 ) -> bool:
     if domain_id is not None:
         return domain_id in reviewer_domain_ids
-    project_domain_ids = set(project_domain_ids)
-    return not project_domain_ids or bool(project_domain_ids & reviewer_domain_ids)
+    return project_open_to(reviewer_domain_ids, project_domain_ids)
 
 
 def is_self_review(user, conversation) -> bool:

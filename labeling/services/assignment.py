@@ -14,7 +14,7 @@ from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from labeling.models import Assignment, Project, ProjectStatus, Prompt, User
-from labeling.permissions import LABELER, has_role, project_open_to_labeler
+from labeling.permissions import LABELER, has_role, project_open_to
 
 
 class TaskError(ValueError):
@@ -95,9 +95,7 @@ def _projects_open_to(user: User, domain_ids: set[int], project: Project | None)
         entry.setdefault("domains", set())
         if domain_id is not None:
             entry["domains"].add(domain_id)
-    reachable = [
-        p for p in by_project.values() if project_open_to_labeler(domain_ids, p["domains"])
-    ]
+    reachable = [p for p in by_project.values() if project_open_to(domain_ids, p["domains"])]
     open_projects = [p for p in reachable if p["status"] == ProjectStatus.ACTIVE]
     return open_projects, reachable
 
