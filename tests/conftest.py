@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -86,48 +87,46 @@ def _worker_database_url() -> str:
     return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
 
 
+def start_celery_worker(queue: str, log_path: Path, extra_env: dict | None = None):
+    """Start a real `celery worker` process reading `queue` and the test database; return it
+    once it is ready. Its output is appended to `log_path`; `process.log_start` is where
+    this worker's part of that log begins. Caller may use the database (the URL is read)."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings_test",
+        "DATABASE_URL": _worker_database_url(),
+        "DATABASE_CONN_MAX_AGE": "0",
+        **(extra_env or {}),
+    }
+    command = [
+        sys.executable,
+        *("-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO"),
+        *("-Q", queue, "-n", f"{queue}-{uuid.uuid4().hex[:6]}@%h"),
+        *("--without-heartbeat", "--without-mingle", "--without-gossip"),
+    ]
+    with open(log_path, "a") as log:
+        log.write(f"\n--- starting worker on {queue}\n")
+        log_start = log.tell()
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process.log_path, process.log_start = log_path, log_start
+    deadline = time.monotonic() + 60
+    while "ready." not in log_path.read_text()[log_start:]:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"Celery worker did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.1)
+    return process
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     """A real `celery worker` process on the configured broker, reading the test database.
 
     Tests that use it need `transactional_db` so that the worker sees their committed rows.
     """
-    with django_db_blocker.unblock():
-        database_url = _worker_database_url()
     log_path = tmp_path_factory.mktemp("celery") / "worker.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings_test",
-        "DATABASE_URL": database_url,
-        "DATABASE_CONN_MAX_AGE": "0",
-    }
-    queue = os.environ["CELERY_TASK_DEFAULT_QUEUE"]
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "config",
-        "worker",
-        "--pool=solo",
-        "--loglevel=INFO",
-        "-Q",
-        queue,
-        "--without-heartbeat",
-        "--without-mingle",
-        "--without-gossip",
-        "-n",
-        f"test-{queue}@%h",
-    ]
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while "ready." not in log_path.read_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"Celery worker did not start:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.2)
-    process.log_path = log_path
+    with django_db_blocker.unblock():
+        process = start_celery_worker(os.environ["CELERY_TASK_DEFAULT_QUEUE"], log_path)
     yield process
     process.terminate()
     try:

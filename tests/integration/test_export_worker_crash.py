@@ -8,11 +8,9 @@ worker took comes back quickly.
 
 import hashlib
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -26,7 +24,7 @@ from exports.models import ExportJob
 from exports.services import export_config_from_dict, export_job_create, export_job_folder
 from exports.tasks import run_export_job
 from labeling.services import member_token
-from tests.conftest import ROOT, _worker_database_url, wait_for
+from tests.conftest import start_celery_worker, wait_for
 from tests.exports.factories import approved_conversation, chat
 from tests.factories import ProjectFactory, UserFactory
 
@@ -48,33 +46,16 @@ class Worker:
         self.log_start = 0
 
     def start(self) -> "Worker":
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "config.settings_test",
-            "DATABASE_URL": _worker_database_url(),
-            "DATABASE_CONN_MAX_AGE": "0",
-            "EXPORT_CHUNK_SIZE": str(CHUNK_SIZE),
-            "EXPORT_STALE_AFTER_SECONDS": str(STALE_AFTER_SECONDS),
-            "CELERY_BROKER_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT_SECONDS),
-        }
-        command = [
-            sys.executable,
-            *("-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO"),
-            *("-Q", self.queue, "-n", f"{self.queue}-{uuid.uuid4().hex[:6]}@%h"),
-            *("--without-heartbeat", "--without-mingle", "--without-gossip"),
-        ]
-        with open(self.log_path, "a") as log:
-            log.write(f"\n--- starting worker on {self.queue}\n")
-            start = self.log_start = log.tell()
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 60
-        while "ready." not in self.log_path.read_text()[start:]:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.process.kill()
-                pytest.fail(f"Celery worker did not start:\n{self.log()}")
-            time.sleep(0.1)
+        self.process = start_celery_worker(
+            self.queue,
+            self.log_path,
+            {
+                "EXPORT_CHUNK_SIZE": str(CHUNK_SIZE),
+                "EXPORT_STALE_AFTER_SECONDS": str(STALE_AFTER_SECONDS),
+                "CELERY_BROKER_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT_SECONDS),
+            },
+        )
+        self.log_start = self.process.log_start
         return self
 
     def kill(self) -> None:
