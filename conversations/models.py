@@ -56,6 +56,7 @@ class MessageRole(models.TextChoices):
     SYSTEM = "system", "System"
     USER = "user", "User"
     ASSISTANT = "assistant", "Assistant"
+    TOOL = "tool", "Tool"
 
 
 class MessageOrigin(models.TextChoices):
@@ -74,6 +75,15 @@ class Message(models.Model):
     origin = models.CharField(max_length=16, choices=MessageOrigin, default=MessageOrigin.HUMAN)
     # What the model wrote before any human edit; kept for the edit ratio and the review diff.
     model_original = models.TextField(blank=True)
+    # Structured turns (design.md contract 6). An assistant's thinking before its answer and
+    # its calls `[{"id", "type": "function", "function": {"name", "arguments": {...}}}]`;
+    # a tool message's answer to one call.
+    reasoning = models.TextField(blank=True)
+    tool_calls = models.JSONField(default=list, blank=True)
+    tool_call_id = models.CharField(max_length=64, blank=True)
+    # The model's own reasoning and calls before any human edit, like model_original.
+    model_original_reasoning = models.TextField(blank=True)
+    model_original_tool_calls = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["conversation", "position"]
@@ -97,7 +107,8 @@ class Revision(models.Model):
     )
     number = models.PositiveIntegerField()
     kind = models.CharField(max_length=16, choices=Kind)
-    # [{"role", "content", "origin", "model_original"}] in order.
+    # [{"role", "content", "origin", "model_original"}] in order; structured turns add
+    # "reasoning", "tool_calls", "tool_call_id" and the model_original_* keys where set.
     messages = models.JSONField()
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"

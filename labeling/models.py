@@ -54,6 +54,12 @@ class ProjectStatus(models.TextChoices):
     ARCHIVED = "archived", "Archived"
 
 
+class ReasoningMode(models.TextChoices):
+    OFF = "off", "Off: no reasoning"
+    OPTIONAL = "optional", "Optional"
+    REQUIRED = "required", "Required on every assistant reply"
+
+
 def default_rubric() -> list[str]:
     return ["helpfulness", "correctness", "harmlessness", "style"]
 
@@ -77,6 +83,12 @@ class Project(models.Model):
     tokenizer = models.CharField(max_length=100, default="cl100k_base")
     template = models.CharField(max_length=40, default="chatml-sep")
     ai_drafts_enabled = models.BooleanField(default=False)
+    # Structured turns (design.md contract 6): declared tools as OpenAI / Hugging Face
+    # function specs, and whether assistant replies carry their reasoning.
+    tools = models.JSONField(default=list, blank=True)
+    reasoning_mode = models.CharField(
+        max_length=16, choices=ReasoningMode, default=ReasoningMode.OFF
+    )
 
     # Assignment and review policy.
     replications = models.PositiveSmallIntegerField(default=1)
