@@ -7,7 +7,7 @@ from .models import Role, User
 from .permissions import ADMIN, api_role
 from .selectors import domain_list, member_list
 from .services import member_save
-from .services.members import MemberError
+from .services.members import USERNAME_MAX_LENGTH, MemberError
 
 
 class MemberOutput(serializers.ModelSerializer):
@@ -29,7 +29,9 @@ class MemberOutput(serializers.ModelSerializer):
 
 
 class MemberInput(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
+    username = serializers.CharField(
+        max_length=USERNAME_MAX_LENGTH, validators=[User.username_validator]
+    )
     email = serializers.EmailField(required=False, allow_blank=True)
     roles = serializers.ListField(child=serializers.ChoiceField(choices=Role.values))
     labeler_domains = serializers.ListField(

@@ -1,10 +1,14 @@
 from collections.abc import Iterable
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.text import slugify
 from rest_framework.authtoken.models import Token
 
 from labeling.models import Domain, Role, User
+
+
+USERNAME_MAX_LENGTH = User._meta.get_field("username").max_length
 
 
 class MemberError(ValueError):
@@ -44,7 +48,18 @@ def member_save(
             f"role: unknown role {', '.join(sorted(unknown))}; use {', '.join(Role.values)}"
         )
 
-    user, created = User.objects.get_or_create(username=username)
+    user = User.objects.filter(username=username).first()
+    created = user is None
+    if created:
+        # Django's own rule (letters, digits and @.+-_); people saved before it was checked
+        # here keep their names.
+        try:
+            User.username_validator(username)
+        except ValidationError as error:
+            raise MemberError(f"username: {' '.join(error.messages)}") from None
+        if len(username) > USERNAME_MAX_LENGTH:
+            raise MemberError(f"username: at most {USERNAME_MAX_LENGTH} characters")
+        user = User(username=username)
     user.is_labeler = Role.LABELER in roles
     user.is_reviewer = Role.REVIEWER in roles
     user.is_project_admin = Role.ADMIN in roles

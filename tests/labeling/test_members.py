@@ -152,3 +152,40 @@ def test_api_schema_and_docs_work_offline_for_members(client, labeler):
     # Swagger UI comes from the sidecar package's static files, not a CDN.
     assert b"cdn" not in docs.content.lower()
     assert b"drf_spectacular_sidecar/swagger-ui-dist" in docs.content
+
+
+BAD_USERNAMES = ["bad user name", "a/b", "<b>x</b>"]
+
+
+@pytest.mark.parametrize("username", BAD_USERNAMES)
+def test_api_refuses_usernames_django_refuses_and_the_schema_says_so(client, admin_user, username):
+    import re
+
+    import yaml
+
+    client.force_login(admin_user)
+    response = client.post(
+        "/api/members/",
+        {"username": username, "roles": ["labeler"]},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"username"}
+    assert not User.objects.filter(username=username).exists()
+
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    pattern = schema["components"]["schemas"]["MemberInput"]["properties"]["username"]["pattern"]
+    assert re.search(pattern, username) is None
+    assert re.search(pattern, "good.name@team+1") is not None
+
+
+@pytest.mark.parametrize("username", BAD_USERNAMES)
+def test_create_member_and_people_page_refuse_bad_usernames(client, admin_user, username):
+    with pytest.raises(CommandError, match="username"):
+        run_create_member(username, "--role", "labeler")
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("labeling:people"), {"username": username, "roles": ["labeler"]}, follow=True
+    )
+    assert "username" in response.content.decode()
+    assert not User.objects.filter(username=username).exists()
