@@ -7,7 +7,6 @@ from rest_framework.authtoken.models import Token
 
 from labeling.models import Domain, Role, User
 
-
 USERNAME_MAX_LENGTH = User._meta.get_field("username").max_length
 
 
