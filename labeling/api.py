@@ -7,7 +7,12 @@ from .models import Role, User
 from .permissions import ADMIN, api_role
 from .selectors import domain_list, member_list
 from .services import member_save
-from .services.members import USERNAME_MAX_LENGTH, MemberError
+from .services.members import (
+    DOMAIN_NAME_MAX_LENGTH,
+    EMAIL_MAX_LENGTH,
+    USERNAME_MAX_LENGTH,
+    MemberError,
+)
 
 
 class MemberOutput(serializers.ModelSerializer):
@@ -32,13 +37,13 @@ class MemberInput(serializers.Serializer):
     username = serializers.CharField(
         max_length=USERNAME_MAX_LENGTH, validators=[User.username_validator]
     )
-    email = serializers.EmailField(required=False, allow_blank=True)
+    email = serializers.EmailField(required=False, allow_blank=True, max_length=EMAIL_MAX_LENGTH)
     roles = serializers.ListField(child=serializers.ChoiceField(choices=Role.values))
     labeler_domains = serializers.ListField(
-        child=serializers.CharField(), required=False, default=list
+        child=serializers.CharField(max_length=DOMAIN_NAME_MAX_LENGTH), required=False, default=list
     )
     reviewer_domains = serializers.ListField(
-        child=serializers.CharField(), required=False, default=list
+        child=serializers.CharField(max_length=DOMAIN_NAME_MAX_LENGTH), required=False, default=list
     )
     password = serializers.CharField(required=False, write_only=True, allow_blank=True)
 

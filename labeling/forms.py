@@ -3,12 +3,13 @@ import re
 from django import forms
 
 from .models import Domain, Project, Role, default_rubric
+from .services.members import DOMAIN_NAME_MAX_LENGTH, EMAIL_MAX_LENGTH, USERNAME_MAX_LENGTH
 from .services.projects import PROJECT_FIELDS
 
 
 class MemberForm(forms.Form):
-    username = forms.CharField(max_length=150)
-    email = forms.EmailField(required=False)
+    username = forms.CharField(max_length=USERNAME_MAX_LENGTH)
+    email = forms.EmailField(required=False, max_length=EMAIL_MAX_LENGTH)
     roles = forms.MultipleChoiceField(
         choices=Role.choices, widget=forms.CheckboxSelectMultiple, required=False
     )
@@ -33,7 +34,7 @@ class MemberForm(forms.Form):
 
 
 class DomainForm(forms.Form):
-    name = forms.CharField(max_length=120, label="New domain")
+    name = forms.CharField(max_length=DOMAIN_NAME_MAX_LENGTH, label="New domain")
 
 
 class RubricField(forms.CharField):

@@ -2,12 +2,14 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils.text import slugify
 from rest_framework.authtoken.models import Token
 
 from labeling.models import Domain, Role, User
+from labeling.slugs import slug_that_fits
 
 USERNAME_MAX_LENGTH = User._meta.get_field("username").max_length
+EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
+DOMAIN_NAME_MAX_LENGTH = Domain._meta.get_field("name").max_length
 
 
 class MemberError(ValueError):
@@ -16,7 +18,9 @@ class MemberError(ValueError):
 
 def domain_get_or_create(*, name: str) -> Domain:
     """Domains are expertise tags; unknown ones are created on first use."""
-    slug = slugify(name)
+    if len(name.strip()) > DOMAIN_NAME_MAX_LENGTH:
+        raise MemberError(f'domain "{name[:40]}…": at most {DOMAIN_NAME_MAX_LENGTH} characters')
+    slug = slug_that_fits(name, Domain._meta.get_field("slug").max_length)
     if not slug:
         raise MemberError(f'domain "{name}": use letters, digits or dashes')
     domain, _ = Domain.objects.get_or_create(slug=slug, defaults={"name": name.strip()})

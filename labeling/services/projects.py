@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from labeling.models import Domain, GuidelineRead, GuidelineVersion, Project, ProjectStatus, User
+from labeling.slugs import slug_that_fits
 
 
 class ProjectError(ValueError):
@@ -56,9 +57,15 @@ def _rubric_problem(rubric) -> str | None:
     return None
 
 
+def _max_length(name: str) -> int:
+    return Project._meta.get_field(name).max_length
+
+
 def _check(project: Project) -> None:
     if not project.name.strip():
         raise ProjectError("name: required")
+    if len(project.name) > _max_length("name"):
+        raise ProjectError(f"name: at most {_max_length('name')} characters")
     if not project.slug:
         raise ProjectError("slug: use letters, digits or dashes")
     if project.min_turns < 1:
@@ -103,7 +110,10 @@ def project_create(
     unknown = set(fields) - set(PROJECT_FIELDS)
     if unknown:
         raise ProjectError(f"unknown fields: {', '.join(sorted(unknown))}")
-    fields["slug"] = slugify(fields.get("slug") or name)
+    explicit = fields.get("slug")
+    if explicit and len(slugify(explicit)) > _max_length("slug"):
+        raise ProjectError(f"slug: at most {_max_length('slug')} characters")
+    fields["slug"] = slug_that_fits(explicit or name, _max_length("slug"))
     project = _save(Project(name=name.strip(), created_by=created_by, **fields), list(domains))
     if guidelines.strip():
         guidelines_save(project=project, body=guidelines, user=created_by)
@@ -118,6 +128,8 @@ def project_update(
     unknown = set(fields) - set(PROJECT_FIELDS)
     if unknown:
         raise ProjectError(f"unknown fields: {', '.join(sorted(unknown))}")
+    if len(slugify(fields.get("slug") or "")) > _max_length("slug"):
+        raise ProjectError(f"slug: at most {_max_length('slug')} characters")
     for name, value in fields.items():
         setattr(project, name, slugify(value) if name == "slug" else value)
     return _save(project, list(domains) if domains is not None else None)
