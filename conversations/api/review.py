@@ -95,7 +95,11 @@ class ReviewInput(serializers.Serializer):
     scores = serializers.DictField(child=serializers.IntegerField(), required=False, default=dict)
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=10000)
     message_comments = MessageCommentInput(many=True, required=False, default=list)
-    revision = serializers.IntegerField(required=False, min_value=1)
+    revision = serializers.IntegerField(
+        min_value=1,
+        help_text="The revision number the reviewer judged: a decision on a revision that "
+        "changed since is refused (409).",
+    )
 
 
 class ConversationReviewsApi(APIView):
@@ -117,7 +121,7 @@ class ConversationReviewsApi(APIView):
                 scores=values["scores"],
                 comment=values["comment"],
                 message_comments=values["message_comments"],
-                revision_number=values.get("revision"),
+                revision_number=values["revision"],
             )
         except ReviewError as error:
             return review_error_response(error)

@@ -57,7 +57,7 @@ def test_self_review_gets_403_from_the_api():
     assert client.post(f"/api/review-queue/{conversation.pk}/claim/").status_code == 403
     response = client.post(
         f"/api/conversations/{conversation.pk}/reviews/",
-        {"decision": "approve", "scores": SCORES},
+        {"decision": "approve", "scores": SCORES, "revision": 1},
         format="json",
     )
     assert response.status_code == 403
@@ -74,10 +74,31 @@ def test_bad_review_input_is_400_saying_what_and_where():
     assert wrong.status_code == 400 and "decision" in wrong.json()["error"]["fields"]
     unscored = client.post(
         f"/api/conversations/{conversation.pk}/reviews/",
-        {"decision": "approve", "scores": {"helpfulness": 5}},
+        {"decision": "approve", "scores": {"helpfulness": 5}, "revision": 1},
         format="json",
     )
     assert unscored.status_code == 400 and "correctness" in unscored.json()["error"]["message"]
+
+
+def test_a_decision_without_the_revision_it_judged_is_400_and_changes_nothing():
+    conversation = submitted_conversation()
+    response = api(reviewer_factory()).post(
+        f"/api/conversations/{conversation.pk}/reviews/",
+        {"decision": "approve", "scores": SCORES},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"revision"}
+    conversation.refresh_from_db()
+    assert conversation.state == ConversationState.SUBMITTED
+    assert conversation.reviews.count() == 0
+
+
+def test_the_schema_says_a_decision_names_its_revision():
+    import yaml
+
+    schema = yaml.safe_load(api(reviewer_factory()).get("/api/schema/").content)
+    assert "revision" in schema["components"]["schemas"]["ReviewInput"]["required"]
 
 
 def test_request_changes_with_message_comments_and_history():
@@ -87,6 +108,7 @@ def test_request_changes_with_message_comments_and_history():
         f"/api/conversations/{conversation.pk}/reviews/",
         {
             "decision": "request_changes",
+            "revision": 1,
             "message_comments": [{"position": 1, "text": "Cite the docs."}],
         },
         format="json",
@@ -129,7 +151,7 @@ def test_notifications_api_lists_and_marks_read():
     conversation = submitted_conversation()
     api(reviewer_factory()).post(
         f"/api/conversations/{conversation.pk}/reviews/",
-        {"decision": "reject", "comment": "Off topic"},
+        {"decision": "reject", "comment": "Off topic", "revision": 1},
         format="json",
     )
     client = api(conversation.labeler)
