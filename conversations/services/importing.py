@@ -15,6 +15,7 @@ from typing import IO, Any
 from django.db import transaction
 from django.utils import timezone
 
+from config.nul import NUL_PROBLEM, nul_path, without_nul
 from conversations.models import (
     Conversation,
     ConversationState,
@@ -220,6 +221,9 @@ def conversations_parse(
                     raise _LineError(
                         "", f"not valid JSON ({error.msg}, column {error.colno})"
                     ) from None
+                nul_at = nul_path(record)
+                if nul_at is not None:
+                    raise _LineError(without_nul(nul_at), NUL_PROBLEM)
                 if file_format == "messages":
                     found = _parse_messages_line(record, number)
                 else:

@@ -17,6 +17,7 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
+from config.nul import without_nul
 from labeling.models import ImportBatch, Project, User
 from labeling.uploads import kept_upload, tmp_dir
 
@@ -50,7 +51,7 @@ def prompts_import_enqueue(
         project=project,
         kind=ImportBatch.Kind.PROMPTS,
         status=ImportBatch.Status.QUEUED,
-        file_name=file_name[:255],
+        file_name=without_nul(file_name)[:255],
         created_by=user,
         on_duplicate=on_duplicate,
         upload_name=upload.name,

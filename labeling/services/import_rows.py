@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from config.nul import NUL_PROBLEM, nul_path, without_nul
 from labeling.models import Domain, Project
 
 from .import_files import FIELDS, BadRecord
@@ -51,6 +52,10 @@ class RowValidator:
         if not isinstance(record, dict):
             kind = type(record).__name__.replace("dict", "object").replace("list", "array")
             return [f"{where}: expected a JSON object or a JSON string, got {kind}"]
+        # First and alone: later messages quote values, and the history must store them.
+        nul_at = nul_path(record)
+        if nul_at is not None:
+            return [f'{where}: field "{without_nul(nul_at)}": {NUL_PROBLEM}']
         errors: list[str] = []
 
         def bad(name: str, problem: str) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
+from config.nul import without_nul
 from labeling.models import ImportBatch, Project, Prompt, User
 
 from .import_files import ImportFileError, ImportSource, decoded_lines
@@ -295,8 +296,13 @@ def _insert(
 
 
 def _batch_record(batch: ImportBatch | None, **fields) -> ImportBatch:
-    """Create the batch row, or fill in the queued one a background import started with."""
-    file_name = fields.pop("file_name")[:255]
+    """Create the batch row, or fill in the queued one a background import started with.
+
+    What it stores quotes the file (its name, its CSV header): a NUL there is shown, not
+    stored, so a failed import is always recorded."""
+    file_name = without_nul(fields.pop("file_name"))[:255]
+    if "errors" in fields:
+        fields["errors"] = [without_nul(message) for message in fields["errors"]]
     user = fields.pop("user")
     if batch is None:
         return ImportBatch.objects.create(
