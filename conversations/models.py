@@ -10,6 +10,9 @@ class ConversationState(models.TextChoices):
     CHANGES_REQUESTED = "changes_requested", "Changes requested"
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
+    # Skipped with the labeler's own writing in it: kept for its writer and the admins,
+    # never edited, reviewed or exported again.
+    ABANDONED = "abandoned", "Abandoned (skipped)"
 
 
 class Conversation(models.Model):

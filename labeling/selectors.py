@@ -162,7 +162,9 @@ def project_dashboard(project: Project) -> dict:
         ),
         "skips": list(
             Assignment.objects.filter(project=project, status=Assignment.Status.SKIPPED)
-            .select_related("labeler", "prompt")
+            # The writing a skip kept (an abandoned conversation), shown beside the reason.
+            .select_related("labeler", "prompt", "conversation")
+            .prefetch_related("conversation__messages")
             .order_by("-completed_at")[:50]
         ),
         "guidelines": GuidelineVersion.objects.filter(project=project)
@@ -199,6 +201,7 @@ def labeler_home(user) -> dict:
         .order_by("-updated_at")[:20]
     )
     returned = list(mine.filter(state="changes_requested").order_by("-updated_at")[:20])
+    abandoned = list(mine.filter(state="abandoned").order_by("-updated_at")[:20])
     recent = list(
         mine.filter(state__in=["submitted", "approved", "rejected"]).order_by(
             "-submitted_at", "-id"
@@ -227,6 +230,7 @@ def labeler_home(user) -> dict:
         "active": active,
         "drafts": drafts,
         "returned": returned,
+        "abandoned": abandoned,
         "recent": recent,
         "reviewed": review_outcomes_for_labeler(user, limit=10),
         "counts": {state: counts.get(state, 0) for state in CONVERSATION_STATES},

@@ -6,6 +6,7 @@ from .authoring import (
     VersionConflict,
     conversation_checks,
     conversation_save,
+    conversation_set_aside,
     conversation_start,
     conversation_submit,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "VersionConflict",
     "conversation_checks",
     "conversation_save",
+    "conversation_set_aside",
     "conversation_start",
     "conversation_submit",
     "revision_create",

@@ -18,7 +18,7 @@ from conversations.models import (
     Revision,
 )
 from labeling.models import Assignment
-from labeling.services.assignment import task_complete
+from labeling.services.assignment import task_complete, task_lock
 
 from .checks import CheckResult, ConversationRules, blocking_results, run_checks
 from .revisions import revision_create
@@ -82,6 +82,35 @@ def _seed_messages(assignment: Assignment) -> list[Message]:
     else:
         messages.append(Message(role=MessageRole.ASSISTANT, content=""))
     return messages
+
+
+def _written(messages: Sequence[Message]) -> list[tuple]:
+    return [(m.role, m.content, m.reasoning, m.tool_calls, m.tool_call_id) for m in messages]
+
+
+@transaction.atomic
+def conversation_set_aside(*, assignment: Assignment) -> Conversation | None:
+    """A skipped task's draft: kept as abandoned when it holds anything the labeler wrote
+    (visible to them and to admins, never reviewed or exported), deleted when it is still
+    exactly as seeded. Returns the kept conversation, or None.
+
+    Caller holds the assignment's row lock (lock order: labeling.services.assignment).
+    """
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",))
+        .filter(assignment=assignment, state=ConversationState.DRAFT)
+        .first()
+    )
+    if conversation is None:
+        return None
+    messages = list(conversation.messages.order_by("position"))
+    if _written(messages) == _written(_seed_messages(assignment)):
+        conversation.delete()
+        return None
+    conversation.state = ConversationState.ABANDONED
+    conversation.version += 1
+    conversation.save(update_fields=["state", "version", "updated_at"])
+    return conversation
 
 
 @transaction.atomic
@@ -340,6 +369,14 @@ def conversation_submit(*, conversation_id: int, user, expected_version: int) ->
     Runs the quality checks (a blocking one raises `ChecksFailed`), stores an immutable
     revision, completes the assignment and puts the conversation in the review queue.
     """
+    # Lock order (labeling.services.assignment): the person and their task first, then the
+    # conversation; a skip in another tab takes them in the same order.
+    assignment_id = (
+        Conversation.objects.filter(pk=conversation_id)
+        .values_list("assignment_id", flat=True)
+        .get()
+    )
+    task_lock(user=user, assignment_id=assignment_id)
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
         .select_related("project")
@@ -349,7 +386,8 @@ def conversation_submit(*, conversation_id: int, user, expected_version: int) ->
         raise ConversationError("Only the labeler who wrote this conversation can submit it.")
     if conversation.state not in EDITABLE_STATES:
         raise ConversationError(
-            f"A {conversation.get_state_display().lower()} conversation cannot be submitted."
+            f"This conversation is {conversation.get_state_display().lower()}: "
+            "it cannot be submitted."
         )
     if conversation.version != expected_version:
         raise VersionConflict(conversation, expected_version)

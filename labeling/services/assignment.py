@@ -4,6 +4,12 @@ Slot accounting: `Prompt.slots_taken` counts the labelers holding an unexpired l
 the prompt plus those who submitted for it. It only changes while the prompt's row is
 locked (PostgreSQL: `select_for_update`; SQLite: the whole transaction is serialized by
 `BEGIN IMMEDIATE`), so it never goes past the project's `replications`.
+
+Lock order, the same in every task action so that two tabs of one person never deadlock
+(`task_lock` takes the first two): the person's row, their assignment, its conversation,
+then the prompt. `next_task` holds the person's row before it locks a candidate prompt and
+re-leases an expired assignment of theirs, so no skip or submit of that person's can sit
+between those two locks.
 """
 
 from collections import Counter, defaultdict
@@ -177,7 +183,7 @@ def next_task(user: User, project: Project | None = None) -> NextTask:
 
     # One next-task at a time per person: a double click never leases two prompts. The
     # lease lookup comes after the lock, in its own statement, to see a lease just committed.
-    User.objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk").first()
+    _lock_person(user)
     current = Assignment.objects.filter(
         labeler=user, status=Assignment.Status.LEASED, lease_expires_at__gt=now
     ).select_related("prompt", "project")
@@ -224,28 +230,41 @@ def _lease(user: User, prompt: Prompt, now) -> Assignment:
     return lease
 
 
+def _lock_person(user: User) -> None:
+    User.objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk").first()
+
+
+def task_lock(*, user: User, assignment_id: int | None) -> Assignment | None:
+    """Lock the person's row, then their assignment (if any): the start of every task
+    action, in the module's lock order. Caller runs inside a transaction."""
+    _lock_person(user)
+    if assignment_id is None:
+        return None
+    return Assignment.objects.select_for_update().filter(pk=assignment_id, labeler=user).first()
+
+
 @transaction.atomic
 def task_skip(*, user: User, assignment_id: int, reason: str) -> Assignment:
     """Give a task back with a reason the admins see; its slot frees and the person never
-    gets that prompt again. The untouched seeded draft is removed."""
-    from conversations.models import Conversation, ConversationState
+    gets that prompt again. A draft with their writing is kept as abandoned (nothing they
+    wrote is lost); an untouched seeded draft is removed."""
+    from conversations.services import conversation_set_aside
 
     reason = (reason or "").strip()
     if not reason:
         raise TaskError("reason: say why you skip this task, so the admins can improve it.")
-    try:
-        assignment = Assignment.objects.select_for_update().get(pk=assignment_id, labeler=user)
-    except Assignment.DoesNotExist:
-        raise Assignment.DoesNotExist(f"No task {assignment_id} of yours.") from None
+    assignment = task_lock(user=user, assignment_id=assignment_id)
+    if assignment is None:
+        raise Assignment.DoesNotExist(f"No task {assignment_id} of yours.")
     if assignment.status not in (Assignment.Status.LEASED, Assignment.Status.EXPIRED):
         raise TaskError(f"A {assignment.get_status_display().lower()} task cannot be skipped.")
+    conversation_set_aside(assignment=assignment)
     if assignment.status == Assignment.Status.LEASED:
         Prompt.objects.filter(pk=assignment.prompt_id).update(slots_taken=F("slots_taken") - 1)
     assignment.status = Assignment.Status.SKIPPED
     assignment.skip_reason = reason[:2000]
     assignment.completed_at = timezone.now()
     assignment.save(update_fields=["status", "skip_reason", "completed_at"])
-    Conversation.objects.filter(assignment=assignment, state=ConversationState.DRAFT).delete()
     return assignment
 
 
