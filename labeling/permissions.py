@@ -9,6 +9,7 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from rest_framework.permissions import BasePermission
 
 from .models import Role
@@ -94,10 +95,42 @@ def home_url_name(user) -> str:
 # Projects, prompts and tasks ---------------------------------------------------------
 
 
-def project_open_to(person_domain_ids: set[int], project_domain_ids) -> bool:
-    """A project is open to people whose domains meet its domains; no domains: open to all."""
-    project_domain_ids = set(project_domain_ids)
-    return not project_domain_ids or bool(project_domain_ids & person_domain_ids)
+# The one "domains meet" rule. Something carrying domains (a project, a prompt) is open to a
+# person when it has none, or shares one with the person's. It is written once, as a Q
+# (what the SQL filters use); the Python check evaluates that same Q on ids in memory.
+
+
+def domains_meet_q(person_domain_ids, domains: str = "domains") -> Q:
+    """The rule as a filter: `domains` is the path from the queried model to its domains
+    (`"domains"` on a project, `"domain"` on a prompt, `"prompt__domain"` on a conversation).
+    A multi-valued path (a project's domains) joins rows: make the query distinct."""
+    return Q(**{f"{domains}__isnull": True}) | Q(**{f"{domains}__in": list(person_domain_ids)})
+
+
+def domains_meet(person_domain_ids, item_domain_ids) -> bool:
+    """The rule in Python, for objects already loaded: `domains_meet_q` evaluated on ids."""
+    return _holds(domains_meet_q(person_domain_ids, "item"), {"item": set(item_domain_ids)})
+
+
+def _holds(q: Q, values: dict[str, set]) -> bool:
+    """Evaluate a Q of `path__isnull` / `path__in` lookups on in-memory id sets, with SQL's
+    meaning for a multi-valued path: isnull = no ids at all, in = any id in the list."""
+    results = []
+    for child in q.children:
+        if isinstance(child, Q):
+            results.append(_holds(child, values))
+            continue
+        lookup, wanted = child
+        path, _, operator = lookup.rpartition("__")
+        ids = values[path]
+        if operator == "isnull":
+            results.append((not ids) == wanted)
+        elif operator == "in":
+            results.append(bool(ids & set(wanted)))
+        else:
+            raise ValueError(f"unsupported lookup {lookup!r} in a domains rule")
+    held = any(results) if q.connector == Q.OR else all(results)
+    return not held if q.negated else held
 
 
 def can_manage_projects(user) -> bool:
@@ -117,7 +150,7 @@ def can_view_project(user, project) -> bool:
         mine |= {d.pk for d in user.labeler_domains.all()}
     if has_role(user, REVIEWER):
         mine |= {d.pk for d in user.reviewer_domains.all()}
-    return project_open_to(mine, [d.pk for d in project.domains.all()])
+    return domains_meet(mine, [d.pk for d in project.domains.all()])
 
 
 def can_work_on_assignment(user, assignment) -> bool:
@@ -134,9 +167,21 @@ def can_work_on_assignment(user, assignment) -> bool:
 def reviewer_covers(
     *, domain_id: int | None, project_domain_ids, reviewer_domain_ids: set[int]
 ) -> bool:
-    if domain_id is not None:
-        return domain_id in reviewer_domain_ids
-    return project_open_to(reviewer_domain_ids, project_domain_ids)
+    """Python twin of `covered_conversations_q`: the rule on the conversation's domains."""
+    item = [domain_id] if domain_id is not None else project_domain_ids
+    return domains_meet(reviewer_domain_ids, item)
+
+
+def covered_conversations_q(reviewer_domain_ids) -> Q:
+    """Conversations these reviewer domains cover, as a filter on conversations: the rule on
+    the prompt's domain when it has one, else on the project's domains (a subquery, so the
+    conversations are not repeated per project domain)."""
+    from .models import Project
+
+    open_projects = Project.objects.filter(domains_meet_q(reviewer_domain_ids)).values("pk")
+    return (
+        Q(prompt__domain__isnull=False) & domains_meet_q(reviewer_domain_ids, "prompt__domain")
+    ) | Q(prompt__domain__isnull=True, project__in=open_projects)
 
 
 def is_self_review(user, conversation) -> bool:

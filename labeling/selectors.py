@@ -15,7 +15,7 @@ from .models import (
     Prompt,
     User,
 )
-from .permissions import ADMIN, LABELER, REVIEWER, has_role
+from .permissions import ADMIN, LABELER, REVIEWER, domains_meet_q, has_role
 
 
 def member_list() -> QuerySet[User]:
@@ -66,8 +66,7 @@ def visible_projects(user) -> QuerySet[Project]:
     if has_role(user, REVIEWER):
         domain_ids |= set(user.reviewer_domains.values_list("id", flat=True))
     return projects.filter(
-        Q(domains__isnull=True) | Q(domains__in=domain_ids),
-        status__in=[ProjectStatus.ACTIVE, ProjectStatus.PAUSED],
+        domains_meet_q(domain_ids), status__in=[ProjectStatus.ACTIVE, ProjectStatus.PAUSED]
     ).distinct()
 
 
@@ -79,7 +78,7 @@ def visible_prompts(user, project: Project) -> QuerySet[Prompt]:
     domain_ids = set(user.labeler_domains.values_list("id", flat=True)) | set(
         user.reviewer_domains.values_list("id", flat=True)
     )
-    return prompts.filter(Q(domain__isnull=True) | Q(domain_id__in=domain_ids))
+    return prompts.filter(domains_meet_q(domain_ids, "domain"))
 
 
 def project_dashboard(project: Project) -> dict:
@@ -244,7 +243,7 @@ def labeler_projects(user) -> list[Project]:
     domain_ids = list(user.labeler_domains.values_list("id", flat=True))
     return list(
         Project.objects.filter(status=ProjectStatus.ACTIVE)
-        .filter(Q(domains__isnull=True) | Q(domains__in=domain_ids))
+        .filter(domains_meet_q(domain_ids))
         .distinct()
         .order_by("-priority", "name")
     )

@@ -8,10 +8,10 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from .forms import SkipForm
-from .models import Assignment, Project
+from .models import Assignment
 from .permissions import LABELER, can_work_on_assignment, role_required
 from .selectors import labeler_home as labeler_home_data
-from .selectors import labeler_projects
+from .selectors import labeler_projects, visible_projects
 from .services import TaskError, next_task, task_skip
 
 
@@ -41,7 +41,8 @@ def task_next(request):
     project = None
     slug = request.POST.get("project", "").strip()
     if slug:
-        project = get_object_or_404(Project, slug=slug)
+        # Only a project the person may see; another's name is never echoed back.
+        project = get_object_or_404(visible_projects(request.user), slug=slug)
     task = next_task(request.user, project)
     if not task.found:
         return _home(request, no_task=task)

@@ -51,12 +51,16 @@ class ReviewQueueApi(APIView):
                 raise serializers.ValidationError({name: f"must be a number, not {value!r}"})
             return int(value)
 
-        queue = selectors.review_queue(
-            reviewer=request.user,
-            project_id=number("project"),
-            domain=request.query_params.get("domain") or None,
-            labeler_id=number("labeler"),
-        )
+        try:
+            queue = selectors.review_queue(
+                reviewer=request.user,
+                project_id=number("project"),
+                domain=request.query_params.get("domain") or None,
+                labeler_id=number("labeler"),
+            )
+        except selectors.QueueFilterError as error:
+            field, _, message = str(error).partition(": ")
+            raise serializers.ValidationError({field: [message]}) from error
         return Response(
             {
                 "counts": selectors.review_queue_counts(reviewer=request.user),

@@ -9,7 +9,6 @@ from django.db.models import (
     Max,
     OuterRef,
     Prefetch,
-    Q,
     QuerySet,
     Subquery,
 )
@@ -29,23 +28,13 @@ from conversations.models import (
     Revision,
 )
 from labeling.models import Project
+from labeling.permissions import covered_conversations_q
 
 ProjectDomain = Project.domains.through
 
 
 def reviewer_domain_ids(user) -> list[int]:
     return list(user.reviewer_domains.values_list("pk", flat=True))
-
-
-def _covered_by(domain_ids: list[int]) -> Q:
-    """Conversations these reviewer domains cover (see labeling.permissions.reviewer_covers)."""
-    project_has_domains = Exists(ProjectDomain.objects.filter(project_id=OuterRef("project_id")))
-    project_shares = Exists(
-        ProjectDomain.objects.filter(project_id=OuterRef("project_id"), domain_id__in=domain_ids)
-    )
-    return Q(prompt__domain_id__in=domain_ids) | (
-        Q(prompt__domain_id__isnull=True) & (~Q(project_has_domains) | Q(project_shares))
-    )
 
 
 def _count_of(queryset: QuerySet) -> Coalesce:
@@ -64,7 +53,7 @@ def review_queue_base(*, reviewer) -> QuerySet[Conversation]:
     return (
         Conversation.objects.filter(state=ConversationState.SUBMITTED)
         .exclude(labeler_id=reviewer.pk)
-        .filter(_covered_by(reviewer_domain_ids(reviewer)))
+        .filter(covered_conversations_q(reviewer_domain_ids(reviewer)))
         .exclude(
             Exists(
                 Review.objects.filter(
@@ -75,6 +64,10 @@ def review_queue_base(*, reviewer) -> QuerySet[Conversation]:
     )
 
 
+class QueueFilterError(ValueError):
+    """A queue filter that can never match for this reviewer; the message names it."""
+
+
 def review_queue(
     *,
     reviewer,
@@ -82,7 +75,18 @@ def review_queue(
     domain: str | None = None,
     labeler_id: int | None = None,
 ) -> QuerySet[Conversation]:
-    """The queue, oldest submission first, with claim and approval counts per row."""
+    """The queue, oldest submission first, with claim and approval counts per row.
+
+    A `domain` outside the reviewer's domains raises QueueFilterError rather than answer an
+    empty queue that looks like "nothing to review".
+    """
+    if domain:
+        mine = list(reviewer.reviewer_domains.values_list("slug", flat=True))
+        if domain not in mine:
+            raise QueueFilterError(
+                f'domain: "{domain}" is not one of your reviewer domains '
+                f"({', '.join(mine) or 'you have none'})."
+            )
     now = timezone.now()
     queue = review_queue_base(reviewer=reviewer)
     if project_id:

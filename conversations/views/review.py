@@ -44,9 +44,14 @@ def review_queue(request):
         "domain": request.GET.get("domain") or None,
         "labeler_id": _int_or_none(request.GET.get("labeler")),
     }
-    queue = list(selectors.review_queue(reviewer=request.user, **filters)[:QUEUE_PAGE_SIZE])
+    try:
+        queue = list(selectors.review_queue(reviewer=request.user, **filters)[:QUEUE_PAGE_SIZE])
+        filter_error = ""
+    except selectors.QueueFilterError as error:
+        queue, filter_error = [], str(error).partition(": ")[2]
     context = {
         "queue": queue,
+        "filter_error": filter_error,
         "counts": selectors.review_queue_counts(reviewer=request.user),
         "filters": filters,
         "page_size": QUEUE_PAGE_SIZE,

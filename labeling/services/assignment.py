@@ -20,7 +20,7 @@ from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from labeling.models import Assignment, Project, ProjectStatus, Prompt, User
-from labeling.permissions import LABELER, has_role, project_open_to
+from labeling.permissions import LABELER, domains_meet, domains_meet_q, has_role
 
 
 class TaskError(ValueError):
@@ -101,7 +101,7 @@ def _projects_open_to(user: User, domain_ids: set[int], project: Project | None)
         entry.setdefault("domains", set())
         if domain_id is not None:
             entry["domains"].add(domain_id)
-    reachable = [p for p in by_project.values() if project_open_to(domain_ids, p["domains"])]
+    reachable = [p for p in by_project.values() if domains_meet(domain_ids, p["domains"])]
     open_projects = [p for p in reachable if p["status"] == ProjectStatus.ACTIVE]
     return open_projects, reachable
 
@@ -149,7 +149,7 @@ def _lock_candidate(user: User, domain_ids: set[int], level: list[dict]) -> Prom
     own = Assignment.objects.filter(prompt=OuterRef("pk"), labeler=user)
     candidates = (
         Prompt.objects.filter(needs_work)
-        .filter(Q(domain__isnull=True) | Q(domain_id__in=domain_ids))
+        .filter(domains_meet_q(domain_ids, "domain"))
         # An expired lease of theirs may be taken again; anything else (leased,
         # submitted, skipped) means never again.
         .filter(~Exists(own.exclude(status=Assignment.Status.EXPIRED)))
