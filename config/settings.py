@@ -145,6 +145,10 @@ EXPORT_STALE_AFTER_SECONDS = float(os.environ.get("EXPORT_STALE_AFTER_SECONDS", 
 # Uploads: prompt and conversation files stream from disk past this size.
 UPLOAD_MAX_BYTES = int(os.environ.get("UPLOAD_MAX_BYTES", str(200 * 1024 * 1024)))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# A prompt file larger than this imports in the background (progress page; 202 from the
+# API) whatever the client asked: a synchronous import of a larger file could outlive the
+# web server's timeout (gunicorn --timeout 120).
+IMPORT_SYNC_MAX_BYTES = int(os.environ.get("IMPORT_SYNC_MAX_BYTES", str(5 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(
     os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", str(10 * 1024 * 1024))
 )

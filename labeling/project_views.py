@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
@@ -26,7 +27,13 @@ from .services import (
     prompts_preview,
 )
 from .services.projects import PROJECT_FIELDS
-from .uploads import keep_upload, kept_upload, limit_uploads, too_large_message
+from .uploads import (
+    imports_in_background,
+    keep_upload,
+    kept_upload,
+    limit_uploads,
+    too_large_message,
+)
 
 SESSION_KEY = "prompt-imports"
 
@@ -178,10 +185,28 @@ def _prompt_upload(request, slug: str):
         if request.upload_too_large:
             form.errors.clear()
             form.add_error("file", too_large_message())
-        elif form.is_valid():
+            return render(request, "labeling/prompt_import.html", context, status=413)
+        if form.is_valid():
             uploaded = form.cleaned_data["file"]
             path = keep_upload(uploaded)
             on_duplicate = form.cleaned_data["on_duplicate"]
+            if imports_in_background(uploaded.size):
+                # Even checking a file this large could outlive the request: the worker
+                # checks and imports it (all or nothing) while the progress page shows it.
+                batch = prompts_import_enqueue(
+                    project=project,
+                    upload=path,
+                    file_name=uploaded.name,
+                    user=request.user,
+                    on_duplicate=on_duplicate,
+                )
+                messages.info(
+                    request,
+                    f"{uploaded.name} is {filesizeformat(uploaded.size)}: it is checked and "
+                    "imported in the background. If any line is wrong nothing is imported, "
+                    "and the errors show here.",
+                )
+                return redirect("labeling:import-batch", slug=project.slug, batch_id=batch.pk)
             report = prompts_preview(
                 project=project,
                 source=ImportSource(name=uploaded.name, path=path),

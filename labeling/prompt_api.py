@@ -5,7 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -13,12 +13,14 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import BodyTooLarge
+
 from .models import ImportBatch, Project
 from .permissions import ADMIN, api_role
 from .selectors import visible_prompts
 from .services import ImportSource, prompts_import, prompts_import_enqueue, prompts_preview
 from .task_api import PromptOutput, project_for
-from .uploads import keep_upload, limit_uploads, too_large_message
+from .uploads import imports_in_background, keep_upload, limit_uploads, too_large_message
 
 
 class ImportReportOutput(serializers.Serializer):
@@ -99,10 +101,13 @@ class PromptImportApi(APIView):
 
     `?on_duplicate=skip|fail`; `?dry_run=1` validates and reports without saving;
     `?async=1` (files only) queues the import for a worker and answers 202 with the batch
-    to poll at `GET /api/projects/{slug}/imports/{id}/`.
+    to poll at `GET /api/projects/{slug}/imports/{id}/`. A file over IMPORT_SYNC_MAX_BYTES
+    is queued that way by itself; one over UPLOAD_MAX_BYTES (or a JSON body over
+    DATA_UPLOAD_MAX_MEMORY_SIZE) is a 413.
     """
 
     permission_classes = [api_role(ADMIN)]
+    # Not the NUL-refusing default: a NUL is reported line by line by the import itself.
     parser_classes = [JSONParser, MultiPartParser]
 
     def initialize_request(self, request, *args, **kwargs):
@@ -123,6 +128,7 @@ class PromptImportApi(APIView):
             201: ImportReportOutput,
             202: ImportBatchOutput,
             422: ImportReportOutput,
+            413: OpenApiResponse(description="Over the upload limit (the one error shape)."),
         },
     )
     def post(self, request, slug: str):
@@ -143,27 +149,17 @@ class PromptImportApi(APIView):
             source = ImportSource(name="api.json", items=request.data)
         else:
             if getattr(request._request, "upload_too_large", False):
-                return Response(
-                    {
-                        "error": {
-                            "status": 413,
-                            "code": "too_large",
-                            "message": too_large_message(),
-                            "fields": {},
-                        }
-                    },
-                    status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-                )
+                raise BodyTooLarge(too_large_message())
             uploaded = request.data.get("file") if hasattr(request.data, "get") else None
             if uploaded is None or isinstance(uploaded, str):
                 raise ValidationError(
                     {"file": ["send a multipart file, or a JSON list of prompts as the body"]}
                 )
             if uploaded.size > settings.UPLOAD_MAX_BYTES:
-                raise ValidationError({"file": [too_large_message(uploaded.size)]})
+                raise BodyTooLarge(too_large_message(uploaded.size))
             kept = keep_upload(uploaded)
             source = ImportSource(name=Path(uploaded.name).name, path=kept)
-            if run_async:
+            if run_async or (not dry_run and imports_in_background(uploaded.size)):
                 # The worker owns the kept file from here and removes it when done.
                 batch = prompts_import_enqueue(
                     project=project,

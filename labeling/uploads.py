@@ -15,6 +15,11 @@ def too_large_message(size: int | None = None) -> str:
     return f"The file is larger than the upload limit of {limit}."
 
 
+def imports_in_background(size: int) -> bool:
+    """A file this large is imported by a worker, never inside a web request."""
+    return size > settings.IMPORT_SYNC_MAX_BYTES
+
+
 class UploadLimitHandler(FileUploadHandler):
     """Drops a file part once it passes UPLOAD_MAX_BYTES, so an oversized upload never
     fills the disk; the view then sees `request.upload_too_large`."""

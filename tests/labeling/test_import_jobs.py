@@ -253,3 +253,82 @@ def test_stale_upload_cleanup_is_scheduled_with_celery_beat():
     entry = settings.CELERY_BEAT_SCHEDULE["remove-stale-uploads"]
     assert entry["task"] in celery_app.tasks
     assert entry["schedule"] <= 24 * 3600
+
+
+def test_api_file_past_the_sync_threshold_goes_to_the_worker_by_itself(admin_user, settings):
+    settings.IMPORT_SYNC_MAX_BYTES = 1000
+    project = ProjectFactory(slug="big")
+    small = _api(admin_user).post(
+        "/api/projects/big/prompts/import/",
+        {"file": SimpleUploadedFile("small.jsonl", _jsonl(3))},
+        format="multipart",
+    )
+    assert small.status_code == 201 and project.prompts.count() == 3
+
+    large_file = _jsonl(100, start=10)
+    assert len(large_file) > 1000
+    response = _api(admin_user).post(
+        "/api/projects/big/prompts/import/",
+        {"file": SimpleUploadedFile("large.jsonl", large_file)},
+        format="multipart",
+    )
+    assert response.status_code == 202, response.json()
+    body = response.json()
+    assert body["status"] == "queued" and response["Location"] == body["url"]
+    assert project.prompts.count() == 3, "nothing is imported inside the request"
+    assert prompts_import_execute(batch_id=body["id"]) == "imported"
+    assert project.prompts.count() == 103
+
+
+def test_api_over_the_limits_is_413_with_the_limit_in_words(admin_user, settings):
+    ProjectFactory(slug="limits")
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2048
+    response = _api(admin_user).post(
+        "/api/projects/limits/prompts/import/", ["x" * 100] * 40, format="json"
+    )
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["code"] == "too_large" and error["status"] == 413
+    assert "A request body is limited to 2.0\xa0KB" in error["message"]
+    assert "as a file" in error["message"]
+
+    settings.UPLOAD_MAX_BYTES = 100
+    response = _api(admin_user).post(
+        "/api/projects/limits/prompts/import/",
+        {"file": SimpleUploadedFile("p.jsonl", _jsonl(20))},
+        format="multipart",
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["message"] == (
+        "The file is larger than the upload limit of 100\xa0bytes."
+    )
+    assert not ImportBatch.objects.exists()
+
+
+def test_browser_upload_past_the_sync_threshold_shows_the_progress_page(
+    client, admin_user, settings
+):
+    settings.IMPORT_SYNC_MAX_BYTES = 1000
+    project = ProjectFactory(slug="web")
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("labeling:prompt-upload", args=["web"]),
+        {"file": SimpleUploadedFile("large.jsonl", _jsonl(100)), "on_duplicate": "skip"},
+        follow=True,
+    )
+    batch = ImportBatch.objects.get(project=project)
+    assert response.redirect_chain[-1][0] == reverse(
+        "labeling:import-batch", args=["web", batch.pk]
+    )
+    page = response.content.decode()
+    assert "it is checked and imported in the background" in page
+    assert "Waiting for a worker" in page
+    assert batch.status == "queued" and not project.prompts.exists()
+
+    settings.UPLOAD_MAX_BYTES = 500
+    response = client.post(
+        reverse("labeling:prompt-upload", args=["web"]),
+        {"file": SimpleUploadedFile("huge.jsonl", _jsonl(100)), "on_duplicate": "skip"},
+    )
+    assert response.status_code == 413
+    assert "larger than the upload limit of 500\xa0bytes" in response.content.decode()
