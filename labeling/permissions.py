@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from rest_framework.permissions import BasePermission
 
-from .models import Role
+from .models import Project, Role
 
 ADMIN = Role.ADMIN.value
 LABELER = Role.LABELER.value
@@ -176,8 +176,6 @@ def covered_conversations_q(reviewer_domain_ids) -> Q:
     """Conversations these reviewer domains cover, as a filter on conversations: the rule on
     the prompt's domain when it has one, else on the project's domains (a subquery, so the
     conversations are not repeated per project domain)."""
-    from .models import Project
-
     open_projects = Project.objects.filter(domains_meet_q(reviewer_domain_ids)).values("pk")
     return (
         Q(prompt__domain__isnull=False) & domains_meet_q(reviewer_domain_ids, "prompt__domain")
