@@ -182,8 +182,8 @@ def _current_rss_mb() -> float:
 
 
 def measure_export(slug: str) -> dict:
-    from exports.pipeline.tokenizers import load_cl100k_base
     from exports.services import export_config_from_dict, export_run
+    from sftpipeline.tokenizers import load_cl100k_base
 
     config = export_config_from_dict({"projects": [slug], "val_fraction": 0.05})
     load_cl100k_base()  # both sides time steady-state work, not loading the vocabulary
@@ -213,7 +213,7 @@ def measure_export(slug: str) -> dict:
 
 def measure_tiktoken(slug: str) -> dict:
     from conversations.models import Conversation
-    from exports.pipeline.tokenizers import load_cl100k_base
+    from sftpipeline.tokenizers import load_cl100k_base
 
     encoding = load_cl100k_base().encoding
     batches, current = [], []

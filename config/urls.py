@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from labeling import views as labeling_views
+from labeling.views import members as labeling_members
 
 api_patterns = [
     path("", include("labeling.api_urls")),
@@ -14,8 +14,8 @@ api_patterns = [
 ]
 
 urlpatterns = [
-    path("", labeling_views.home, name="home"),
-    path("welcome/", labeling_views.no_role, name="no-role"),
+    path("", labeling_members.home, name="home"),
+    path("welcome/", labeling_members.no_role, name="no-role"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

@@ -5,10 +5,10 @@ from __future__ import annotations
 from django import forms
 
 from exports.models import TokenizerAsset
-from exports.pipeline.render import CHATML, CHATML_SEP, HF_CHAT_TEMPLATE
 from exports.selectors import export_project_choices, tokenizer_assets
 from exports.services import ExportConfig, ExportConfigError, export_config_from_dict
 from labeling.models import Domain
+from sftpipeline.render import CHATML, CHATML_SEP, HF_CHAT_TEMPLATE
 
 TEMPLATE_CHOICES = [
     (CHATML_SEP, "chatml-sep — <|im_start|>role<|im_sep|>content<|im_end|>"),

@@ -83,7 +83,7 @@ def can_view_export_job(user, job) -> bool:
 def home_url_name(user) -> str:
     """Where a person lands after login: the home of their most hands-on role."""
     if has_role(user, LABELER):
-        return "labeling:labeler-home"
+        return "conversations:labeler-home"
     if has_role(user, REVIEWER):
         return "conversations:review-queue"
     if has_role(user, ADMIN):

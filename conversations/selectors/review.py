@@ -17,7 +17,6 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from conversations.diffing import edit_ratio, word_diff
-from conversations.markdown import render_markdown
 from conversations.models import (
     Conversation,
     ConversationState,
@@ -28,6 +27,7 @@ from conversations.models import (
     ReviewDecision,
     Revision,
 )
+from core.markdown import render_markdown
 from labeling.models import Project
 
 ProjectDomain = Project.domains.through

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from exports.pipeline.render import count_conversation_tokens
-from exports.pipeline.tokenizers import TokenizerError, get_tokenizer
+from sftpipeline.render import count_conversation_tokens
+from sftpipeline.tokenizers import TokenizerError, get_tokenizer
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations import stats
 from conversations.access import conversation_to_review, raise_review_refusal
 from conversations.models import Notification, ReviewDecision
 from conversations.selectors import review as selectors
+from conversations.selectors import stats
 from conversations.services import (
     ClaimUnavailable,
     ReviewError,

@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import transaction
 
 from exports.models import TokenizerAsset
-from exports.pipeline.hashing import sha256_bytes
-from exports.pipeline.tokenizers import O200K_BASE, TokenizerError, get_tokenizer
+from sftpipeline.hashing import sha256_bytes
+from sftpipeline.tokenizers import O200K_BASE, TokenizerError, get_tokenizer
 
 from .config import ExportConfigError
 

@@ -14,9 +14,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from exports.models import ExportArtifact, ExportJob, TokenizerAsset
-from exports.pipeline.hashing import sha256_file
-from exports.pipeline.publish import MANIFEST_NAME
 from labeling.models import Project
+from sftpipeline.hashing import sha256_file
+from sftpipeline.publish import MANIFEST_NAME
 
 from .config import ExportConfig, ExportConfigError, export_config_from_dict
 from .running import ExportCancelled, ExportError, export_run

@@ -8,16 +8,16 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from exports.models import ExportJob
-from exports.pipeline.render import (
+from exports.selectors import export_row_chunks
+from sftpipeline.render import (
     OverflowStatus,
     TokenizedExample,
     apply_max_tokens,
     preview_tokens,
 )
-from exports.pipeline.split import TRAIN, assign_split
-from exports.pipeline.tokenizers import ChatTokenizer
-from exports.pipeline.writers import split_filename
-from exports.selectors import export_row_chunks
+from sftpipeline.split import TRAIN, assign_split
+from sftpipeline.tokenizers import ChatTokenizer
+from sftpipeline.writers import split_filename
 
 from .config import ExportConfig, export_config_from_dict
 from .running import Selection, export_tokenizer, special_token_ids, tokenize_rows

@@ -20,10 +20,12 @@ from typing import Any
 from django.conf import settings
 
 from exports.models import TokenizerAsset
-from exports.pipeline.card import CardConfig, render_dataset_card
-from exports.pipeline.packing import Packer
-from exports.pipeline.publish import atomic_directory, write_manifest
-from exports.pipeline.render import (
+from exports.selectors import DEFAULT_CHUNK_SIZE, ExportRow, export_conversations_queryset
+from exports.selectors import export_row_chunks as _row_chunks
+from sftpipeline.card import CardConfig, render_dataset_card
+from sftpipeline.packing import Packer
+from sftpipeline.publish import atomic_directory, write_manifest
+from sftpipeline.render import (
     CHATML_SEP,
     HF_CHAT_TEMPLATE,
     OverflowStatus,
@@ -31,9 +33,9 @@ from exports.pipeline.render import (
     apply_max_tokens,
     tokenize_conversations,
 )
-from exports.pipeline.split import SPLITS, Deduplicator, assign_split
-from exports.pipeline.stats import Stats
-from exports.pipeline.tokenizers import (
+from sftpipeline.split import SPLITS, Deduplicator, assign_split
+from sftpipeline.stats import Stats
+from sftpipeline.tokenizers import (
     CHAT_SPECIAL_TOKENS,
     CL100K_BASE,
     IM_END,
@@ -42,14 +44,12 @@ from exports.pipeline.tokenizers import (
     TokenizerError,
     get_tokenizer,
 )
-from exports.pipeline.writers import (
+from sftpipeline.writers import (
     JsonlWriter,
     PackedParquetWriter,
     ParquetWriter,
     split_filename,
 )
-from exports.selectors import DEFAULT_CHUNK_SIZE, ExportRow, export_conversations_queryset
-from exports.selectors import export_row_chunks as _row_chunks
 
 from .config import ExportConfig
 

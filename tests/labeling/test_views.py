@@ -22,7 +22,7 @@ def _client(client, user):
 
 def test_next_task_button_leads_to_the_editor(client, labeler):
     PromptFactory(text="What is a generator?")
-    response = _client(client, labeler).post(reverse("labeling:task-next"))
+    response = _client(client, labeler).post(reverse("conversations:task-next"))
     conversation = Conversation.objects.get(labeler=labeler)
     assert response.status_code == 302
     assert response["Location"] == reverse("conversations:editor", args=[conversation.pk])
@@ -30,7 +30,9 @@ def test_next_task_button_leads_to_the_editor(client, labeler):
 
 def test_next_task_over_htmx_redirects_the_page(client, labeler):
     PromptFactory()
-    response = _client(client, labeler).post(reverse("labeling:task-next"), HTTP_HX_REQUEST="true")
+    response = _client(client, labeler).post(
+        reverse("conversations:task-next"), HTTP_HX_REQUEST="true"
+    )
     conversation = Conversation.objects.get(labeler=labeler)
     assert response["HX-Redirect"] == reverse("conversations:editor", args=[conversation.pk])
 
@@ -38,7 +40,7 @@ def test_next_task_over_htmx_redirects_the_page(client, labeler):
 def test_no_task_is_a_friendly_specific_message_in_the_fragment(client, labeler):
     PromptFactory(project=ProjectFactory(status=ProjectStatus.PAUSED))
     response = _client(client, labeler).post(
-        reverse("labeling:task-next"), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="next-task"
+        reverse("conversations:task-next"), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="next-task"
     )
     body = response.content.decode()
     assert "<html" not in body
@@ -50,7 +52,7 @@ def test_labeler_home_lists_active_tasks_with_time_left_and_counts(client, label
     project = ProjectFactory(name="Python answers")
     PromptFactory(project=project, text="Explain list comprehensions")
     next_task(labeler)
-    response = _client(client, labeler).get(reverse("labeling:labeler-home"))
+    response = _client(client, labeler).get(reverse("conversations:labeler-home"))
     body = response.content.decode()
     assert "Explain list comprehensions" in body
     assert "left</time>" in body
@@ -62,7 +64,7 @@ def test_lease_time_is_rendered_for_people_without_script_and_seeds_the_countdow
     project = ProjectFactory(lease_minutes=90)
     PromptFactory(project=project)
     next_task(labeler)
-    body = _client(client, labeler).get(reverse("labeling:labeler-home")).content.decode()
+    body = _client(client, labeler).get(reverse("conversations:labeler-home")).content.decode()
     seconds = int(re.search(r'data-lease-seconds="(\d+)"', body).group(1))
     assert 90 * 60 - 5 <= seconds <= 90 * 60
     assert re.search(
@@ -76,7 +78,7 @@ def test_labeler_home_shows_guidelines_changed_notice(client, labeler, admin_use
     PromptFactory(project=project)
     guidelines_save(project=project, body="v1", user=admin_user)
     next_task(labeler)
-    home = reverse("labeling:labeler-home")
+    home = reverse("conversations:labeler-home")
     assert "Guidelines changed" in _client(client, labeler).get(home).content.decode()
     client.get(reverse("labeling:guidelines", args=[project.slug]))
     assert "Guidelines changed" not in client.get(home).content.decode()
@@ -88,7 +90,7 @@ def test_skip_from_home_and_someone_elses_task_is_404(client, labeler):
     PromptFactory()
     lease = next_task(labeler).assignment
     other = UserFactory(labeler_domains=["python"])
-    url = reverse("labeling:task-skip", args=[lease.pk])
+    url = reverse("conversations:task-skip", args=[lease.pk])
     assert _client(client, other).post(url, {"reason": "x"}).status_code == 404
     client.force_login(labeler)
     response = client.post(url, {"reason": "Off topic"}, HTTP_HX_REQUEST="true")
@@ -106,7 +108,7 @@ def test_labeler_home_queries_are_bounded(client, labeler, django_assert_max_num
     next_task(labeler)
     _client(client, labeler)
     with django_assert_max_num_queries(16):
-        assert client.get(reverse("labeling:labeler-home")).status_code == 200
+        assert client.get(reverse("conversations:labeler-home")).status_code == 200
 
 
 def _fill_project(size: int) -> Project:
@@ -281,7 +283,7 @@ def test_expired_lease_is_not_listed_as_active(client, labeler):
     PromptFactory()
     lease = next_task(labeler).assignment
     Assignment.objects.filter(pk=lease.pk).update(lease_expires_at=timezone.now() - timedelta(1))
-    body = _client(client, labeler).get(reverse("labeling:labeler-home")).content.decode()
+    body = _client(client, labeler).get(reverse("conversations:labeler-home")).content.decode()
     assert "No active task" in body
 
 
@@ -299,7 +301,7 @@ def test_labeler_home_shows_review_outcomes_with_comments(client):
         message_comments=[{"position": 1, "text": "Too short"}],
     )
     client.force_login(conversation.labeler)
-    page = client.get(reverse("labeling:labeler-home")).content.decode()
+    page = client.get(reverse("conversations:labeler-home")).content.decode()
     section = page[page.index("Review outcomes") :]
     assert "How do I reverse a list?" in section
     assert "Request changes" in section

@@ -7,12 +7,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from .forms import SkipForm
-from .models import Assignment, Project
-from .permissions import LABELER, can_work_on_assignment, role_required
-from .selectors import labeler_home as labeler_home_data
-from .selectors import labeler_projects
-from .services import TaskError, next_task, task_skip
+from labeling.forms import SkipForm
+from labeling.models import Assignment, Project
+from labeling.permissions import LABELER, can_work_on_assignment, role_required
+from labeling.selectors import labeler_home as labeler_home_data
+from labeling.selectors import labeler_projects
+from labeling.services import TaskError, next_task, task_skip
 
 
 def _home(request, *, no_task=None, status=200):
@@ -22,7 +22,7 @@ def _home(request, *, no_task=None, status=200):
         "no_task": no_task,
         "chosen_project": request.POST.get("project", ""),
     }
-    template = "labeling/labeler_home.html"
+    template = "conversations/labeler_home.html"
     if request.htmx and request.htmx.target == "next-task":
         template += "#next-task"
     elif request.htmx:
@@ -69,4 +69,4 @@ def task_skip_view(request, assignment_id: int):
         messages.error(request, str(error))
     if request.htmx:
         return _home(request)
-    return redirect("labeling:labeler-home")
+    return redirect("conversations:labeler-home")

@@ -7,10 +7,10 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .models import Assignment, Domain, Project, ProjectStatus, Prompt
-from .permissions import ADMIN, LABELER, api_role, can_work_on_assignment, has_role
-from .selectors import visible_projects
-from .services import (
+from labeling.models import Assignment, Domain, Project, ProjectStatus, Prompt
+from labeling.permissions import ADMIN, LABELER, api_role, can_work_on_assignment, has_role
+from labeling.selectors import visible_projects
+from labeling.services import (
     ProjectError,
     TaskError,
     guidelines_save,
@@ -20,7 +20,7 @@ from .services import (
     project_update,
     task_skip,
 )
-from .services.projects import PROJECT_FIELDS
+from labeling.services.projects import PROJECT_FIELDS
 
 
 class PromptOutput(serializers.ModelSerializer):

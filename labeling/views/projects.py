@@ -8,13 +8,12 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from conversations.markdown import render_markdown
-
-from .forms import GuidelinesForm, ProjectForm, PromptUploadForm
-from .models import ImportBatch, Project
-from .permissions import ADMIN, can_view_project, member_required, role_required
-from .selectors import project_dashboard, project_list_for_admin
-from .services import (
+from core.markdown import render_markdown
+from labeling.forms import GuidelinesForm, ProjectForm, PromptUploadForm
+from labeling.models import ImportBatch, Project
+from labeling.permissions import ADMIN, can_view_project, member_required, role_required
+from labeling.selectors import project_dashboard, project_list_for_admin
+from labeling.services import (
     ImportSource,
     ProjectError,
     guidelines_mark_read,
@@ -25,8 +24,8 @@ from .services import (
     prompts_import_enqueue,
     prompts_preview,
 )
-from .services.projects import PROJECT_FIELDS
-from .uploads import keep_upload, kept_upload, limit_uploads, too_large_message
+from labeling.services.projects import PROJECT_FIELDS
+from labeling.uploads import keep_upload, kept_upload, limit_uploads, too_large_message
 
 SESSION_KEY = "prompt-imports"
 

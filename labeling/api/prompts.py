@@ -13,12 +13,12 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .models import ImportBatch, Project
-from .permissions import ADMIN, api_role
-from .selectors import visible_prompts
-from .services import ImportSource, prompts_import, prompts_import_enqueue, prompts_preview
-from .task_api import PromptOutput, project_for
-from .uploads import keep_upload, limit_uploads, too_large_message
+from labeling.api.projects import PromptOutput, project_for
+from labeling.models import ImportBatch, Project
+from labeling.permissions import ADMIN, api_role
+from labeling.selectors import visible_prompts
+from labeling.services import ImportSource, prompts_import, prompts_import_enqueue, prompts_preview
+from labeling.uploads import keep_upload, limit_uploads, too_large_message
 
 
 class ImportReportOutput(serializers.Serializer):

@@ -3,11 +3,11 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .models import Role, User
-from .permissions import ADMIN, api_role
-from .selectors import domain_list, member_list
-from .services import member_save
-from .services.members import MemberError
+from labeling.models import Role, User
+from labeling.permissions import ADMIN, api_role
+from labeling.selectors import domain_list, member_list
+from labeling.services import member_save
+from labeling.services.members import MemberError
 
 
 class MemberOutput(serializers.ModelSerializer):
