@@ -6,8 +6,6 @@ urlpatterns = [
     path("me/", members.MeApi.as_view(), name="api-me"),
     path("members/", members.MemberListApi.as_view(), name="api-members"),
     path("domains/", members.DomainListApi.as_view(), name="api-domains"),
-    path("tasks/next/", projects.TaskNextApi.as_view(), name="api-task-next"),
-    path("tasks/<int:assignment_id>/skip/", projects.TaskSkipApi.as_view(), name="api-task-skip"),
     path("projects/", projects.ProjectListApi.as_view(), name="api-projects"),
     path("projects/<slug:slug>/", projects.ProjectDetailApi.as_view(), name="api-project"),
     path(

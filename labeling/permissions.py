@@ -87,7 +87,7 @@ def home_url_name(user) -> str:
     if has_role(user, REVIEWER):
         return "conversations:review-queue"
     if has_role(user, ADMIN):
-        return "labeling:project-list"
+        return "conversations:project-list"
     return "no-role"
 
 

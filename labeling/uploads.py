@@ -7,6 +7,15 @@ from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.template.defaultfilters import filesizeformat
 
+from core.exceptions import ApplicationError
+
+
+class UploadTooLarge(ApplicationError):
+    """The upload is over UPLOAD_MAX_BYTES (the message gives the limit in words)."""
+
+    status = 413
+    code = "too_large"
+
 
 def too_large_message(size: int | None = None) -> str:
     limit = filesizeformat(settings.UPLOAD_MAX_BYTES)

@@ -8,9 +8,7 @@ urlpatterns = [
     path("people/", members.people, name="people"),
     path("people/<int:user_id>/", members.person_edit, name="person-edit"),
     path("people/domains/", members.domain_create, name="domain-create"),
-    path("projects/", projects.project_list, name="project-list"),
     path("projects/new/", projects.project_create_view, name="project-create"),
-    path("projects/<slug:slug>/", projects.project_detail, name="project-detail"),
     path("projects/<slug:slug>/edit/", projects.project_edit, name="project-edit"),
     path(
         "projects/<slug:slug>/guidelines/edit/",

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conversations.access import own_conversation
-from conversations.api.errors import error_response, version_conflict_response
+from conversations.api.errors import version_conflict_response
 from conversations.diffing import edit_ratio
 from conversations.models import Conversation, DraftRequest
 from conversations.selectors.editor import (
@@ -19,8 +19,6 @@ from conversations.selectors.editor import (
     own_conversations,
 )
 from conversations.services import (
-    ChecksFailed,
-    ConversationError,
     VersionConflict,
     conversation_checks,
     conversation_save,
@@ -123,8 +121,6 @@ class ConversationDetailApi(APIView):
             return version_conflict_response(
                 error, current={"version": current.version, "messages": _messages_out(current)}
             )
-        except ConversationError as error:
-            return error_response(400, "invalid", str(error))
         return Response(
             {
                 "id": conversation.pk,
@@ -145,20 +141,11 @@ class SubmitApi(APIView):
         own_conversation(request.user, conversation_for_access(conversation_id))
         data = VersionInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            conversation_submit(
-                conversation_id=conversation_id,
-                user=request.user,
-                expected_version=data.validated_data["version"],
-            )
-        except VersionConflict as error:
-            return version_conflict_response(error)
-        except ChecksFailed as error:
-            return error_response(
-                400, "checks_failed", str(error), checks=[r.as_dict() for r in error.results]
-            )
-        except ConversationError as error:
-            return error_response(400, "invalid", str(error))
+        conversation_submit(
+            conversation_id=conversation_id,
+            user=request.user,
+            expected_version=data.validated_data["version"],
+        )
         return Response(_detail(editor_conversation(conversation_id)))
 
 
@@ -227,14 +214,11 @@ class DraftRequestCreateApi(APIView):
         own_conversation(request.user, conversation_for_access(conversation_id))
         data = DraftInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            draft_request = draft_request_create(
-                conversation_id=conversation_id,
-                user=request.user,
-                message_position=data.validated_data["position"],
-            )
-        except ConversationError as error:
-            return error_response(400, "invalid", str(error))
+        draft_request = draft_request_create(
+            conversation_id=conversation_id,
+            user=request.user,
+            message_position=data.validated_data["position"],
+        )
         return Response(DraftRequestOutput(draft_request).data, status=status.HTTP_202_ACCEPTED)
 
 

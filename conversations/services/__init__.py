@@ -23,6 +23,7 @@ from .review import (
     review_submit,
 )
 from .revisions import revision_create
+from .tasks import NextTask, next_task, task_skip
 
 __all__ = [
     "ConversationImportError",
@@ -46,4 +47,7 @@ __all__ = [
     "review_edit",
     "review_release",
     "review_submit",
+    "NextTask",
+    "next_task",
+    "task_skip",
 ]

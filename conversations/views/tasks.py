@@ -7,12 +7,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from conversations.selectors.tasks import labeler_home as labeler_home_data
+from conversations.services import next_task, task_skip
 from labeling.forms import SkipForm
 from labeling.models import Assignment, Project
 from labeling.permissions import LABELER, can_work_on_assignment, role_required
-from labeling.selectors import labeler_home as labeler_home_data
 from labeling.selectors import labeler_projects
-from labeling.services import TaskError, next_task, task_skip
+from labeling.services import TaskError
 
 
 def _home(request, *, no_task=None, status=200):

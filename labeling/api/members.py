@@ -7,7 +7,6 @@ from labeling.models import Role, User
 from labeling.permissions import ADMIN, api_role
 from labeling.selectors import domain_list, member_list
 from labeling.services import member_save
-from labeling.services.members import MemberError
 
 
 class MemberOutput(serializers.ModelSerializer):
@@ -58,12 +57,9 @@ class MemberListApi(APIView):
     def post(self, request):
         data = MemberInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            user, created = member_save(
-                **{**data.validated_data, "password": data.validated_data.get("password") or None}
-            )
-        except MemberError as error:
-            raise serializers.ValidationError({"detail": str(error)}) from error
+        user, created = member_save(
+            **{**data.validated_data, "password": data.validated_data.get("password") or None}
+        )
         return Response(
             MemberOutput(user).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

@@ -18,7 +18,8 @@ from labeling.models import ImportBatch, Project
 from labeling.permissions import ADMIN, api_role
 from labeling.selectors import visible_prompts
 from labeling.services import ImportSource, prompts_import, prompts_import_enqueue, prompts_preview
-from labeling.uploads import keep_upload, limit_uploads, too_large_message
+from labeling.services.imports import ON_DUPLICATE
+from labeling.uploads import UploadTooLarge, keep_upload, limit_uploads, too_large_message
 
 
 class ImportReportOutput(serializers.Serializer):
@@ -94,6 +95,26 @@ class PromptListApi(APIView):
         return paginator.get_paginated_response(PromptOutput(page, many=True).data)
 
 
+class PromptImportFilter(serializers.Serializer):
+    """The import's query parameters."""
+
+    on_duplicate = serializers.ChoiceField(choices=ON_DUPLICATE, default="skip")
+    dry_run = serializers.BooleanField(default=False)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        # `async` is a Python keyword, so it cannot be a class attribute.
+        fields["async"] = serializers.BooleanField(default=False)
+        return fields
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs["async"] and attrs["dry_run"]:
+            raise serializers.ValidationError(
+                {"async": ["dry_run answers at once: leave out async"]}
+            )
+        return attrs
+
+
 class PromptImportApi(APIView):
     """Bulk import: a multipart `file` (JSONL or CSV) or a JSON list of objects or strings.
 
@@ -111,6 +132,7 @@ class PromptImportApi(APIView):
         return super().initialize_request(request, *args, **kwargs)
 
     @extend_schema(
+        parameters=[PromptImportFilter],
         request={
             "multipart/form-data": {
                 "type": "object",
@@ -127,13 +149,11 @@ class PromptImportApi(APIView):
     )
     def post(self, request, slug: str):
         project = get_object_or_404(Project, slug=slug)
-        on_duplicate = request.query_params.get("on_duplicate", "skip")
-        if on_duplicate not in ("skip", "fail"):
-            raise ValidationError({"on_duplicate": ["use skip or fail"]})
-        dry_run = _flag(request, "dry_run")
-        run_async = _flag(request, "async")
-        if run_async and dry_run:
-            raise ValidationError({"async": ["dry_run answers at once: leave out async"]})
+        query = PromptImportFilter(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        on_duplicate = query.validated_data["on_duplicate"]
+        dry_run = query.validated_data["dry_run"]
+        run_async = query.validated_data["async"]
         kept = None
         if isinstance(request.data, list):
             if run_async:
@@ -143,17 +163,7 @@ class PromptImportApi(APIView):
             source = ImportSource(name="api.json", items=request.data)
         else:
             if getattr(request._request, "upload_too_large", False):
-                return Response(
-                    {
-                        "error": {
-                            "status": 413,
-                            "code": "too_large",
-                            "message": too_large_message(),
-                            "fields": {},
-                        }
-                    },
-                    status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-                )
+                raise UploadTooLarge(too_large_message())
             uploaded = request.data.get("file") if hasattr(request.data, "get") else None
             if uploaded is None or isinstance(uploaded, str):
                 raise ValidationError(
@@ -192,7 +202,3 @@ class PromptImportApi(APIView):
         if report.status == "imported":
             return Response(body, status=status.HTTP_201_CREATED)
         return Response(body)
-
-
-def _flag(request, name: str) -> bool:
-    return request.query_params.get(name, "") in ("1", "true", "yes")

@@ -13,20 +13,21 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from core.exceptions import ApplicationError
 from labeling.models import Assignment, Project, ProjectStatus, Prompt, User
 from labeling.permissions import LABELER, has_role, project_open_to
 
 
-class TaskError(ValueError):
+class TaskError(ApplicationError):
     """A task action the rules do not allow; the message says why."""
 
 
 @dataclass(frozen=True)
-class NextTask:
-    """What `next_task` found: a lease (new or resumed) or the specific reason there is none."""
+class NextLease:
+    """What `assignment_next` found: a lease (new or resumed) or the specific reason there is
+    none. The conversations app turns it into a task with its conversation."""
 
     assignment: Assignment | None = None
-    conversation_id: int | None = None
     resumed: bool = False
     reason: str = (
         ""  # not_labeler | no_domains | no_projects | project_paused | project_closed | all_done
@@ -38,8 +39,8 @@ class NextTask:
         return self.assignment is not None
 
 
-def _no_task(reason: str, message: str) -> NextTask:
-    return NextTask(reason=reason, message=message)
+def _no_task(reason: str, message: str) -> NextLease:
+    return NextLease(reason=reason, message=message)
 
 
 def _expire_overdue(*, now, prompt_ids=None) -> int:
@@ -72,13 +73,6 @@ def leases_expire(*, now=None) -> int:
     return _expire_overdue(now=now or timezone.now())
 
 
-def _start_conversation(assignment: Assignment) -> int:
-    # Imported here: the conversations app depends on labeling, not the other way round.
-    from conversations.services import conversation_start
-
-    return conversation_start(assignment=assignment).pk
-
-
 def _projects_open_to(user: User, domain_ids: set[int], project: Project | None):
     """(open active projects, the reason there are none). One query."""
     rows = Project.objects.values_list("id", "status", "priority", "replications", "domains")
@@ -100,7 +94,7 @@ def _projects_open_to(user: User, domain_ids: set[int], project: Project | None)
     return open_projects, reachable
 
 
-def _why_nothing(project: Project | None, domain_ids: set[int], reachable: list) -> NextTask:
+def _why_nothing(project: Project | None, domain_ids: set[int], reachable: list) -> NextLease:
     if project is not None:
         if project.status == ProjectStatus.PAUSED:
             return _no_task("project_paused", f"{project.name} is paused. Check back later.")
@@ -156,15 +150,16 @@ def _lock_candidate(user: User, domain_ids: set[int], level: list[dict]) -> Prom
 
 
 @transaction.atomic
-def next_task(user: User, project: Project | None = None) -> NextTask:
-    """The person's next task: their unexpired lease if any, else a new lease on a fitting prompt.
+def assignment_next(*, user: User, project: Project | None = None) -> NextLease:
+    """The person's next lease: their unexpired lease if any, else a new lease on a fitting prompt.
 
     Picks from active projects open to the person (their labeler domains meet the
     project's, or the project has none), prompts in their domains (or without one) that
     still need work and that they have not leased, written or skipped. Order: project
     priority, fewest conversations so far, oldest. Never returns a prompt whose slots are
-    all taken, even when many labelers race. Returns a `NextTask` with the lease and its
-    conversation id, or the specific reason there is none.
+    all taken, even when many labelers race. Returns a `NextLease` with the lease, or the
+    specific reason there is none. Labelers get theirs through `conversations.services.next_task`,
+    which also starts the lease's conversation.
     """
     if not has_role(user, LABELER):
         return _no_task("not_labeler", "Only labelers take tasks.")
@@ -185,7 +180,7 @@ def next_task(user: User, project: Project | None = None) -> NextTask:
         current = current.filter(project=project)
     lease = current.order_by("lease_expires_at").first()
     if lease is not None:
-        return NextTask(assignment=lease, conversation_id=_start_conversation(lease), resumed=True)
+        return NextLease(assignment=lease, resumed=True)
 
     _expire_overdue(now=now)
     domain_ids = set(user.labeler_domains.values_list("id", flat=True))
@@ -198,7 +193,7 @@ def next_task(user: User, project: Project | None = None) -> NextTask:
         prompt = _lock_candidate(user, domain_ids, levels[priority])
         if prompt is not None:
             lease = _lease(user, prompt, now)
-            return NextTask(assignment=lease, conversation_id=_start_conversation(lease))
+            return NextLease(assignment=lease)
     return _why_nothing(project, domain_ids, reachable)
 
 
@@ -225,14 +220,13 @@ def _lease(user: User, prompt: Prompt, now) -> Assignment:
 
 
 @transaction.atomic
-def task_skip(*, user: User, assignment_id: int, reason: str) -> Assignment:
-    """Give a task back with a reason the admins see; its slot frees and the person never
-    gets that prompt again. The untouched seeded draft is removed."""
-    from conversations.models import Conversation, ConversationState
-
+def assignment_skip(*, user: User, assignment_id: int, reason: str) -> Assignment:
+    """Give a lease back with a reason the admins see; its slot frees and the person never
+    gets that prompt again. Labelers skip through `conversations.services.task_skip`, which
+    also removes the untouched seeded draft."""
     reason = (reason or "").strip()
     if not reason:
-        raise TaskError("reason: say why you skip this task, so the admins can improve it.")
+        raise TaskError("say why you skip this task, so the admins can improve it.", field="reason")
     try:
         assignment = Assignment.objects.select_for_update().get(pk=assignment_id, labeler=user)
     except Assignment.DoesNotExist:
@@ -245,7 +239,6 @@ def task_skip(*, user: User, assignment_id: int, reason: str) -> Assignment:
     assignment.skip_reason = reason[:2000]
     assignment.completed_at = timezone.now()
     assignment.save(update_fields=["status", "skip_reason", "completed_at"])
-    Conversation.objects.filter(assignment=assignment, state=ConversationState.DRAFT).delete()
     return assignment
 
 

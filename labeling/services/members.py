@@ -4,11 +4,12 @@ from django.db import transaction
 from django.utils.text import slugify
 from rest_framework.authtoken.models import Token
 
+from core.exceptions import ApplicationError
 from labeling.models import Domain, Role, User
 
 
-class MemberError(ValueError):
-    """A member could not be saved; the message says which field and why."""
+class MemberError(ApplicationError):
+    """A member could not be saved; `field` names the field, the message why."""
 
 
 def domain_get_or_create(*, name: str) -> Domain:
@@ -36,12 +37,13 @@ def member_save(
     """Create or update a person with exactly these roles and domains. Returns (user, created)."""
     username = username.strip()
     if not username:
-        raise MemberError("username: required")
+        raise MemberError("required", field="username")
     roles = set(roles)
     unknown = roles - set(Role.values)
     if unknown:
         raise MemberError(
-            f"role: unknown role {', '.join(sorted(unknown))}; use {', '.join(Role.values)}"
+            f"unknown role {', '.join(sorted(unknown))}; use {', '.join(Role.values)}",
+            field="role",
         )
 
     user, created = User.objects.get_or_create(username=username)

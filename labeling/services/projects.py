@@ -9,11 +9,19 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 
+from core.exceptions import ApplicationError
 from labeling.models import Domain, GuidelineRead, GuidelineVersion, Project, ProjectStatus, User
 
 
-class ProjectError(ValueError):
-    """A project change the rules do not allow; the message names the field and why."""
+class ProjectError(ApplicationError):
+    """A project change the rules do not allow; `field` names the field, the message why."""
+
+
+class ProjectInUse(ProjectError):
+    """The project holds work, so it cannot be deleted."""
+
+    status = 409
+    code = "conflict"
 
 
 # The fields an admin edits through the form and the API (domains and guidelines aside).
@@ -58,24 +66,24 @@ def _rubric_problem(rubric) -> str | None:
 
 def _check(project: Project) -> None:
     if not project.name.strip():
-        raise ProjectError("name: required")
+        raise ProjectError("required", field="name")
     if not project.slug:
-        raise ProjectError("slug: use letters, digits or dashes")
+        raise ProjectError("use letters, digits or dashes", field="slug")
     if project.min_turns < 1:
-        raise ProjectError("min_turns: at least 1")
+        raise ProjectError("at least 1", field="min_turns")
     if project.max_turns < project.min_turns:
-        raise ProjectError("max_turns: must be at least min_turns")
+        raise ProjectError("must be at least min_turns", field="max_turns")
     if project.replications < 1:
-        raise ProjectError("replications: at least 1")
+        raise ProjectError("at least 1", field="replications")
     if project.lease_minutes < 1:
-        raise ProjectError("lease_minutes: at least 1")
+        raise ProjectError("at least 1", field="lease_minutes")
     if project.approvals_needed < 1:
-        raise ProjectError("approvals_needed: at least 1")
+        raise ProjectError("at least 1", field="approvals_needed")
     problem = _rubric_problem(project.rubric)
     if problem:
-        raise ProjectError(f"rubric: {problem}")
+        raise ProjectError(problem, field="rubric")
     if project.status not in ProjectStatus.values:
-        raise ProjectError(f"status: use one of {', '.join(ProjectStatus.values)}")
+        raise ProjectError(f"use one of {', '.join(ProjectStatus.values)}", field="status")
 
 
 def _save(project: Project, domains: Iterable[Domain] | None) -> Project:
@@ -84,7 +92,7 @@ def _save(project: Project, domains: Iterable[Domain] | None) -> Project:
         with transaction.atomic():
             project.save()
     except IntegrityError as error:
-        raise ProjectError(f'slug: "{project.slug}" is taken by another project') from error
+        raise ProjectError(f'"{project.slug}" is taken by another project', field="slug") from error
     if domains is not None:
         project.domains.set(domains)
     return project
@@ -127,7 +135,7 @@ def project_update(
 def project_delete(*, project: Project) -> None:
     """Delete a project that has no conversations yet; one with work is archived instead."""
     if project.conversations.exists():
-        raise ProjectError(
+        raise ProjectInUse(
             "This project has conversations: archive it (status archived) instead of deleting."
         )
     project.delete()
@@ -141,7 +149,9 @@ def project_for_import(*, slug: str, create: bool, created_by: User | None = Non
     if project:
         return project
     if not create:
-        raise ProjectError(f'project: no project "{slug}" (use --create-project to make it)')
+        raise ProjectError(
+            f'no project "{slug}" (use --create-project to make it)', field="project"
+        )
     return project_create(
         created_by=created_by,
         name=slug.replace("-", " ").capitalize(),
@@ -159,7 +169,7 @@ def guidelines_save(*, project: Project, body: str, user: User | None) -> Guidel
     if current and current.body == body:
         return current
     if not body.strip():
-        raise ProjectError("guidelines: write something, or keep the current version")
+        raise ProjectError("write something, or keep the current version", field="guidelines")
     number = (project.guideline_versions.aggregate(top=Max("version"))["top"] or 0) + 1
     version = GuidelineVersion.objects.create(
         project=project, version=number, body=body, created_by=user

@@ -8,8 +8,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conversations.models import Conversation
+from conversations.services import next_task, task_skip
 from labeling.models import Assignment, GuidelineVersion, ImportBatch, Project, ProjectStatus
-from labeling.services import guidelines_save, next_task, prompts_import_execute, task_skip
+from labeling.services import guidelines_save, prompts_import_execute
 from tests.factories import ProjectFactory, PromptFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -137,7 +138,7 @@ def test_admin_project_page_is_bounded_whatever_the_size(
     project = _fill_project(size)
     _client(client, admin_user)
     with django_assert_max_num_queries(14):
-        response = client.get(reverse("labeling:project-detail", args=[project.slug]))
+        response = client.get(reverse("conversations:project-detail", args=[project.slug]))
     body = response.content.decode()
     assert "Needs a chemist" in body
     assert "a.jsonl" in body
@@ -147,10 +148,10 @@ def test_admin_project_page_is_bounded_whatever_the_size(
 def test_only_admins_reach_project_pages(client, labeler):
     project = ProjectFactory()
     _client(client, labeler)
-    for name in ("project-list", "project-create"):
-        assert client.get(reverse(f"labeling:{name}")).status_code == 403
-    for name in ("project-detail", "project-edit", "prompt-upload"):
-        assert client.get(reverse(f"labeling:{name}", args=[project.slug])).status_code == 403
+    for name in ("conversations:project-list", "labeling:project-create"):
+        assert client.get(reverse(name)).status_code == 403
+    for name in ("conversations:project-detail", "labeling:project-edit", "labeling:prompt-upload"):
+        assert client.get(reverse(name, args=[project.slug])).status_code == 403
 
 
 def test_admin_creates_and_edits_a_project_with_rules_and_guidelines(client, admin_user):
@@ -173,7 +174,7 @@ def test_admin_creates_and_edits_a_project_with_rules_and_guidelines(client, adm
         },
     )
     project = Project.objects.get(slug="law-answers")
-    assert response["Location"] == reverse("labeling:project-detail", args=["law-answers"])
+    assert response["Location"] == reverse("conversations:project-detail", args=["law-answers"])
     assert (project.replications, project.lease_minutes, project.approvals_needed) == (2, 30, 2)
     assert project.rubric == ["accuracy", "citations", "plain_language"]
     assert project.guideline_versions.get().version == 1
