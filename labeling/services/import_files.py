@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 FIELDS = ("prompt", "messages", "system", "domain", "draft", "metadata", "id")
 
@@ -60,7 +60,7 @@ class BadRecord:
     message: str
 
 
-def decoded_lines(handle: IO[bytes]) -> Iterator[tuple[int, str]]:
+def decoded_lines(handle: Iterable[bytes]) -> Iterator[tuple[int, str]]:
     """(line number, text) of a UTF-8 file (BOM or not), one line at a time.
 
     Any other encoding raises ImportFileError naming the line. Shared by every import.
