@@ -1,5 +1,7 @@
 """API for a project's prompts and their imports. Same services as the browser and the CLI."""
 
+from __future__ import annotations
+
 from pathlib import Path
 
 from django.conf import settings
@@ -13,7 +15,7 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .models import ImportBatch, Project
+from .models import ImportBatch, Project, User
 from .permissions import ADMIN, api_role
 from .selectors import visible_prompts
 from .services import ImportSource, prompts_import, prompts_import_enqueue, prompts_preview
@@ -31,7 +33,9 @@ class ImportReportOutput(serializers.Serializer):
     duplicates_found = serializers.IntegerField()
     on_duplicate = serializers.CharField()
     error_count = serializers.IntegerField()
-    errors = serializers.ListField(child=serializers.CharField())
+    # The serializer metaclass moves declared fields into _declared_fields, so this never
+    # hides Serializer.errors at run time; mypy cannot see that.
+    errors = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]
     duplicates = serializers.ListField(child=serializers.CharField())
     preview = serializers.ListField(child=serializers.DictField())
 
@@ -42,7 +46,9 @@ class ImportBatchOutput(serializers.ModelSerializer):
     progress_percent = serializers.IntegerField(
         allow_null=True, help_text="of rows checked; null while not known or while saving"
     )
-    created_by = serializers.SlugRelatedField(read_only=True, slug_field="username")
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        read_only=True, slug_field="username"
+    )
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -172,9 +178,9 @@ class PromptImportApi(APIView):
                     user=request.user,
                     on_duplicate=on_duplicate,
                 )
-                body = ImportBatchOutput(batch).data
+                queued = ImportBatchOutput(batch).data
                 return Response(
-                    body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]}
+                    queued, status=status.HTTP_202_ACCEPTED, headers={"Location": queued["url"]}
                 )
         try:
             if dry_run:

@@ -1,4 +1,5 @@
 from collections import defaultdict
+from typing import Any
 
 from django.db.models import Count, F, Func, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -53,7 +54,7 @@ def project_list_for_admin() -> QuerySet[Project]:
     )
 
 
-def visible_projects(user) -> QuerySet[Project]:
+def visible_projects(user: User) -> QuerySet[Project]:
     """The projects a person may read: all for admins; live ones in their domains for others."""
     projects = Project.objects.prefetch_related("domains").order_by("-priority", "name")
     if has_role(user, ADMIN):
@@ -71,7 +72,7 @@ def visible_projects(user) -> QuerySet[Project]:
     ).distinct()
 
 
-def visible_prompts(user, project: Project) -> QuerySet[Prompt]:
+def visible_prompts(user: User, project: Project) -> QuerySet[Prompt]:
     """A project's prompts a person may read: all for admins, their domains for others."""
     prompts = Prompt.objects.filter(project=project).select_related("domain").order_by("id")
     if has_role(user, ADMIN):
@@ -116,19 +117,19 @@ def project_dashboard(project: Project) -> dict:
         .annotate(n=Count("id"))
         .order_by()
     )
-    for row in leased:
-        rows[row["prompt__domain__slug"] or ""]["leased"] = row["n"]
+    for lease_row in leased:
+        rows[lease_row["prompt__domain__slug"] or ""]["leased"] = lease_row["n"]
     states = (
         Conversation.objects.filter(project=project)
         .values("prompt__domain__slug", "state")
         .annotate(n=Count("id"))
         .order_by()
     )
-    for row in states:
-        rows[row["prompt__domain__slug"] or ""][row["state"]] = row["n"]
+    for state_row in states:
+        rows[state_row["prompt__domain__slug"] or ""][state_row["state"]] = state_row["n"]
 
     columns = ("prompts", "waiting", "open_slots", "leased", *CONVERSATION_STATES)
-    table = [
+    table: list[dict[str, Any]] = [
         {"domain": slug or "no domain", "counts": [rows[slug][c] for c in columns]}
         for slug in sorted(rows)
     ]
@@ -172,7 +173,7 @@ def project_dashboard(project: Project) -> dict:
     }
 
 
-def labeler_home(user) -> dict:
+def labeler_home(user: User) -> dict:
     """Everything on a labeler's home page in a fixed number of queries."""
     from conversations.models import Conversation
     from conversations.selectors.review import review_outcomes_for_labeler
@@ -219,8 +220,9 @@ def labeler_home(user) -> dict:
     )
     changed = [pid for pid, version in current.items() if read.get(pid) != version]
     for assignment in active:
-        assignment.guidelines_changed = assignment.project_id in changed
-        assignment.conversation_id_or_none = getattr(
+        # Attributes for the home page's template, not model fields.
+        assignment.guidelines_changed = assignment.project_id in changed  # type: ignore[attr-defined]
+        assignment.conversation_id_or_none = getattr(  # type: ignore[attr-defined]
             getattr(assignment, "conversation", None), "pk", None
         )
     return {
@@ -235,7 +237,7 @@ def labeler_home(user) -> dict:
     }
 
 
-def labeler_projects(user) -> list[Project]:
+def labeler_projects(user: User) -> list[Project]:
     """Active projects open to this labeler (for the "work on" choice beside Next task)."""
     domain_ids = list(user.labeler_domains.values_list("id", flat=True))
     return list(

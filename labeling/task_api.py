@@ -1,6 +1,8 @@
 """API for tasks, projects and guidelines (prompts and imports: prompt_api). Same services as
 the browser and the CLI."""
 
+from __future__ import annotations
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -24,7 +26,9 @@ from .services.projects import PROJECT_FIELDS
 
 
 class PromptOutput(serializers.ModelSerializer):
-    domain = serializers.SlugRelatedField(read_only=True, slug_field="slug")
+    domain: serializers.SlugRelatedField[Domain] = serializers.SlugRelatedField(
+        read_only=True, slug_field="slug"
+    )
 
     class Meta:
         model = Prompt
@@ -108,7 +112,9 @@ class TaskSkipApi(APIView):
 
 
 class ProjectOutput(serializers.ModelSerializer):
-    domains = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
+    domains: serializers.SlugRelatedField[Domain] = serializers.SlugRelatedField(
+        many=True, read_only=True, slug_field="slug"
+    )
 
     class Meta:
         model = Project
