@@ -79,7 +79,7 @@ def _conversation_shapes() -> list[list[tuple[str, str]]]:
         ]
     shapes = []
     for line in DATA.read_text(encoding="utf-8").splitlines():
-        stack = [(json.loads(line)["prompt"], [])]
+        stack: list[tuple[dict, list[tuple[str, str]]]] = [(json.loads(line)["prompt"], [])]
         while stack:
             node, prefix = stack.pop()
             role = "user" if node["role"] == "prompter" else "assistant"
@@ -216,7 +216,8 @@ def measure_tiktoken(slug: str) -> dict:
     from sftpipeline.tokenizers import load_cl100k_base
 
     encoding = load_cl100k_base().encoding
-    batches, current = [], []
+    batches: list[list[str]] = []
+    current: list[str] = []
     revisions = Conversation.objects.filter(project__slug=slug, state="approved").order_by("id")
     for messages in revisions.values_list("current_revision__messages", flat=True).iterator(
         chunk_size=5000

@@ -53,7 +53,7 @@ def _by_input_field(paths: dict[str, list[str]]) -> dict[str, list[str]]:
     """{full path: messages} grouped by the input field the path starts with."""
     fields: dict[str, list[str]] = {}
     for path, messages in paths.items():
-        name, below = re.match(r"([^.\[]*)(.*)", path).groups()
+        name, below = re.match(r"([^.\[]*)(.*)", path).groups()  # type: ignore[union-attr]  # matches any string
         fields.setdefault(name, []).extend(f"{below}: {m}" if below else m for m in messages)
     return fields
 

@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -186,7 +187,7 @@ CELERY_BEAT_SCHEDULE = {
     "remove-stale-uploads": {"task": "labeling.tasks.remove_stale_uploads", "schedule": 3600.0},
 }
 
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: unauthenticated API calls then get 401 with a WWW-Authenticate header.
         "rest_framework.authentication.TokenAuthentication",

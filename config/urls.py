@@ -1,11 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from labeling.views import members as labeling_members
 
-api_patterns = [
+api_patterns: list[URLPattern | URLResolver] = [
     path("", include("labeling.api_urls")),
     path("", include("conversations.api_urls")),
     path("", include("exports.api_urls")),

@@ -15,7 +15,9 @@ class MemberAdmin(UserAdmin):
         "is_active",
     ]
     list_filter = ["is_labeler", "is_reviewer", "is_project_admin", "is_active"]
-    fieldsets = UserAdmin.fieldsets + (
+    # UserAdmin's own fieldsets (a tuple, though typed optional), then the roles.
+    fieldsets = (
+        *(UserAdmin.fieldsets or ()),
         (
             "Roles and expertise",
             {

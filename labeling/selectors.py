@@ -21,7 +21,7 @@ def domain_list() -> QuerySet[Domain]:
 # Projects, prompts and tasks ---------------------------------------------------------
 
 
-def visible_projects(user) -> QuerySet[Project]:
+def visible_projects(user: User) -> QuerySet[Project]:
     """The projects a person may read: all for admins; live ones in their domains for others."""
     projects = Project.objects.prefetch_related("domains").order_by("-priority", "name")
     if has_role(user, ADMIN):
@@ -39,7 +39,7 @@ def visible_projects(user) -> QuerySet[Project]:
     ).distinct()
 
 
-def visible_prompts(user, project: Project) -> QuerySet[Prompt]:
+def visible_prompts(user: User, project: Project) -> QuerySet[Prompt]:
     """A project's prompts a person may read: all for admins, their domains for others."""
     prompts = Prompt.objects.filter(project=project).select_related("domain").order_by("id")
     if has_role(user, ADMIN):
@@ -50,7 +50,7 @@ def visible_prompts(user, project: Project) -> QuerySet[Prompt]:
     return prompts.filter(Q(domain__isnull=True) | Q(domain_id__in=domain_ids))
 
 
-def labeler_projects(user) -> list[Project]:
+def labeler_projects(user: User) -> list[Project]:
     """Active projects open to this labeler (for the "work on" choice beside Next task)."""
     domain_ids = list(user.labeler_domains.values_list("id", flat=True))
     return list(

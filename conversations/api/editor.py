@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import cast
+
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
@@ -27,6 +30,7 @@ from conversations.services import (
 from conversations.services.authoring import message_dicts
 from conversations.services.drafts import draft_request_create, draft_requests_expire_stale
 from conversations.services.tokens import token_counts
+from labeling.models import Project, User
 from labeling.permissions import LABELER, api_role
 
 
@@ -44,7 +48,9 @@ def _messages_out(conversation: Conversation) -> list[dict]:
 
 
 class ConversationListOutput(serializers.ModelSerializer):
-    project = serializers.SlugRelatedField(read_only=True, slug_field="slug")
+    project: serializers.SlugRelatedField[Project] = serializers.SlugRelatedField(
+        read_only=True, slug_field="slug"
+    )
     prompt = serializers.SerializerMethodField()
 
     class Meta:
@@ -92,8 +98,9 @@ class ConversationListApi(ListAPIView):
     permission_classes = [api_role(LABELER)]
     serializer_class = ConversationListOutput
 
-    def get_queryset(self):
-        return own_conversations(self.request.user)
+    def get_queryset(self) -> QuerySet[Conversation]:
+        # api_role(LABELER) lets only a signed-in labeler through.
+        return own_conversations(cast(User, self.request.user))
 
 
 class ConversationDetailApi(APIView):

@@ -71,19 +71,19 @@ def project_dashboard(project: Project) -> dict[str, Any]:
         .annotate(n=Count("id"))
         .order_by()
     )
-    for row in leased:
-        rows[row["prompt__domain__slug"] or ""]["leased"] = row["n"]
+    for lease_row in leased:
+        rows[lease_row["prompt__domain__slug"] or ""]["leased"] = lease_row["n"]
     states = (
         Conversation.objects.filter(project=project)
         .values("prompt__domain__slug", "state")
         .annotate(n=Count("id"))
         .order_by()
     )
-    for row in states:
-        rows[row["prompt__domain__slug"] or ""][row["state"]] = row["n"]
+    for state_row in states:
+        rows[state_row["prompt__domain__slug"] or ""][state_row["state"]] = state_row["n"]
 
     columns = ("prompts", "waiting", "open_slots", "leased", *CONVERSATION_STATES)
-    table = [
+    table: list[dict[str, Any]] = [
         {"domain": slug or "no domain", "counts": [rows[slug][c] for c in columns]}
         for slug in sorted(rows)
     ]

@@ -60,8 +60,9 @@ def labeler_home(user: User) -> dict[str, Any]:
     )
     changed = [pid for pid, version in current.items() if read.get(pid) != version]
     for assignment in active:
-        assignment.guidelines_changed = assignment.project_id in changed
-        assignment.conversation_id_or_none = getattr(
+        # Attributes for the home page's template, not model fields.
+        assignment.guidelines_changed = assignment.project_id in changed  # type: ignore[attr-defined]
+        assignment.conversation_id_or_none = getattr(  # type: ignore[attr-defined]
             getattr(assignment, "conversation", None), "pk", None
         )
     return {

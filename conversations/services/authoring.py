@@ -18,12 +18,12 @@ from conversations.models import (
     Revision,
 )
 from core.exceptions import ApplicationError
-from labeling.models import Assignment
+from labeling.models import Assignment, User
 from labeling.services.assignment import task_complete
 
 from .checks import CheckResult, ConversationRules, blocking_results, run_checks
 from .revisions import revision_create
-from .tokens import token_counts
+from .tokens import TokenCounts, token_counts
 
 AUTHOR = "author"
 REVIEW = "review"
@@ -120,7 +120,7 @@ def protected_prefix_length(conversation: Conversation, existing: Sequence[Messa
     The prompt (with any earlier turns it was imported with) is the dataset's input; the
     labeler writes the replies and any follow-up turns after it.
     """
-    if conversation.prompt_id is None:
+    if conversation.prompt is None:
         return 1 if conversation.project.fixed_system_message else 0
     has_system = bool(existing) and existing[0].role == MessageRole.SYSTEM
     # An editable system message sits inside the prefix; the caller lets it change.
@@ -172,7 +172,9 @@ def _clean_messages(
     return cleaned
 
 
-def _check_protected(conversation: Conversation, existing: Sequence[Message], cleaned: list[dict]):
+def _check_protected(
+    conversation: Conversation, existing: Sequence[Message], cleaned: list[dict]
+) -> None:
     """A labeler cannot change the prompt (and earlier imported turns) nor a fixed system message.
 
     Compared without any editable system message, so adding or removing one is allowed.
@@ -183,7 +185,7 @@ def _check_protected(conversation: Conversation, existing: Sequence[Message], cl
         raise ConversationError(
             "the fixed system message cannot be changed or removed here.", field="messages[0]"
         )
-    if conversation.prompt_id is None:
+    if conversation.prompt is None:
         return
     old = [m for m in existing if m.role != MessageRole.SYSTEM]
     new = [(i, m) for i, m in enumerate(cleaned) if m["role"] != MessageRole.SYSTEM]
@@ -202,7 +204,7 @@ def _check_protected(conversation: Conversation, existing: Sequence[Message], cl
 def conversation_save(
     *,
     conversation_id: int,
-    user,
+    user: User,
     expected_version: int,
     messages: Sequence[Mapping],
     kind: str = AUTHOR,
@@ -340,7 +342,7 @@ def message_dicts(messages: Sequence[Message]) -> list[dict]:
 
 def conversation_checks(
     *, conversation: Conversation, messages: Sequence[Mapping]
-) -> tuple[list[CheckResult], object]:
+) -> tuple[list[CheckResult], TokenCounts]:
     """Run the quality checks with live token counts; returns (results, token counts)."""
     counts = token_counts(project=conversation.project, messages=messages)
     results = run_checks(
@@ -350,7 +352,7 @@ def conversation_checks(
 
 
 @transaction.atomic
-def conversation_submit(*, conversation_id: int, user, expected_version: int) -> Conversation:
+def conversation_submit(*, conversation_id: int, user: User, expected_version: int) -> Conversation:
     """Submit a draft (or a conversation returned for changes) for review.
 
     Runs the quality checks (a blocking one raises `ChecksFailed`), stores an immutable

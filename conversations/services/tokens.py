@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from labeling.models import Project
 from sftpipeline.render import count_conversation_tokens
 from sftpipeline.tokenizers import TokenizerError, get_tokenizer
 
@@ -41,7 +42,7 @@ class TokenCounts:
         }
 
 
-def token_counts(*, project, messages: Sequence[Mapping]) -> TokenCounts:
+def token_counts(*, project: Project, messages: Sequence[Mapping]) -> TokenCounts:
     """Content tokens per message and the whole rendered conversation's tokens, as exported.
 
     A tokenizer that needs a vocabulary file the server does not have (o200k_base,

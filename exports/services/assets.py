@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 
 from exports.models import TokenizerAsset
+from labeling.models import User
 from sftpipeline.hashing import sha256_bytes
 from sftpipeline.tokenizers import O200K_BASE, TokenizerError, get_tokenizer
 
@@ -34,7 +35,7 @@ def _copy(source: IO[bytes], target: Path) -> tuple[int, str]:
 
 @transaction.atomic
 def tokenizer_asset_upload(
-    *, kind: str, label: str, files: Mapping[str, IO[bytes]], uploaded_by
+    *, kind: str, label: str, files: Mapping[str, IO[bytes]], uploaded_by: User
 ) -> TokenizerAsset:
     """Store an uploaded vocabulary after loading it once with the real loader.
 

@@ -144,7 +144,11 @@ def export_tokenizer(config: ExportConfig) -> ChatTokenizer:
     """The tokenizer the config names, loaded from its uploaded vocabulary when needed."""
     if config.tokenizer == CL100K_BASE:
         return get_tokenizer(CL100K_BASE)
-    asset = TokenizerAsset.objects.filter(id=config.tokenizer_asset, kind=config.tokenizer).first()
+    asset = (
+        TokenizerAsset.objects.filter(id=config.tokenizer_asset, kind=config.tokenizer).first()
+        if config.tokenizer_asset is not None
+        else None
+    )
     if asset is None:
         raise ExportError(
             f"The uploaded {config.tokenizer} vocabulary #{config.tokenizer_asset} no longer exists."
@@ -214,7 +218,9 @@ def _manifest_time(created_at: dt.datetime | None) -> str:
 class _SplitWriters:
     """The open files of one export: per split, JSONL / Parquet / packed Parquet as configured."""
 
-    def __init__(self, folder: Path, config: ExportConfig, pad_id: int, stack) -> None:
+    def __init__(
+        self, folder: Path, config: ExportConfig, pad_id: int, stack: contextlib.ExitStack
+    ) -> None:
         self.jsonl: dict[str, JsonlWriter] = {}
         self.parquet: dict[str, ParquetWriter] = {}
         self.packed: dict[str, PackedParquetWriter] = {}

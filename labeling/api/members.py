@@ -1,9 +1,11 @@
+from __future__ import annotations
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from labeling.models import Role, User
+from labeling.models import Domain, Role, User
 from labeling.permissions import ADMIN, api_role
 from labeling.selectors import domain_list, member_list
 from labeling.services import member_save
@@ -11,8 +13,12 @@ from labeling.services import member_save
 
 class MemberOutput(serializers.ModelSerializer):
     roles = serializers.ListField(child=serializers.CharField())
-    labeler_domains = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
-    reviewer_domains = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
+    labeler_domains: serializers.SlugRelatedField[Domain] = serializers.SlugRelatedField(
+        many=True, read_only=True, slug_field="slug"
+    )
+    reviewer_domains: serializers.SlugRelatedField[Domain] = serializers.SlugRelatedField(
+        many=True, read_only=True, slug_field="slug"
+    )
 
     class Meta:
         model = User

@@ -17,7 +17,9 @@ from labeling.services.projects import PROJECT_FIELDS
 
 
 class PromptOutput(serializers.ModelSerializer):
-    domain = serializers.SlugRelatedField(read_only=True, slug_field="slug")
+    domain: serializers.SlugRelatedField[Domain] = serializers.SlugRelatedField(
+        read_only=True, slug_field="slug"
+    )
 
     class Meta:
         model = Prompt
@@ -43,7 +45,9 @@ def project_for(request, slug: str) -> Project:
 
 
 class ProjectOutput(serializers.ModelSerializer):
-    domains = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
+    domains: serializers.SlugRelatedField[Domain] = serializers.SlugRelatedField(
+        many=True, read_only=True, slug_field="slug"
+    )
 
     class Meta:
         model = Project

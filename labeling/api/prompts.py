@@ -1,5 +1,7 @@
 """API for a project's prompts and their imports. Same services as the browser and the CLI."""
 
+from __future__ import annotations
+
 from pathlib import Path
 
 from django.conf import settings
@@ -14,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labeling.api.projects import PromptOutput, project_for
-from labeling.models import ImportBatch, Project
+from labeling.models import ImportBatch, Project, User
 from labeling.permissions import ADMIN, api_role
 from labeling.selectors import visible_prompts
 from labeling.services import ImportSource, prompts_import, prompts_import_enqueue, prompts_preview
@@ -32,7 +34,9 @@ class ImportReportOutput(serializers.Serializer):
     duplicates_found = serializers.IntegerField()
     on_duplicate = serializers.CharField()
     error_count = serializers.IntegerField()
-    errors = serializers.ListField(child=serializers.CharField())
+    # The serializer metaclass moves declared fields into _declared_fields, so this never
+    # hides Serializer.errors at run time; mypy cannot see that.
+    errors = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]
     duplicates = serializers.ListField(child=serializers.CharField())
     preview = serializers.ListField(child=serializers.DictField())
 
@@ -43,7 +47,9 @@ class ImportBatchOutput(serializers.ModelSerializer):
     progress_percent = serializers.IntegerField(
         allow_null=True, help_text="of rows checked; null while not known or while saving"
     )
-    created_by = serializers.SlugRelatedField(read_only=True, slug_field="username")
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        read_only=True, slug_field="username"
+    )
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -182,9 +188,9 @@ class PromptImportApi(APIView):
                     user=request.user,
                     on_duplicate=on_duplicate,
                 )
-                body = ImportBatchOutput(batch).data
+                queued = ImportBatchOutput(batch).data
                 return Response(
-                    body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]}
+                    queued, status=status.HTTP_202_ACCEPTED, headers={"Location": queued["url"]}
                 )
         try:
             if dry_run:

@@ -6,8 +6,13 @@ locked (PostgreSQL: `select_for_update`; SQLite: the whole transaction is serial
 `BEGIN IMMEDIATE`), so it never goes past the project's `replications`.
 """
 
+from __future__ import annotations
+
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
@@ -16,6 +21,9 @@ from django.utils import timezone
 from core.exceptions import ApplicationError
 from labeling.models import Assignment, Project, ProjectStatus, Prompt, User
 from labeling.permissions import LABELER, has_role, project_open_to
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 
 class TaskError(ApplicationError):
@@ -43,7 +51,7 @@ def _no_task(reason: str, message: str) -> NextLease:
     return NextLease(reason=reason, message=message)
 
 
-def _expire_overdue(*, now, prompt_ids=None) -> int:
+def _expire_overdue(*, now: datetime, prompt_ids: Iterable[int] | None = None) -> int:
     """Expire overdue leases and give their slots back. Caller runs inside a transaction.
 
     Rows another transaction is already expiring are skipped rather than waited for.
@@ -68,12 +76,14 @@ def _expire_overdue(*, now, prompt_ids=None) -> int:
 
 
 @transaction.atomic
-def leases_expire(*, now=None) -> int:
+def leases_expire(*, now: datetime | None = None) -> int:
     """Mark overdue leases expired and give their slots back. Returns how many expired."""
     return _expire_overdue(now=now or timezone.now())
 
 
-def _projects_open_to(user: User, domain_ids: set[int], project: Project | None):
+def _projects_open_to(
+    user: User, domain_ids: set[int], project: Project | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(open active projects, the reason there are none). One query."""
     rows = Project.objects.values_list("id", "status", "priority", "replications", "domains")
     if project is not None:
@@ -126,7 +136,14 @@ def _why_nothing(project: Project | None, domain_ids: set[int], reachable: list)
     )
 
 
-def _lock_candidate(user: User, domain_ids: set[int], level: list[dict]) -> Prompt | None:
+class _OwnExpiredLease(TypedDict):
+    # The id of the person's own expired lease on the prompt, taken again instead of a new row.
+    own_expired_id: int | None
+
+
+def _lock_candidate(
+    user: User, domain_ids: set[int], level: list[dict]
+) -> WithAnnotations[Prompt, _OwnExpiredLease] | None:
     """Lock the best prompt of one priority level that still needs this person, or None.
 
     Order: fewest conversations so far (written + leased), then oldest.
@@ -197,7 +214,9 @@ def assignment_next(*, user: User, project: Project | None = None) -> NextLease:
     return _why_nothing(project, domain_ids, reachable)
 
 
-def _lease(user: User, prompt: Prompt, now) -> Assignment:
+def _lease(
+    user: User, prompt: WithAnnotations[Prompt, _OwnExpiredLease], now: datetime
+) -> Assignment:
     """Caller holds the prompt's row lock."""
     expires = now + prompt.project.lease_length
     Prompt.objects.filter(pk=prompt.pk).update(slots_taken=F("slots_taken") + 1)
@@ -242,7 +261,7 @@ def assignment_skip(*, user: User, assignment_id: int, reason: str) -> Assignmen
     return assignment
 
 
-def lease_is_active(assignment: Assignment, now=None) -> bool:
+def lease_is_active(assignment: Assignment, now: datetime | None = None) -> bool:
     """True while the lease holds the slot (the editor can use it to warn before submit)."""
     return assignment.status == Assignment.Status.LEASED and assignment.lease_expires_at > (
         now or timezone.now()
@@ -250,7 +269,7 @@ def lease_is_active(assignment: Assignment, now=None) -> bool:
 
 
 @transaction.atomic
-def task_complete(*, assignment_id: int, now=None) -> Assignment:
+def task_complete(*, assignment_id: int, now: datetime | None = None) -> Assignment:
     """Mark a task submitted, keeping the slot count right: a lease that had already
     expired gave its slot back, so submitting it takes a slot again (the work exists).
     Call it from the submit service instead of updating the status directly."""

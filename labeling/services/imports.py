@@ -9,6 +9,7 @@ Reading files is in `import_files`, checking each record in `import_rows`.
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import transaction
 
@@ -190,7 +191,9 @@ def _keys_in_project(project: Project, keys: list[str]) -> set[str]:
     )
 
 
-def prompts_preview(*, project: Project, source: ImportSource, on_duplicate: str = "skip"):
+def prompts_preview(
+    *, project: Project, source: ImportSource, on_duplicate: str = "skip"
+) -> ImportReport:
     """Validate a file without saving anything: counts, first rows, errors and duplicates."""
     report, _ = _scan(project, source, on_duplicate)
     return report
@@ -294,7 +297,7 @@ def _insert(
     return report
 
 
-def _batch_record(batch: ImportBatch | None, **fields) -> ImportBatch:
+def _batch_record(batch: ImportBatch | None, **fields: Any) -> ImportBatch:
     """Create the batch row, or fill in the queued one a background import started with."""
     file_name = fields.pop("file_name")[:255]
     user = fields.pop("user")

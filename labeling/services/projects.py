@@ -3,6 +3,7 @@
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -46,7 +47,7 @@ RUBRIC_MAX_CRITERIA = 10
 RUBRIC_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 
 
-def _rubric_problem(rubric) -> str | None:
+def _rubric_problem(rubric: object) -> str | None:
     """What is wrong with a rubric, or None. A rubric is 1 to 10 distinct criterion names,
     each a short lowercase label (reviewers score each 1 to 5)."""
     if not isinstance(rubric, list) or not rubric:
@@ -105,7 +106,7 @@ def project_create(
     name: str,
     domains: Iterable[Domain] = (),
     guidelines: str = "",
-    **fields,
+    **fields: Any,
 ) -> Project:
     """Create a project with its rules and policies; non-empty guidelines become version 1."""
     unknown = set(fields) - set(PROJECT_FIELDS)
@@ -120,7 +121,7 @@ def project_create(
 
 @transaction.atomic
 def project_update(
-    *, project: Project, domains: Iterable[Domain] | None = None, **fields
+    *, project: Project, domains: Iterable[Domain] | None = None, **fields: Any
 ) -> Project:
     """Change a project's settings; only the given fields change."""
     unknown = set(fields) - set(PROJECT_FIELDS)
