@@ -1,6 +1,7 @@
 """Settings, every one from the environment with a safe default for the embedded mode."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "labeling",
     "conversations",
     "exports",
@@ -63,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, so that it sees the flag a failed sign-in leaves on the request.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -109,6 +113,24 @@ AUTH_USER_MODEL = "labeling.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Sign-in throttling (django-axes, see labeling/lockout.py): wrong passwords count against
+# the account and the address, bad API tokens against the address; at the limit, that
+# account or address waits LOGIN_LOCKOUT_MINUTES after its last failure.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = "labeling.lockout.lockout_parameters"
+AXES_LOCKOUT_CALLABLE = "labeling.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "labeling.lockout.client_address"
+# Tries during a lockout do not push its end further away: the time we show stays true.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Proxies in front of the app that append the caller to X-Forwarded-For (0: none, the
+# connection's address is the caller's).
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -189,7 +211,7 @@ CELERY_BEAT_SCHEDULE = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: unauthenticated API calls then get 401 with a WWW-Authenticate header.
-        "rest_framework.authentication.TokenAuthentication",
+        "labeling.lockout.LockoutTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["labeling.permissions.IsMember"],
