@@ -32,7 +32,7 @@ def _logs_in(client, password) -> bool:
 def test_login_page_links_to_the_reset_and_the_user_menu_to_the_change(client, ana):
     assert reverse("password_reset") in client.get(reverse("login")).content.decode()
     client.force_login(ana)
-    page = client.get(reverse("labeling:labeler-home")).content.decode()
+    page = client.get(reverse("conversations:labeler-home")).content.decode()
     assert f'href="{reverse("password_change")}"' in page
 
 
