@@ -35,9 +35,12 @@ run: install
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## lint: ruff (lint rules and formatting) and mypy (types, cached in .mypy_cache)
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@# mypy's Django plugin imports config.settings, which needs SECRET_KEY or debug mode.
+	DJANGO_DEBUG=1 $(BIN)/mypy
 
 format: install-dev
 	$(BIN)/ruff format .

@@ -79,7 +79,7 @@ def _conversation_shapes() -> list[list[tuple[str, str]]]:
         ]
     shapes = []
     for line in DATA.read_text(encoding="utf-8").splitlines():
-        stack = [(json.loads(line)["prompt"], [])]
+        stack: list[tuple[dict, list[tuple[str, str]]]] = [(json.loads(line)["prompt"], [])]
         while stack:
             node, prefix = stack.pop()
             role = "user" if node["role"] == "prompter" else "assistant"
@@ -182,8 +182,8 @@ def _current_rss_mb() -> float:
 
 
 def measure_export(slug: str) -> dict:
-    from exports.pipeline.tokenizers import load_cl100k_base
     from exports.services import export_config_from_dict, export_run
+    from sftpipeline.tokenizers import load_cl100k_base
 
     config = export_config_from_dict({"projects": [slug], "val_fraction": 0.05})
     load_cl100k_base()  # both sides time steady-state work, not loading the vocabulary
@@ -213,10 +213,11 @@ def measure_export(slug: str) -> dict:
 
 def measure_tiktoken(slug: str) -> dict:
     from conversations.models import Conversation
-    from exports.pipeline.tokenizers import load_cl100k_base
+    from sftpipeline.tokenizers import load_cl100k_base
 
     encoding = load_cl100k_base().encoding
-    batches, current = [], []
+    batches: list[list[str]] = []
+    current: list[str] = []
     revisions = Conversation.objects.filter(project__slug=slug, state="approved").order_by("id")
     for messages in revisions.values_list("current_revision__messages", flat=True).iterator(
         chunk_size=5000

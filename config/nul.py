@@ -81,7 +81,8 @@ class NulRefusingMiddleware:
 
 def _refusal(request, field: str):
     if request.path.startswith("/api/"):
-        # The API's one error shape (config.api).
+        # The API's one error shape (config.api.error_body, not imported: config.api loads
+        # DRF's views, which load the parsers defined here).
         error = {"status": 400, "code": "invalid", "message": f"{field}: {NUL_PROBLEM}"}
         return JsonResponse({"error": {**error, "fields": {field: [NUL_PROBLEM]}}}, status=400)
     return HttpResponseBadRequest(

@@ -1,8 +1,10 @@
 from django.urls import path
 
-from .api import editor, history, review
+from .api import editor, history, review, tasks
 
 urlpatterns = [
+    path("tasks/next/", tasks.TaskNextApi.as_view(), name="api-task-next"),
+    path("tasks/<int:assignment_id>/skip/", tasks.TaskSkipApi.as_view(), name="api-task-skip"),
     path("conversations/", editor.ConversationListApi.as_view(), name="api-conversations"),
     path(
         "conversations/<int:conversation_id>/",

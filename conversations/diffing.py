@@ -13,7 +13,7 @@ _TOKEN = re.compile(r"\S+\s*|\s+")
 def word_diff(old: str, new: str) -> SafeString:
     """`new` with deletions in <del> and insertions in <ins>; every piece of text is escaped."""
     old_words, new_words = _TOKEN.findall(old or ""), _TOKEN.findall(new or "")
-    parts = []
+    parts: list[str] = []
     matcher = SequenceMatcher(a=old_words, b=new_words, autojunk=False)
     for op, a_start, a_end, b_start, b_end in matcher.get_opcodes():
         if op == "equal":

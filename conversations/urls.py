@@ -1,10 +1,15 @@
 from django.urls import path
 
-from .views import editor, history, review
+from .views import editor, history, projects, review, tasks
 
 app_name = "conversations"
 
 urlpatterns = [
+    path("tasks/", tasks.labeler_home, name="labeler-home"),
+    path("tasks/next/", tasks.task_next, name="task-next"),
+    path("tasks/<int:assignment_id>/skip/", tasks.task_skip_view, name="task-skip"),
+    path("projects/", projects.project_list, name="project-list"),
+    path("projects/<slug:slug>/", projects.project_detail, name="project-detail"),
     path("conversations/<int:conversation_id>/", editor.editor, name="editor"),
     path("conversations/<int:conversation_id>/preview/", editor.preview, name="editor-preview"),
     path("conversations/<int:conversation_id>/checks/", editor.checks, name="editor-checks"),

@@ -1,15 +1,16 @@
 from django.contrib import admin
 
+from labeling.admin import ReadOnlyModelAdmin, ReadOnlyTabularInline
+
 from .models import ExportArtifact, ExportJob
 
 
-class ArtifactInline(admin.TabularInline):
+class ArtifactInline(ReadOnlyTabularInline):
     model = ExportArtifact
-    extra = 0
 
 
 @admin.register(ExportJob)
-class ExportJobAdmin(admin.ModelAdmin):
+class ExportJobAdmin(ReadOnlyModelAdmin):
     list_display = ["id", "status", "rows_done", "rows_total", "created_at"]
     list_filter = ["status"]
     inlines = [ArtifactInline]

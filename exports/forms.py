@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 
 from exports.models import TokenizerAsset
-from exports.pipeline.render import CHATML, CHATML_SEP, HF_CHAT_TEMPLATE
 from exports.selectors import export_project_choices, tokenizer_assets
 from exports.services import ExportConfig, ExportConfigError, export_config_from_dict
 from labeling.models import Domain
+from sftpipeline.render import CHATML, CHATML_SEP, HF_CHAT_TEMPLATE
 
 TEMPLATE_CHOICES = [
     (CHATML_SEP, "chatml-sep — <|im_start|>role<|im_sep|>content<|im_end|>"),
@@ -72,17 +74,22 @@ class ExportForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["projects"].choices = [(p.slug, p.name) for p in export_project_choices()]
-        self.fields["domains"].choices = [(d.slug, d.name) for d in Domain.objects.all()]
-        self.fields["tokenizer"].choices = [("cl100k_base", "cl100k_base (built in)")] + [
-            (f"asset:{a.id}", f"{a.kind}: {a.label}") for a in tokenizer_assets()
+        # self.fields holds the ChoiceFields declared above, typed as their base Field.
+        cast(forms.ChoiceField, self.fields["projects"]).choices = [
+            (p.slug, p.name) for p in export_project_choices()
         ]
+        cast(forms.ChoiceField, self.fields["domains"]).choices = [
+            (d.slug, d.name) for d in Domain.objects.all()
+        ]
+        cast(forms.ChoiceField, self.fields["tokenizer"]).choices = [
+            ("cl100k_base", "cl100k_base (built in)")
+        ] + [(f"asset:{a.id}", f"{a.kind}: {a.label}") for a in tokenizer_assets()]
 
-    def clean(self):
+    def clean(self) -> dict[str, Any] | None:
         cleaned = super().clean()
         if self.errors:
             return cleaned
-        data = dict(cleaned)
+        data = dict(self.cleaned_data)
         choice = data.pop("tokenizer", "cl100k_base")
         if choice.startswith("asset:"):
             asset = TokenizerAsset.objects.filter(id=int(choice.split(":", 1)[1])).first()
@@ -129,7 +136,9 @@ class MultipleFileField(forms.FileField):
 class TokenizerUploadForm(forms.Form):
     kind = forms.ChoiceField(label="Tokenizer", choices=TokenizerAsset.Kind.choices)
     label = forms.CharField(max_length=200, required=False)
-    files = MultipleFileField(
+    # The form metaclass moves declared fields into base_fields, so this never hides
+    # BaseForm.files (the request's uploads) at run time; mypy cannot see that.
+    files = MultipleFileField(  # type: ignore[assignment]
         label="Files",
         help_text="o200k_base.tiktoken, or tokenizer.json with tokenizer_config.json "
         "and/or chat_template.jinja",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
@@ -76,7 +78,7 @@ def export_create(request):
 def export_preview_view(request):
     """The token preview for the form's current settings, before any job runs."""
     form = ExportForm(request.GET)
-    context = {"form": form, "examples": None, "preview_error": ""}
+    context: dict[str, Any] = {"form": form, "examples": None, "preview_error": ""}
     if form.is_valid():
         try:
             context["examples"] = export_preview(config=form.export_config())
@@ -105,7 +107,7 @@ def export_detail(request, job_id: int):
 @require_GET
 def export_job_preview_view(request, job_id: int):
     job = _job_or_404(request, job_id)
-    context = {"job": job, "examples": None, "preview_error": ""}
+    context: dict[str, Any] = {"job": job, "examples": None, "preview_error": ""}
     try:
         context["examples"] = export_job_preview(job=job)
     except (ExportError, ExportConfigError) as error:

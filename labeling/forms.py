@@ -47,7 +47,8 @@ class RubricField(forms.CharField):
 
     def to_python(self, value):
         text = super().to_python(value)
-        return [name.strip() for name in re.split(r"[,\n]", text) if name.strip()]
+        # CharField gives "" for empty input (its empty_value), never None.
+        return [name.strip() for name in re.split(r"[,\n]", text or "") if name.strip()]
 
 
 class ProjectForm(forms.ModelForm):

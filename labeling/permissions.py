@@ -84,11 +84,11 @@ def can_view_export_job(user, job) -> bool:
 def home_url_name(user) -> str:
     """Where a person lands after login: the home of their most hands-on role."""
     if has_role(user, LABELER):
-        return "labeling:labeler-home"
+        return "conversations:labeler-home"
     if has_role(user, REVIEWER):
         return "conversations:review-queue"
     if has_role(user, ADMIN):
-        return "labeling:project-list"
+        return "conversations:project-list"
     return "no-role"
 
 
@@ -120,6 +120,8 @@ def _holds(q: Q, values: dict[str, set]) -> bool:
         if isinstance(child, Q):
             results.append(_holds(child, values))
             continue
+        if not isinstance(child, tuple):
+            raise ValueError(f"unsupported node {child!r} in a domains rule")
         lookup, wanted = child
         path, _, operator = lookup.rpartition("__")
         ids = values[path]

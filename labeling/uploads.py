@@ -35,7 +35,8 @@ class UploadLimitHandler(FileUploadHandler):
     def receive_data_chunk(self, raw_data, start):
         self.received += len(raw_data)
         if self.received > settings.UPLOAD_MAX_BYTES:
-            self.request.upload_too_large = True
+            # A flag for the view; HttpRequest declares no such attribute.
+            self.request.upload_too_large = True  # type: ignore[union-attr]
             raise SkipFile
         return raw_data
 

@@ -5,7 +5,15 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 pytestmark = pytest.mark.django_db
 
-PUBLIC = {"login", "logout"}
+PUBLIC = {
+    "login",
+    "logout",
+    # Someone who forgot their password is not signed in.
+    "password_reset",
+    "password_reset_done",
+    "password_reset_confirm",
+    "password_reset_complete",
+}
 
 
 def _all_patterns(resolver=None, prefix=""):

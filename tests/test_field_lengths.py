@@ -10,11 +10,13 @@ from rest_framework import serializers
 
 import conversations.api.editor
 import conversations.api.review
+import conversations.api.tasks
 import exports.api
-import labeling.prompt_api
+import labeling.api.prompts
 from exports.forms import ExportForm, TokenizerUploadForm
 from exports.models import TokenizerAsset
-from labeling.api import MemberInput
+from labeling.api.members import MemberInput
+from labeling.api.projects import GuidelinesInput, ProjectInput
 from labeling.forms import (
     DomainForm,
     GuidelinesForm,
@@ -24,7 +26,6 @@ from labeling.forms import (
     SkipForm,
 )
 from labeling.models import Domain, Project, User
-from labeling.task_api import GuidelinesInput, ProjectInput
 
 pytestmark = pytest.mark.django_db
 
@@ -45,8 +46,11 @@ NO_LIMITED_COLUMN = {
     SkipForm,
     ExportForm,
     exports.api.ExportCreateInput,
-    labeling.task_api.TaskNextInput,
-    labeling.task_api.TaskSkipInput,
+    conversations.api.tasks.TaskNextInput,
+    conversations.api.tasks.TaskSkipInput,
+    # Query filters: they read, they write nothing.
+    labeling.api.prompts.PromptImportFilter,
+    conversations.api.review.ReviewQueueFilter,
     conversations.api.review.MessageCommentInput,
     conversations.api.review.ReviewInput,
     conversations.api.review.ReviewEditInput,

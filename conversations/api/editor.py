@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import cast
+
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
@@ -9,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conversations.access import own_conversation
-from conversations.api.errors import error_response, version_conflict_response
+from conversations.api.errors import version_conflict_response
 from conversations.diffing import edit_ratio
 from conversations.models import Conversation, DraftRequest
 from conversations.selectors.editor import (
@@ -19,8 +22,6 @@ from conversations.selectors.editor import (
     own_conversations,
 )
 from conversations.services import (
-    ChecksFailed,
-    ConversationError,
     VersionConflict,
     conversation_checks,
     conversation_save,
@@ -29,6 +30,7 @@ from conversations.services import (
 from conversations.services.authoring import message_dicts
 from conversations.services.drafts import draft_request_create, draft_requests_expire_stale
 from conversations.services.tokens import token_counts
+from labeling.models import Project, User
 from labeling.permissions import LABELER, api_role
 
 
@@ -46,7 +48,9 @@ def _messages_out(conversation: Conversation) -> list[dict]:
 
 
 class ConversationListOutput(serializers.ModelSerializer):
-    project = serializers.SlugRelatedField(read_only=True, slug_field="slug")
+    project: serializers.SlugRelatedField[Project] = serializers.SlugRelatedField(
+        read_only=True, slug_field="slug"
+    )
     prompt = serializers.SerializerMethodField()
 
     class Meta:
@@ -94,8 +98,9 @@ class ConversationListApi(ListAPIView):
     permission_classes = [api_role(LABELER)]
     serializer_class = ConversationListOutput
 
-    def get_queryset(self):
-        return own_conversations(self.request.user)
+    def get_queryset(self) -> QuerySet[Conversation]:
+        # api_role(LABELER) lets only a signed-in labeler through.
+        return own_conversations(cast(User, self.request.user))
 
 
 class ConversationDetailApi(APIView):
@@ -123,8 +128,6 @@ class ConversationDetailApi(APIView):
             return version_conflict_response(
                 error, current={"version": current.version, "messages": _messages_out(current)}
             )
-        except ConversationError as error:
-            return error_response(400, "invalid", str(error))
         return Response(
             {
                 "id": conversation.pk,
@@ -145,20 +148,11 @@ class SubmitApi(APIView):
         own_conversation(request.user, conversation_for_access(conversation_id))
         data = VersionInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            conversation_submit(
-                conversation_id=conversation_id,
-                user=request.user,
-                expected_version=data.validated_data["version"],
-            )
-        except VersionConflict as error:
-            return version_conflict_response(error)
-        except ChecksFailed as error:
-            return error_response(
-                400, "checks_failed", str(error), checks=[r.as_dict() for r in error.results]
-            )
-        except ConversationError as error:
-            return error_response(400, "invalid", str(error))
+        conversation_submit(
+            conversation_id=conversation_id,
+            user=request.user,
+            expected_version=data.validated_data["version"],
+        )
         return Response(_detail(editor_conversation(conversation_id)))
 
 
@@ -227,14 +221,11 @@ class DraftRequestCreateApi(APIView):
         own_conversation(request.user, conversation_for_access(conversation_id))
         data = DraftInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            draft_request = draft_request_create(
-                conversation_id=conversation_id,
-                user=request.user,
-                message_position=data.validated_data["position"],
-            )
-        except ConversationError as error:
-            return error_response(400, "invalid", str(error))
+        draft_request = draft_request_create(
+            conversation_id=conversation_id,
+            user=request.user,
+            message_position=data.validated_data["position"],
+        )
         return Response(DraftRequestOutput(draft_request).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -36,31 +36,29 @@ class QueueItemOutput(serializers.Serializer):
     claims_by_others = serializers.IntegerField()
 
 
+class ReviewQueueFilter(serializers.Serializer):
+    """The queue's query parameters; each one left out (or empty) does not filter."""
+
+    project = serializers.IntegerField(required=False, min_value=0, help_text="project id")
+    domain = serializers.CharField(required=False, allow_blank=True, help_text="domain slug")
+    labeler = serializers.IntegerField(required=False, min_value=0, help_text="labeler id")
+
+
 class ReviewQueueApi(APIView):
     """Submitted conversations in your reviewer domains, oldest first (never your own)."""
 
     permission_classes = [api_role(REVIEWER)]
 
-    @extend_schema(responses=QueueItemOutput(many=True))
+    @extend_schema(parameters=[ReviewQueueFilter], responses=QueueItemOutput(many=True))
     def get(self, request):
-        def number(name):
-            value = request.query_params.get(name)
-            if value in (None, ""):
-                return None
-            if not value.isdigit():
-                raise serializers.ValidationError({name: f"must be a number, not {value!r}"})
-            return int(value)
-
-        try:
-            queue = selectors.review_queue(
-                reviewer=request.user,
-                project_id=number("project"),
-                domain=request.query_params.get("domain") or None,
-                labeler_id=number("labeler"),
-            )
-        except selectors.QueueFilterError as error:
-            field, _, message = str(error).partition(": ")
-            raise serializers.ValidationError({field: [message]}) from error
+        query = ReviewQueueFilter(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        queue = selectors.review_queue(
+            reviewer=request.user,
+            project_id=query.validated_data.get("project"),
+            domain=query.validated_data.get("domain") or None,
+            labeler_id=query.validated_data.get("labeler"),
+        )
         return Response(
             {
                 "counts": selectors.review_queue_counts(reviewer=request.user),

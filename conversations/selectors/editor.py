@@ -13,7 +13,7 @@ from conversations.models import (
     Review,
     ReviewDecision,
 )
-from labeling.models import GuidelineVersion
+from labeling.models import GuidelineVersion, Project, User
 
 
 def editor_conversation(conversation_id: int) -> Conversation:
@@ -31,7 +31,7 @@ def conversation_for_access(conversation_id: int) -> Conversation:
     return get_object_or_404(Conversation.objects.select_related("project"), pk=conversation_id)
 
 
-def own_conversations(user) -> QuerySet[Conversation]:
+def own_conversations(user: User) -> QuerySet[Conversation]:
     return (
         Conversation.objects.filter(labeler=user)
         .select_related("project", "prompt")
@@ -52,7 +52,7 @@ def latest_change_request(conversation: Conversation) -> Review | None:
     )
 
 
-def current_guidelines(project) -> GuidelineVersion | None:
+def current_guidelines(project: Project) -> GuidelineVersion | None:
     """The guideline version in force (whether the person read it: labeling's guidelines_notice)."""
     return GuidelineVersion.objects.filter(project=project).order_by("-version").first()
 

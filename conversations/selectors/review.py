@@ -1,5 +1,6 @@
 """Reads for the review queue, the review page, the labeler's feedback and notifications."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.db.models import (
@@ -16,7 +17,6 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from conversations.diffing import edit_ratio, word_diff
-from conversations.markdown import render_markdown
 from conversations.models import (
     Conversation,
     ConversationState,
@@ -27,13 +27,13 @@ from conversations.models import (
     ReviewDecision,
     Revision,
 )
-from labeling.models import Project
+from core.exceptions import ApplicationError
+from core.markdown import render_markdown
+from labeling.models import User
 from labeling.permissions import covered_conversations_q
 
-ProjectDomain = Project.domains.through
 
-
-def reviewer_domain_ids(user) -> list[int]:
+def reviewer_domain_ids(user: User) -> list[int]:
     return list(user.reviewer_domains.values_list("pk", flat=True))
 
 
@@ -47,7 +47,7 @@ def _count_of(queryset: QuerySet) -> Coalesce:
     )
 
 
-def review_queue_base(*, reviewer) -> QuerySet[Conversation]:
+def review_queue_base(*, reviewer: User) -> QuerySet[Conversation]:
     """Submitted conversations `reviewer` may review: their domains, never their own, and not
     a revision they already judged."""
     return (
@@ -64,13 +64,13 @@ def review_queue_base(*, reviewer) -> QuerySet[Conversation]:
     )
 
 
-class QueueFilterError(ValueError):
-    """A queue filter that can never match for this reviewer; the message names it."""
+class QueueFilterError(ApplicationError):
+    """A queue filter that can never match for this reviewer (a 400, not an empty queue)."""
 
 
 def review_queue(
     *,
-    reviewer,
+    reviewer: User,
     project_id: int | None = None,
     domain: str | None = None,
     labeler_id: int | None = None,
@@ -84,8 +84,9 @@ def review_queue(
         mine = list(reviewer.reviewer_domains.values_list("slug", flat=True))
         if domain not in mine:
             raise QueueFilterError(
-                f'domain: "{domain}" is not one of your reviewer domains '
-                f"({', '.join(mine) or 'you have none'})."
+                f'"{domain}" is not one of your reviewer domains '
+                f"({', '.join(mine) or 'you have none'}).",
+                field="domain",
             )
     now = timezone.now()
     queue = review_queue_base(reviewer=reviewer)
@@ -113,7 +114,7 @@ def review_queue(
     )
 
 
-def review_queue_counts(*, reviewer) -> dict:
+def review_queue_counts(*, reviewer: User) -> dict:
     """How many conversations wait, per project, domain and labeler (three grouped queries)."""
     base = review_queue_base(reviewer=reviewer).order_by()
     projects = list(
@@ -197,7 +198,7 @@ class ShownMessage:
 
 
 def revision_messages(
-    *, revision: Revision, previous: Revision | None = None, reviews: list[Review] = ()
+    *, revision: Revision, previous: Revision | None = None, reviews: Sequence[Review] = ()
 ) -> list[ShownMessage]:
     """The revision's messages as the labeler sees them, with diffs against the AI draft and
     against `previous`, and the message comments of `reviews` that judged this revision."""
@@ -260,12 +261,12 @@ def conversation_feedback(*, conversation: Conversation) -> list[dict]:
     return feedback
 
 
-def review_outcomes_for_labeler(user, *, limit: int = 20) -> list[Conversation]:
+def review_outcomes_for_labeler(user: User, *, limit: int = 20) -> list[Conversation]:
     """The labeler's reviewed conversations, returned ones first, then by latest review.
 
     Each has `.latest_review` (with `.message_comments` prefetched) for the home page.
     """
-    conversations = list(
+    conversations: list[Conversation] = list(
         Conversation.objects.filter(labeler=user, reviews__isnull=False)
         .annotate(last_review_at=Max("reviews__created_at"))
         .select_related("project", "prompt")
@@ -281,14 +282,15 @@ def review_outcomes_for_labeler(user, *, limit: int = 20) -> list[Conversation]:
     )
     for conversation in conversations:
         reviews = list(conversation.reviews.all())
-        conversation.latest_review = reviews[0] if reviews else None
+        # An attribute for the home page's template, not a model field.
+        conversation.latest_review = reviews[0] if reviews else None  # type: ignore[attr-defined]
     conversations.sort(key=lambda c: c.state != ConversationState.CHANGES_REQUESTED)
     return conversations
 
 
-def notification_list(*, user, limit: int = 100) -> list[Notification]:
+def notification_list(*, user: User, limit: int = 100) -> list[Notification]:
     return list(Notification.objects.filter(user=user).order_by("-created_at", "-pk")[:limit])
 
 
-def unread_notification_count(*, user) -> int:
+def unread_notification_count(*, user: User) -> int:
     return Notification.objects.filter(user=user, read_at__isnull=True).count()

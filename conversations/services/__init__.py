@@ -24,6 +24,7 @@ from .review import (
     review_submit,
 )
 from .revisions import revision_create
+from .tasks import NextTask, next_task, task_skip
 
 __all__ = [
     "ConversationImportError",
@@ -48,4 +49,7 @@ __all__ = [
     "review_edit",
     "review_release",
     "review_submit",
+    "NextTask",
+    "next_task",
+    "task_skip",
 ]

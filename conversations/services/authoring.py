@@ -17,12 +17,13 @@ from conversations.models import (
     MessageRole,
     Revision,
 )
-from labeling.models import Assignment
+from core.exceptions import ApplicationError
+from labeling.models import Assignment, User
 from labeling.services.assignment import task_complete, task_lock
 
 from .checks import CheckResult, ConversationRules, blocking_results, run_checks
 from .revisions import revision_create
-from .tokens import token_counts
+from .tokens import TokenCounts, token_counts
 
 AUTHOR = "author"
 REVIEW = "review"
@@ -32,12 +33,16 @@ MAX_MESSAGES = 401
 MAX_MESSAGE_CHARS = 100_000
 
 
-class ConversationError(ValueError):
-    """A change a person asked for that the rules do not allow; the message says why."""
+class ConversationError(ApplicationError):
+    """A change a person asked for that the rules do not allow; the message says why and
+    `field` the field path it concerns (`messages[2].content`), when there is one."""
 
 
 class VersionConflict(ConversationError):
     """The conversation changed since the person loaded it: nothing was overwritten."""
+
+    status = 409
+    code = "version_conflict"
 
     def __init__(self, conversation: Conversation, expected_version: int):
         self.conversation = conversation
@@ -51,11 +56,14 @@ class VersionConflict(ConversationError):
 class ChecksFailed(ConversationError):
     """Submit refused: at least one blocking quality check failed (`results` lists them all)."""
 
+    code = "checks_failed"
+
     def __init__(self, results: list[CheckResult]):
         self.results = results
         blocking = blocking_results(results)
         super().__init__(
-            "Fix these before submitting: " + " ".join(result.message for result in blocking)
+            "Fix these before submitting: " + " ".join(result.message for result in blocking),
+            extra={"checks": [result.as_dict() for result in results]},
         )
 
 
@@ -141,7 +149,7 @@ def protected_prefix_length(conversation: Conversation, existing: Sequence[Messa
     The prompt (with any earlier turns it was imported with) is the dataset's input; the
     labeler writes the replies and any follow-up turns after it.
     """
-    if conversation.prompt_id is None:
+    if conversation.prompt is None:
         return 1 if conversation.project.fixed_system_message else 0
     has_system = bool(existing) and existing[0].role == MessageRole.SYSTEM
     # An editable system message sits inside the prefix; the caller lets it change.
@@ -153,32 +161,38 @@ def _clean_messages(
 ) -> list[dict]:
     """Validate the shape of what was sent; content rules are the checks' job, not the save's."""
     if not isinstance(messages, Sequence) or isinstance(messages, str | bytes):
-        raise ConversationError("messages: send a list of {role, content} objects.")
+        raise ConversationError("send a list of {role, content} objects.", field="messages")
     if not messages:
-        raise ConversationError("messages: a conversation needs at least one message.")
+        raise ConversationError("a conversation needs at least one message.", field="messages")
     if len(messages) > MAX_MESSAGES:
-        raise ConversationError(f"messages: at most {MAX_MESSAGES} messages.")
+        raise ConversationError(f"at most {MAX_MESSAGES} messages.", field="messages")
     project = conversation.project
     cleaned = []
     for position, message in enumerate(messages):
         where = f"messages[{position}]"
         if not isinstance(message, Mapping):
-            raise ConversationError(f"{where}: send an object with role and content.")
+            raise ConversationError("send an object with role and content.", field=where)
         role, content = message.get("role"), message.get("content", "")
         if role not in MessageRole.values:
-            raise ConversationError(f"{where}.role: use one of {', '.join(MessageRole.values)}.")
+            raise ConversationError(
+                f"use one of {', '.join(MessageRole.values)}.", field=f"{where}.role"
+            )
         if not isinstance(content, str):
-            raise ConversationError(f"{where}.content: must be text.")
+            raise ConversationError("must be text.", field=f"{where}.content")
         if len(content) > MAX_MESSAGE_CHARS:
-            raise ConversationError(f"{where}.content: at most {MAX_MESSAGE_CHARS} characters.")
+            raise ConversationError(
+                f"at most {MAX_MESSAGE_CHARS} characters.", field=f"{where}.content"
+            )
         if role == MessageRole.SYSTEM:
             if position != 0:
-                raise ConversationError(f"{where}: a system message can only come first.")
+                raise ConversationError("a system message can only come first.", field=where)
             if not (project.system_message_allowed or project.fixed_system_message):
-                raise ConversationError(f"{where}: this project does not allow a system message.")
+                raise ConversationError(
+                    "this project does not allow a system message.", field=where
+                )
         draft_request = message.get("draft_request")
         if draft_request is not None and not isinstance(draft_request, int):
-            raise ConversationError(f"{where}.draft_request: must be a draft request id.")
+            raise ConversationError("must be a draft request id.", field=f"{where}.draft_request")
         cleaned.append(
             {"role": role, "content": content.replace("\r\n", "\n"), "draft_request": draft_request}
         )
@@ -187,7 +201,9 @@ def _clean_messages(
     return cleaned
 
 
-def _check_protected(conversation: Conversation, existing: Sequence[Message], cleaned: list[dict]):
+def _check_protected(
+    conversation: Conversation, existing: Sequence[Message], cleaned: list[dict]
+) -> None:
     """A labeler cannot change the prompt (and earlier imported turns) nor a fixed system message.
 
     Compared without any editable system message, so adding or removing one is allowed.
@@ -196,9 +212,9 @@ def _check_protected(conversation: Conversation, existing: Sequence[Message], cl
     fixed = project.fixed_system_message
     if fixed and (cleaned[0]["role"] != MessageRole.SYSTEM or cleaned[0]["content"] != fixed):
         raise ConversationError(
-            "messages[0]: the fixed system message cannot be changed or removed here."
+            "the fixed system message cannot be changed or removed here.", field="messages[0]"
         )
-    if conversation.prompt_id is None:
+    if conversation.prompt is None:
         return
     old = [m for m in existing if m.role != MessageRole.SYSTEM]
     new = [(i, m) for i, m in enumerate(cleaned) if m["role"] != MessageRole.SYSTEM]
@@ -209,7 +225,7 @@ def _check_protected(conversation: Conversation, existing: Sequence[Message], cl
         ):
             position = new[index][0] if index < len(new) else len(cleaned)
             raise ConversationError(
-                f"messages[{position}]: the prompt cannot be changed or removed here."
+                "the prompt cannot be changed or removed here.", field=f"messages[{position}]"
             )
 
 
@@ -217,7 +233,7 @@ def _check_protected(conversation: Conversation, existing: Sequence[Message], cl
 def conversation_save(
     *,
     conversation_id: int,
-    user,
+    user: User,
     expected_version: int,
     messages: Sequence[Mapping],
     kind: str = AUTHOR,
@@ -239,7 +255,7 @@ def conversation_save(
     whatever the number of messages.
     """
     if kind not in SAVE_KINDS:
-        raise ConversationError(f"kind: use one of {', '.join(SAVE_KINDS)}.")
+        raise ConversationError(f"use one of {', '.join(SAVE_KINDS)}.", field="kind")
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
         .select_related("project", "prompt")
@@ -335,7 +351,9 @@ def _succeeded_drafts(conversation: Conversation, cleaned: list[dict]) -> dict[i
         )
     for position, message in enumerate(cleaned):
         if message["draft_request"] is not None and message["role"] != MessageRole.ASSISTANT:
-            raise ConversationError(f"messages[{position}]: an AI draft goes in an assistant turn.")
+            raise ConversationError(
+                "an AI draft goes in an assistant turn.", field=f"messages[{position}]"
+            )
     return found
 
 
@@ -353,7 +371,7 @@ def message_dicts(messages: Sequence[Message]) -> list[dict]:
 
 def conversation_checks(
     *, conversation: Conversation, messages: Sequence[Mapping]
-) -> tuple[list[CheckResult], object]:
+) -> tuple[list[CheckResult], TokenCounts]:
     """Run the quality checks with live token counts; returns (results, token counts)."""
     counts = token_counts(project=conversation.project, messages=messages)
     results = run_checks(
@@ -363,7 +381,7 @@ def conversation_checks(
 
 
 @transaction.atomic
-def conversation_submit(*, conversation_id: int, user, expected_version: int) -> Conversation:
+def conversation_submit(*, conversation_id: int, user: User, expected_version: int) -> Conversation:
     """Submit a draft (or a conversation returned for changes) for review.
 
     Runs the quality checks (a blocking one raises `ChecksFailed`), stores an immutable

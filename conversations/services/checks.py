@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
+from labeling.models import Project
+
 BLOCKING = "blocking"
 WARNING = "warning"
 
@@ -30,7 +32,7 @@ class ConversationRules:
     fixed_system_message: str = ""
 
     @classmethod
-    def for_project(cls, project) -> ConversationRules:
+    def for_project(cls, project: Project) -> ConversationRules:
         return cls(
             min_turns=project.min_turns,
             max_turns=project.max_turns,

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations.models import Conversation, DraftRequest, MessageRole
+from labeling.models import Project, User
 
 from .authoring import EDITABLE_STATES, ConversationError
 
@@ -40,12 +41,14 @@ def ai_drafts_configured() -> bool:
     return bool(settings.AI_DRAFT_BASE_URL and settings.AI_DRAFT_MODEL)
 
 
-def ai_drafts_available(project) -> bool:
+def ai_drafts_available(project: Project) -> bool:
     return project.ai_drafts_enabled and ai_drafts_configured()
 
 
 @transaction.atomic
-def draft_request_create(*, conversation_id: int, user, message_position: int) -> DraftRequest:
+def draft_request_create(
+    *, conversation_id: int, user: User, message_position: int
+) -> DraftRequest:
     """Ask for an AI draft of the assistant turn at `message_position` (a Celery task does it).
 
     A request already queued or running for that turn is returned instead of a second one.

@@ -24,7 +24,7 @@ from conversations.models import (
     MessageRole,
     Revision,
 )
-from labeling.models import ImportBatch, Project
+from labeling.models import ImportBatch, Project, User
 from labeling.services.imports import ImportFileError, decoded_lines
 
 FORMATS = ("messages", "oasst")
@@ -107,7 +107,8 @@ def _parse_messages_line(record: Any, number: int) -> list[ParsedConversation]:
 def _oasst_message(message: Any, where: str) -> dict[str, str]:
     if not isinstance(message, dict):
         raise _LineError(where, "must be a message object")
-    role = OASST_ROLES.get(message.get("role"))
+    role_name = message.get("role")
+    role = OASST_ROLES.get(role_name) if isinstance(role_name, str) else None
     if role is None:
         raise _LineError(f"{where}.role", f"unknown role {json.dumps(message.get('role'))}")
     text = _text(message.get("text"), f"{where}.text")
@@ -252,7 +253,7 @@ def conversations_import(
     file_format: str = "messages",
     state: str = ConversationState.SUBMITTED.value,
     all_paths: bool = False,
-    created_by=None,
+    created_by: User | None = None,
 ) -> ImportResult:
     """Import every conversation of `stream` into `project`, or nothing if any line is bad.
 

@@ -4,10 +4,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations.models import Conversation, Notification
+from labeling.models import User
 
 
 def notification_create(
-    *, user, text: str, url: str = "", conversation: Conversation | None = None
+    *, user: User, text: str, url: str = "", conversation: Conversation | None = None
 ) -> Notification:
     """Tell `user` something happened. Runs inside the caller's transaction."""
     return Notification.objects.create(
@@ -16,7 +17,7 @@ def notification_create(
 
 
 @transaction.atomic
-def notifications_mark_read(*, user, notification_ids: list[int] | None = None) -> int:
+def notifications_mark_read(*, user: User, notification_ids: list[int] | None = None) -> int:
     """Mark `user`'s notifications read (all unread ones when no ids). Returns how many changed.
 
     Ids of other people's notifications are ignored: nobody can touch someone else's list.

@@ -9,7 +9,7 @@ Policy, in one place:
 - every decision is a Review row and every edit a Revision row: the audit trail.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.urls import reverse
@@ -25,6 +25,7 @@ from conversations.models import (
     Revision,
 )
 from labeling import permissions
+from labeling.models import Project, User
 
 from .authoring import REVIEW as REVIEW_SAVE
 from .authoring import ConversationError, VersionConflict, conversation_save
@@ -54,7 +55,7 @@ class StaleRevision(ReviewError):
     """The conversation was edited after the reviewer loaded it: the decision is not recorded."""
 
 
-def rubric_criteria(project) -> list[str]:
+def rubric_criteria(project: Project) -> list[str]:
     """The project's rubric as criterion names (an admin may store names or {"name": ...})."""
     names = []
     for criterion in project.rubric or []:
@@ -64,7 +65,7 @@ def rubric_criteria(project) -> list[str]:
     return names
 
 
-def _lock_for_review(*, conversation_id: int, reviewer) -> Conversation:
+def _lock_for_review(*, conversation_id: int, reviewer: User) -> Conversation:
     """Lock the conversation row and check the reviewer may act on it and it awaits review."""
     try:
         conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
@@ -82,22 +83,28 @@ def _lock_for_review(*, conversation_id: int, reviewer) -> Conversation:
     return conversation
 
 
+def _current_revision_id(conversation: Conversation) -> int:
+    # Submitting or importing records a revision: a conversation in review has one.
+    assert conversation.current_revision_id is not None
+    return conversation.current_revision_id
+
+
 def _current_approver_ids(conversation: Conversation) -> set[int]:
     return set(
         Review.objects.filter(
-            revision_id=conversation.current_revision_id, decision=ReviewDecision.APPROVE
+            revision_id=_current_revision_id(conversation), decision=ReviewDecision.APPROVE
         ).values_list("reviewer_id", flat=True)
     )
 
 
-def _claim_locked(*, conversation: Conversation, reviewer, now) -> ReviewClaim:
+def _claim_locked(*, conversation: Conversation, reviewer: User, now: datetime) -> ReviewClaim:
     """Give `reviewer` (or extend) a claim. Caller holds the conversation's row lock.
 
     One claim at a time when one approval is enough; with more, up to the number of
     approvals still missing, each by a different person.
     """
     if Review.objects.filter(
-        revision_id=conversation.current_revision_id, reviewer=reviewer
+        revision_id=_current_revision_id(conversation), reviewer=reviewer
     ).exists():
         raise ReviewError("You already reviewed this revision; it is waiting for another reviewer.")
     approvals_needed = max(conversation.project.approvals_needed, 1)
@@ -123,7 +130,7 @@ def _claim_locked(*, conversation: Conversation, reviewer, now) -> ReviewClaim:
 
 
 @transaction.atomic
-def review_claim(*, conversation_id: int, reviewer) -> ReviewClaim:
+def review_claim(*, conversation_id: int, reviewer: User) -> ReviewClaim:
     """Take a conversation from the queue for `CLAIM_LENGTH` (again: extend the claim).
 
     Race-safe: the conversation row is locked while claims are counted and written.
@@ -133,12 +140,12 @@ def review_claim(*, conversation_id: int, reviewer) -> ReviewClaim:
 
 
 @transaction.atomic
-def review_release(*, conversation_id: int, reviewer) -> None:
+def review_release(*, conversation_id: int, reviewer: User) -> None:
     """Give a claimed conversation back to the queue."""
     ReviewClaim.objects.filter(conversation_id=conversation_id, reviewer=reviewer).delete()
 
 
-def _clean_scores(project, scores: dict | None, *, required: bool) -> dict[str, int]:
+def _clean_scores(project: Project, scores: dict | None, *, required: bool) -> dict[str, int]:
     criteria = rubric_criteria(project)
     scores = scores or {}
     if not isinstance(scores, dict):
@@ -166,7 +173,9 @@ def _clean_scores(project, scores: dict | None, *, required: bool) -> dict[str, 
     return cleaned
 
 
-def _clean_message_comments(revision: Revision, message_comments) -> list[tuple[int, str]]:
+def _clean_message_comments(
+    revision: Revision, message_comments: list[dict] | None
+) -> list[tuple[int, str]]:
     cleaned = []
     count = len(revision.messages)
     for index, item in enumerate(message_comments or []):
@@ -195,7 +204,7 @@ def _feedback_url(conversation: Conversation) -> str:
 def review_submit(
     *,
     conversation_id: int,
-    reviewer,
+    reviewer: User,
     decision: str,
     scores: dict | None = None,
     comment: str = "",
@@ -212,7 +221,7 @@ def review_submit(
             f"Unknown decision {decision!r}: use one of {', '.join(ReviewDecision.values)}."
         )
     conversation = _lock_for_review(conversation_id=conversation_id, reviewer=reviewer)
-    revision = Revision.objects.get(pk=conversation.current_revision_id)
+    revision = Revision.objects.get(pk=_current_revision_id(conversation))
     if revision_number is not None and int(revision_number) != revision.number:
         raise StaleRevision(
             f"You reviewed revision {revision_number}, but revision {revision.number} is now "
@@ -245,7 +254,9 @@ def review_submit(
     return review
 
 
-def _apply_policy(*, conversation: Conversation, review: Review, reviewer, now) -> None:
+def _apply_policy(
+    *, conversation: Conversation, review: Review, reviewer: User, now: datetime
+) -> None:
     """Move the conversation on after `review`. Caller holds the row lock."""
     name = reviewer.get_username()
     labeler = conversation.labeler
@@ -277,7 +288,12 @@ def _apply_policy(*, conversation: Conversation, review: Review, reviewer, now) 
 
 @transaction.atomic
 def review_edit(
-    *, conversation_id: int, reviewer, expected_version: int, messages: list[dict], reason: str = ""
+    *,
+    conversation_id: int,
+    reviewer: User,
+    expected_version: int,
+    messages: list[dict],
+    reason: str = "",
 ) -> Revision:
     """A reviewer's correction: new message texts become a new current revision.
 
@@ -317,6 +333,7 @@ def review_edit(
     )
     conversation.refresh_from_db(fields=["current_revision", "version"])
     revision = conversation.current_revision
+    assert revision is not None  # conversation_save just recorded it
     if conversation.labeler is not None:
         notification_create(
             user=conversation.labeler,

@@ -1,8 +1,9 @@
 from conversations.models import Conversation, Revision
+from labeling.models import User
 
 
 def revision_create(
-    *, conversation: Conversation, kind: str, created_by, reason: str = ""
+    *, conversation: Conversation, kind: str, created_by: User, reason: str = ""
 ) -> Revision:
     """Snapshot every message of `conversation` as an immutable revision.
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from exports.pipeline.render import count_conversation_tokens
-from exports.pipeline.tokenizers import TokenizerError, get_tokenizer
+from labeling.models import Project
+from sftpipeline.render import count_conversation_tokens
+from sftpipeline.tokenizers import TokenizerError, get_tokenizer
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class TokenCounts:
         }
 
 
-def token_counts(*, project, messages: Sequence[Mapping]) -> TokenCounts:
+def token_counts(*, project: Project, messages: Sequence[Mapping]) -> TokenCounts:
     """Content tokens per message and the whole rendered conversation's tokens, as exported.
 
     A tokenizer that needs a vocabulary file the server does not have (o200k_base,

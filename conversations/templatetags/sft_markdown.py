@@ -1,11 +1,11 @@
 from django import template
 
-from conversations.markdown import render_markdown
+from core.markdown import render_markdown
 
 register = template.Library()
 
 
 @register.filter(name="markdown")
 def markdown_filter(text: str):
-    """Markdown rendered by markdown-it-py and sanitized by nh3 (conversations.markdown)."""
+    """Markdown rendered by markdown-it-py and sanitized by nh3 (core.markdown)."""
     return render_markdown(text)

@@ -15,7 +15,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from conversations.access import own_conversation
 from conversations.diffing import edit_ratio
-from conversations.markdown import render_markdown
 from conversations.models import Conversation, ConversationState, MessageOrigin, MessageRole
 from conversations.selectors.editor import (
     conversation_for_access,
@@ -42,6 +41,7 @@ from conversations.services.drafts import (
     draft_request_create,
     draft_requests_expire_stale,
 )
+from core.markdown import render_markdown
 from labeling.models import Assignment
 from labeling.permissions import member_required
 from labeling.services import guidelines_mark_read, guidelines_notice
@@ -216,7 +216,7 @@ def submit(request, conversation_id: int):
         flash.error(request, str(error))
         return redirect(editor_url)
     flash.success(request, "Submitted for review. Thank you!")
-    return redirect("labeling:labeler-home")
+    return redirect("conversations:labeler-home")
 
 
 @member_required

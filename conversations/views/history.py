@@ -72,10 +72,12 @@ def revision_diff(older, newer) -> list[dict]:
     for position in range(max(len(old_messages), len(newer.messages))):
         old = old_messages[position] if position < len(old_messages) else None
         new = newer.messages[position] if position < len(newer.messages) else None
+        shown = new or old
+        assert shown is not None  # position is below the longer list's length
         rows.append(
             {
                 "number": position + 1,
-                "role": (new or old)["role"],
+                "role": shown["role"],
                 "diff": word_diff(old["content"] if old else "", new["content"] if new else ""),
                 "changed": (old or {}).get("content") != (new or {}).get("content"),
                 "first": older is None,

@@ -1,5 +1,7 @@
 """Review screens: the queue, the review page, the labeler's feedback, notifications, quality."""
 
+from typing import Any
+
 from django.contrib import messages
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -7,10 +9,10 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations import stats
 from conversations.access import conversation_to_review, raise_review_refusal
 from conversations.models import Notification, ReviewDecision
 from conversations.selectors import review as selectors
+from conversations.selectors import stats
 from conversations.services import (
     ClaimUnavailable,
     ReviewError,
@@ -39,7 +41,7 @@ def _int_or_none(value) -> int | None:
 @role_required(REVIEWER)
 @require_GET
 def review_queue(request):
-    filters = {
+    filters: dict[str, Any] = {
         "project_id": _int_or_none(request.GET.get("project")),
         "domain": request.GET.get("domain") or None,
         "labeler_id": _int_or_none(request.GET.get("labeler")),
@@ -48,7 +50,7 @@ def review_queue(request):
         queue = list(selectors.review_queue(reviewer=request.user, **filters)[:QUEUE_PAGE_SIZE])
         filter_error = ""
     except selectors.QueueFilterError as error:
-        queue, filter_error = [], str(error).partition(": ")[2]
+        queue, filter_error = [], error.message
     context = {
         "queue": queue,
         "filter_error": filter_error,
@@ -69,7 +71,11 @@ def _review_context(request, conversation, *, against: int | None = None, **extr
     by_number = {revision.number: revision for revision in revisions}
     if against is None and current is not None:
         against = current.number - 1
-    previous = by_number.get(against) if current and against != current.number else None
+    previous = (
+        by_number.get(against)
+        if current and against is not None and against != current.number
+        else None
+    )
     shown = (
         selectors.revision_messages(revision=current, previous=previous, reviews=reviews)
         if current
@@ -201,7 +207,11 @@ def review_edit_view(request, conversation_id: int):
         )
     except VersionConflict:
         conversation = conversation_to_review(request.user, conversation_id)
-        theirs = conversation.messages.filter(position=position).first()
+        theirs = (
+            conversation.messages.filter(position=position).first()
+            if position is not None
+            else None
+        )
         context = _review_context(
             request,
             conversation,

@@ -13,8 +13,9 @@ from django.conf import settings
 from django.db import transaction
 
 from exports.models import TokenizerAsset
-from exports.pipeline.hashing import sha256_bytes
-from exports.pipeline.tokenizers import O200K_BASE, TokenizerError, get_tokenizer
+from labeling.models import User
+from sftpipeline.hashing import sha256_bytes
+from sftpipeline.tokenizers import O200K_BASE, TokenizerError, get_tokenizer
 
 from .config import ExportConfigError
 
@@ -34,7 +35,7 @@ def _copy(source: IO[bytes], target: Path) -> tuple[int, str]:
 
 @transaction.atomic
 def tokenizer_asset_upload(
-    *, kind: str, label: str, files: Mapping[str, IO[bytes]], uploaded_by
+    *, kind: str, label: str, files: Mapping[str, IO[bytes]], uploaded_by: User
 ) -> TokenizerAsset:
     """Store an uploaded vocabulary after loading it once with the real loader.
 

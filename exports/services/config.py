@@ -10,8 +10,8 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from exports.pipeline.render import CHATML, CHATML_SEP, HF_CHAT_TEMPLATE, TEMPLATE_NAMES
-from exports.pipeline.tokenizers import CL100K_BASE, HUGGINGFACE, O200K_BASE, TOKENIZER_NAMES
+from sftpipeline.render import CHATML, CHATML_SEP, HF_CHAT_TEMPLATE, TEMPLATE_NAMES
+from sftpipeline.tokenizers import CL100K_BASE, HUGGINGFACE, O200K_BASE, TOKENIZER_NAMES
 
 FORMATS: tuple[str, ...] = ("jsonl", "parquet")
 DATE_FIELDS: tuple[str, ...] = ("decided_at", "submitted_at")

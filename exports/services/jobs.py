@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -14,9 +15,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from exports.models import ExportArtifact, ExportJob, TokenizerAsset
-from exports.pipeline.hashing import sha256_file
-from exports.pipeline.publish import MANIFEST_NAME
-from labeling.models import Project
+from labeling.models import Project, User
+from sftpipeline.hashing import sha256_file
+from sftpipeline.publish import MANIFEST_NAME
 
 from .config import ExportConfig, ExportConfigError, export_config_from_dict
 from .running import ExportCancelled, ExportError, export_run
@@ -46,7 +47,7 @@ def export_config_check(*, config: ExportConfig) -> list[Project]:
 
 
 @transaction.atomic
-def export_job_create(*, config: ExportConfig, created_by) -> ExportJob:
+def export_job_create(*, config: ExportConfig, created_by: User) -> ExportJob:
     """Record a queued export job and start it in Celery once the row is committed."""
     from exports.tasks import run_export_job
 
@@ -133,9 +134,10 @@ def _job_claim(job_id: int) -> tuple[ExportJob, int] | None:
                 error="",
             )
         )
-        job = ExportJob.objects.filter(id=job_id).first()
         if claimed:
-            return job, job.attempt
+            owned = ExportJob.objects.get(id=job_id)
+            return owned, owned.attempt
+        job = ExportJob.objects.filter(id=job_id).first()
     if job is None or job.status not in ACTIVE:
         return None
     # Cancelled before a run started, or its owner died: no run will finish it.
@@ -177,7 +179,7 @@ def export_job_execute(*, job_id: int) -> str | None:
             raise ExportCancelled
 
     @contextlib.contextmanager
-    def publish_guard():
+    def publish_guard() -> Iterator[None]:
         """Held from just before the rename until the artifacts are recorded.
 
         The conditional UPDATE takes the job's row (PostgreSQL) or the database's write

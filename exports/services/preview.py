@@ -8,16 +8,15 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from exports.models import ExportJob
-from exports.pipeline.render import (
-    OverflowStatus,
+from exports.selectors import export_row_chunks
+from sftpipeline.render import (
     TokenizedExample,
     apply_max_tokens,
     preview_tokens,
 )
-from exports.pipeline.split import TRAIN, assign_split
-from exports.pipeline.tokenizers import ChatTokenizer
-from exports.pipeline.writers import split_filename
-from exports.selectors import export_row_chunks
+from sftpipeline.split import TRAIN, assign_split
+from sftpipeline.tokenizers import ChatTokenizer
+from sftpipeline.writers import split_filename
 
 from .config import ExportConfig, export_config_from_dict
 from .running import Selection, export_tokenizer, special_token_ids, tokenize_rows
@@ -90,9 +89,9 @@ def export_preview(*, config: ExportConfig, limit: int = PREVIEW_EXAMPLES) -> li
         for (row, _), example in zip(kept, tokenize_rows(kept, config, tokenizer), strict=True):
             limited, status = apply_max_tokens(example, config.max_tokens, config.overflow)
             split = assign_split(row.id, seed=config.seed, val_fraction=config.val_fraction)
-            if status is OverflowStatus.DROPPED:
-                limited = example
-            examples.append(_example(str(row.id), split, status.value, limited, tokenizer))
+            # A dropped conversation (limited is None) is shown whole.
+            shown = example if limited is None else limited
+            examples.append(_example(str(row.id), split, status.value, shown, tokenizer))
             if len(examples) >= limit:
                 return examples
         if selection.read >= PREVIEW_READ_LIMIT:

@@ -20,10 +20,12 @@ from typing import Any
 from django.conf import settings
 
 from exports.models import TokenizerAsset
-from exports.pipeline.card import CardConfig, render_dataset_card
-from exports.pipeline.packing import Packer
-from exports.pipeline.publish import atomic_directory, write_manifest
-from exports.pipeline.render import (
+from exports.selectors import DEFAULT_CHUNK_SIZE, ExportRow, export_conversations_queryset
+from exports.selectors import export_row_chunks as _row_chunks
+from sftpipeline.card import CardConfig, render_dataset_card
+from sftpipeline.packing import Packer
+from sftpipeline.publish import atomic_directory, write_manifest
+from sftpipeline.render import (
     CHATML_SEP,
     HF_CHAT_TEMPLATE,
     OverflowStatus,
@@ -31,9 +33,9 @@ from exports.pipeline.render import (
     apply_max_tokens,
     tokenize_conversations,
 )
-from exports.pipeline.split import SPLITS, Deduplicator, assign_split
-from exports.pipeline.stats import Stats
-from exports.pipeline.tokenizers import (
+from sftpipeline.split import SPLITS, Deduplicator, assign_split
+from sftpipeline.stats import Stats
+from sftpipeline.tokenizers import (
     CHAT_SPECIAL_TOKENS,
     CL100K_BASE,
     IM_END,
@@ -42,14 +44,12 @@ from exports.pipeline.tokenizers import (
     TokenizerError,
     get_tokenizer,
 )
-from exports.pipeline.writers import (
+from sftpipeline.writers import (
     JsonlWriter,
     PackedParquetWriter,
     ParquetWriter,
     split_filename,
 )
-from exports.selectors import DEFAULT_CHUNK_SIZE, ExportRow, export_conversations_queryset
-from exports.selectors import export_row_chunks as _row_chunks
 
 from .config import ExportConfig
 
@@ -144,7 +144,11 @@ def export_tokenizer(config: ExportConfig) -> ChatTokenizer:
     """The tokenizer the config names, loaded from its uploaded vocabulary when needed."""
     if config.tokenizer == CL100K_BASE:
         return get_tokenizer(CL100K_BASE)
-    asset = TokenizerAsset.objects.filter(id=config.tokenizer_asset, kind=config.tokenizer).first()
+    asset = (
+        TokenizerAsset.objects.filter(id=config.tokenizer_asset, kind=config.tokenizer).first()
+        if config.tokenizer_asset is not None
+        else None
+    )
     if asset is None:
         raise ExportError(
             f"The uploaded {config.tokenizer} vocabulary #{config.tokenizer_asset} no longer exists."
@@ -214,7 +218,9 @@ def _manifest_time(created_at: dt.datetime | None) -> str:
 class _SplitWriters:
     """The open files of one export: per split, JSONL / Parquet / packed Parquet as configured."""
 
-    def __init__(self, folder: Path, config: ExportConfig, pad_id: int, stack) -> None:
+    def __init__(
+        self, folder: Path, config: ExportConfig, pad_id: int, stack: contextlib.ExitStack
+    ) -> None:
         self.jsonl: dict[str, JsonlWriter] = {}
         self.parquet: dict[str, ParquetWriter] = {}
         self.packed: dict[str, PackedParquetWriter] = {}

@@ -1,13 +1,13 @@
 """Every write in the labeling app. Import from here: `from labeling.services import member_save`."""
 
 from .assignment import (
-    NextTask,
+    NextLease,
     TaskError,
+    assignment_next,
+    assignment_skip,
     lease_is_active,
     leases_expire,
-    next_task,
     task_complete,
-    task_skip,
 )
 from .import_jobs import prompts_import_enqueue, prompts_import_execute, stale_uploads_remove
 from .imports import (
@@ -33,12 +33,14 @@ from .projects import (
 )
 
 __all__ = [
+    "assignment_next",
+    "assignment_skip",
     "GuidelineNotice",
     "ImportFileError",
     "decoded_lines",
     "ImportReport",
     "ImportSource",
-    "NextTask",
+    "NextLease",
     "ProjectError",
     "TaskError",
     "domain_get_or_create",
@@ -49,7 +51,6 @@ __all__ = [
     "leases_expire",
     "member_save",
     "member_token",
-    "next_task",
     "project_create",
     "project_delete",
     "project_for_import",
@@ -60,6 +61,5 @@ __all__ = [
     "prompts_preview",
     "stale_uploads_remove",
     "task_complete",
-    "task_skip",
     "text_key",
 ]

@@ -7,32 +7,43 @@ locked (PostgreSQL: `select_for_update`; SQLite: the whole transaction is serial
 
 Lock order, the same in every task action so that two tabs of one person never deadlock
 (`task_lock` takes the first two): the person's row, their assignment, its conversation,
-then the prompt. `next_task` holds the person's row before it locks a candidate prompt and
-re-leases an expired assignment of theirs, so no skip or submit of that person's can sit
-between those two locks.
+then the prompt. The conversation side lives in `conversations.services` (`task_skip`,
+`conversation_submit`), which calls `task_lock` before touching the conversation and this
+module's services after. `assignment_next` holds the person's row before it locks a
+candidate prompt and re-leases an expired assignment of theirs, so no skip or submit of
+that person's can sit between those two locks.
 """
 
+from __future__ import annotations
+
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from core.exceptions import ApplicationError
 from labeling.models import Assignment, Project, ProjectStatus, Prompt, User
 from labeling.permissions import LABELER, domains_meet, domains_meet_q, has_role
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
-class TaskError(ValueError):
+
+class TaskError(ApplicationError):
     """A task action the rules do not allow; the message says why."""
 
 
 @dataclass(frozen=True)
-class NextTask:
-    """What `next_task` found: a lease (new or resumed) or the specific reason there is none."""
+class NextLease:
+    """What `assignment_next` found: a lease (new or resumed) or the specific reason there is
+    none. The conversations app turns it into a task with its conversation."""
 
     assignment: Assignment | None = None
-    conversation_id: int | None = None
     resumed: bool = False
     reason: str = (
         ""  # not_labeler | no_domains | no_projects | project_paused | project_closed | all_done
@@ -44,11 +55,11 @@ class NextTask:
         return self.assignment is not None
 
 
-def _no_task(reason: str, message: str) -> NextTask:
-    return NextTask(reason=reason, message=message)
+def _no_task(reason: str, message: str) -> NextLease:
+    return NextLease(reason=reason, message=message)
 
 
-def _expire_overdue(*, now, prompt_ids=None) -> int:
+def _expire_overdue(*, now: datetime, prompt_ids: Iterable[int] | None = None) -> int:
     """Expire overdue leases and give their slots back. Caller runs inside a transaction.
 
     Rows another transaction is already expiring are skipped rather than waited for.
@@ -73,19 +84,14 @@ def _expire_overdue(*, now, prompt_ids=None) -> int:
 
 
 @transaction.atomic
-def leases_expire(*, now=None) -> int:
+def leases_expire(*, now: datetime | None = None) -> int:
     """Mark overdue leases expired and give their slots back. Returns how many expired."""
     return _expire_overdue(now=now or timezone.now())
 
 
-def _start_conversation(assignment: Assignment) -> int:
-    # Imported here: the conversations app depends on labeling, not the other way round.
-    from conversations.services import conversation_start
-
-    return conversation_start(assignment=assignment).pk
-
-
-def _projects_open_to(user: User, domain_ids: set[int], project: Project | None):
+def _projects_open_to(
+    user: User, domain_ids: set[int], project: Project | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(open active projects, the reason there are none). One query."""
     rows = Project.objects.values_list("id", "status", "priority", "replications", "domains")
     if project is not None:
@@ -106,7 +112,7 @@ def _projects_open_to(user: User, domain_ids: set[int], project: Project | None)
     return open_projects, reachable
 
 
-def _why_nothing(project: Project | None, domain_ids: set[int], reachable: list) -> NextTask:
+def _why_nothing(project: Project | None, domain_ids: set[int], reachable: list) -> NextLease:
     if project is not None:
         if project.status == ProjectStatus.PAUSED:
             return _no_task("project_paused", f"{project.name} is paused. Check back later.")
@@ -138,7 +144,14 @@ def _why_nothing(project: Project | None, domain_ids: set[int], reachable: list)
     )
 
 
-def _lock_candidate(user: User, domain_ids: set[int], level: list[dict]) -> Prompt | None:
+class _OwnExpiredLease(TypedDict):
+    # The id of the person's own expired lease on the prompt, taken again instead of a new row.
+    own_expired_id: int | None
+
+
+def _lock_candidate(
+    user: User, domain_ids: set[int], level: list[dict]
+) -> WithAnnotations[Prompt, _OwnExpiredLease] | None:
     """Lock the best prompt of one priority level that still needs this person, or None.
 
     Order: fewest conversations so far (written + leased), then oldest.
@@ -162,15 +175,16 @@ def _lock_candidate(user: User, domain_ids: set[int], level: list[dict]) -> Prom
 
 
 @transaction.atomic
-def next_task(user: User, project: Project | None = None) -> NextTask:
-    """The person's next task: their unexpired lease if any, else a new lease on a fitting prompt.
+def assignment_next(*, user: User, project: Project | None = None) -> NextLease:
+    """The person's next lease: their unexpired lease if any, else a new lease on a fitting prompt.
 
     Picks from active projects open to the person (their labeler domains meet the
     project's, or the project has none), prompts in their domains (or without one) that
     still need work and that they have not leased, written or skipped. Order: project
     priority, fewest conversations so far, oldest. Never returns a prompt whose slots are
-    all taken, even when many labelers race. Returns a `NextTask` with the lease and its
-    conversation id, or the specific reason there is none.
+    all taken, even when many labelers race. Returns a `NextLease` with the lease, or the
+    specific reason there is none. Labelers get theirs through `conversations.services.next_task`,
+    which also starts the lease's conversation.
     """
     if not has_role(user, LABELER):
         return _no_task("not_labeler", "Only labelers take tasks.")
@@ -191,7 +205,7 @@ def next_task(user: User, project: Project | None = None) -> NextTask:
         current = current.filter(project=project)
     lease = current.order_by("lease_expires_at").first()
     if lease is not None:
-        return NextTask(assignment=lease, conversation_id=_start_conversation(lease), resumed=True)
+        return NextLease(assignment=lease, resumed=True)
 
     _expire_overdue(now=now)
     domain_ids = set(user.labeler_domains.values_list("id", flat=True))
@@ -204,11 +218,13 @@ def next_task(user: User, project: Project | None = None) -> NextTask:
         prompt = _lock_candidate(user, domain_ids, levels[priority])
         if prompt is not None:
             lease = _lease(user, prompt, now)
-            return NextTask(assignment=lease, conversation_id=_start_conversation(lease))
+            return NextLease(assignment=lease)
     return _why_nothing(project, domain_ids, reachable)
 
 
-def _lease(user: User, prompt: Prompt, now) -> Assignment:
+def _lease(
+    user: User, prompt: WithAnnotations[Prompt, _OwnExpiredLease], now: datetime
+) -> Assignment:
     """Caller holds the prompt's row lock."""
     expires = now + prompt.project.lease_length
     Prompt.objects.filter(pk=prompt.pk).update(slots_taken=F("slots_taken") + 1)
@@ -244,21 +260,18 @@ def task_lock(*, user: User, assignment_id: int | None) -> Assignment | None:
 
 
 @transaction.atomic
-def task_skip(*, user: User, assignment_id: int, reason: str) -> Assignment:
-    """Give a task back with a reason the admins see; its slot frees and the person never
-    gets that prompt again. A draft with their writing is kept as abandoned (nothing they
-    wrote is lost); an untouched seeded draft is removed."""
-    from conversations.services import conversation_set_aside
-
+def assignment_skip(*, user: User, assignment_id: int, reason: str) -> Assignment:
+    """Give a lease back with a reason the admins see; its slot frees and the person never
+    gets that prompt again. Labelers skip through `conversations.services.task_skip`, which
+    first sets their draft aside (kept when they wrote in it), in the module's lock order."""
     reason = (reason or "").strip()
     if not reason:
-        raise TaskError("reason: say why you skip this task, so the admins can improve it.")
+        raise TaskError("say why you skip this task, so the admins can improve it.", field="reason")
     assignment = task_lock(user=user, assignment_id=assignment_id)
     if assignment is None:
         raise Assignment.DoesNotExist(f"No task {assignment_id} of yours.")
     if assignment.status not in (Assignment.Status.LEASED, Assignment.Status.EXPIRED):
         raise TaskError(f"A {assignment.get_status_display().lower()} task cannot be skipped.")
-    conversation_set_aside(assignment=assignment)
     if assignment.status == Assignment.Status.LEASED:
         Prompt.objects.filter(pk=assignment.prompt_id).update(slots_taken=F("slots_taken") - 1)
     assignment.status = Assignment.Status.SKIPPED
@@ -268,7 +281,7 @@ def task_skip(*, user: User, assignment_id: int, reason: str) -> Assignment:
     return assignment
 
 
-def lease_is_active(assignment: Assignment, now=None) -> bool:
+def lease_is_active(assignment: Assignment, now: datetime | None = None) -> bool:
     """True while the lease holds the slot (the editor can use it to warn before submit)."""
     return assignment.status == Assignment.Status.LEASED and assignment.lease_expires_at > (
         now or timezone.now()
@@ -276,7 +289,7 @@ def lease_is_active(assignment: Assignment, now=None) -> bool:
 
 
 @transaction.atomic
-def task_complete(*, assignment_id: int, now=None) -> Assignment:
+def task_complete(*, assignment_id: int, now: datetime | None = None) -> Assignment:
     """Mark a task submitted, keeping the slot count right: a lease that had already
     expired gave its slot back, so submitting it takes a slot again (the work exists).
     Call it from the submit service instead of updating the status directly."""

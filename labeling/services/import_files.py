@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 FIELDS = ("prompt", "messages", "system", "domain", "draft", "metadata", "id")
 
@@ -35,6 +35,7 @@ class ImportSource:
             return "csv"
         if suffix in (".jsonl", ".ndjson", ".json", ".txt"):
             return "jsonl"
+        assert self.path is not None  # without items, the rows are in the file
         with open(self.path, "rb") as handle:
             head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
         return "jsonl" if head[:1] in (b"{", b'"', b"[") else "csv"
@@ -45,6 +46,7 @@ class ImportSource:
             for number, item in enumerate(self.items, start=1):
                 yield f"item {number}", item
             return
+        assert self.path is not None  # without items, the rows are in the file
         with open(self.path, "rb") as handle:
             lines = decoded_lines(handle)
             if self.kind == "csv":
@@ -60,7 +62,7 @@ class BadRecord:
     message: str
 
 
-def decoded_lines(handle: IO[bytes]) -> Iterator[tuple[int, str]]:
+def decoded_lines(handle: Iterable[bytes]) -> Iterator[tuple[int, str]]:
     """(line number, text) of a UTF-8 file (BOM or not), one line at a time.
 
     Any other encoding raises ImportFileError naming the line. Shared by every import.
@@ -98,7 +100,7 @@ def _csv_records(lines: Iterable[tuple[int, str]]) -> Iterator[tuple[str, Any]]:
     lines = iter(lines)
     numbers = [0]
 
-    def texts():
+    def texts() -> Iterator[str]:
         for number, text in lines:
             numbers[0] = number
             yield text

@@ -13,6 +13,7 @@ import logging
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -77,7 +78,7 @@ def _claim(batch_id: int) -> ImportBatch | None:
         return batch
 
 
-def _finish(batch_id: int, **fields) -> None:
+def _finish(batch_id: int, **fields: Any) -> None:
     ImportBatch.objects.filter(pk=batch_id).update(
         upload_name="", step="", finished_at=timezone.now(), **fields
     )

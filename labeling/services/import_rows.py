@@ -74,7 +74,8 @@ class RowValidator:
                 bad(name, f"longer than {MAX_TEXT_CHARS:,} characters")
             strings[name] = value or ""
 
-        text, system, earlier = strings["prompt"], strings["system"], []
+        text, system = strings["prompt"], strings["system"]
+        earlier: list = []
         if "messages" in record:
             if "prompt" in record:
                 bad("messages", 'give either "prompt" or "messages", not both')

@@ -9,6 +9,7 @@ Reading files is in `import_files`, checking each record in `import_rows`.
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import transaction
 
@@ -191,7 +192,9 @@ def _keys_in_project(project: Project, keys: list[str]) -> set[str]:
     )
 
 
-def prompts_preview(*, project: Project, source: ImportSource, on_duplicate: str = "skip"):
+def prompts_preview(
+    *, project: Project, source: ImportSource, on_duplicate: str = "skip"
+) -> ImportReport:
     """Validate a file without saving anything: counts, first rows, errors and duplicates."""
     report, _ = _scan(project, source, on_duplicate)
     return report
@@ -295,7 +298,7 @@ def _insert(
     return report
 
 
-def _batch_record(batch: ImportBatch | None, **fields) -> ImportBatch:
+def _batch_record(batch: ImportBatch | None, **fields: Any) -> ImportBatch:
     """Create the batch row, or fill in the queued one a background import started with.
 
     What it stores quotes the file (its name, its CSV header): a NUL there is shown, not

@@ -4,23 +4,25 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from core.columns import max_length
+from core.exceptions import ApplicationError
 from labeling.models import Domain, Role, User
 from labeling.slugs import slug_that_fits
 
-USERNAME_MAX_LENGTH = User._meta.get_field("username").max_length
-EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
-DOMAIN_NAME_MAX_LENGTH = Domain._meta.get_field("name").max_length
+USERNAME_MAX_LENGTH = max_length(User, "username")
+EMAIL_MAX_LENGTH = max_length(User, "email")
+DOMAIN_NAME_MAX_LENGTH = max_length(Domain, "name")
 
 
-class MemberError(ValueError):
-    """A member could not be saved; the message says which field and why."""
+class MemberError(ApplicationError):
+    """A member could not be saved; `field` names the field, the message why."""
 
 
 def domain_get_or_create(*, name: str) -> Domain:
     """Domains are expertise tags; unknown ones are created on first use."""
     if len(name.strip()) > DOMAIN_NAME_MAX_LENGTH:
         raise MemberError(f'domain "{name[:40]}…": at most {DOMAIN_NAME_MAX_LENGTH} characters')
-    slug = slug_that_fits(name, Domain._meta.get_field("slug").max_length)
+    slug = slug_that_fits(name, max_length(Domain, "slug"))
     if not slug:
         raise MemberError(f'domain "{name}": use letters, digits or dashes')
     domain, _ = Domain.objects.get_or_create(slug=slug, defaults={"name": name.strip()})
@@ -43,25 +45,26 @@ def member_save(
     """Create or update a person with exactly these roles and domains. Returns (user, created)."""
     username = username.strip()
     if not username:
-        raise MemberError("username: required")
+        raise MemberError("required", field="username")
     roles = set(roles)
     unknown = roles - set(Role.values)
     if unknown:
         raise MemberError(
-            f"role: unknown role {', '.join(sorted(unknown))}; use {', '.join(Role.values)}"
+            f"unknown role {', '.join(sorted(unknown))}; use {', '.join(Role.values)}",
+            field="role",
         )
 
     user = User.objects.filter(username=username).first()
     created = user is None
-    if created:
+    if user is None:
         # Django's own rule (letters, digits and @.+-_); people saved before it was checked
         # here keep their names.
         try:
             User.username_validator(username)
         except ValidationError as error:
-            raise MemberError(f"username: {' '.join(error.messages)}") from None
+            raise MemberError(" ".join(error.messages), field="username") from None
         if len(username) > USERNAME_MAX_LENGTH:
-            raise MemberError(f"username: at most {USERNAME_MAX_LENGTH} characters")
+            raise MemberError(f"at most {USERNAME_MAX_LENGTH} characters", field="username")
         user = User(username=username)
     user.is_labeler = Role.LABELER in roles
     user.is_reviewer = Role.REVIEWER in roles

@@ -3,18 +3,28 @@
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 
+from core.columns import max_length
+from core.exceptions import ApplicationError
 from labeling.models import Domain, GuidelineRead, GuidelineVersion, Project, ProjectStatus, User
 from labeling.slugs import slug_that_fits
 
 
-class ProjectError(ValueError):
-    """A project change the rules do not allow; the message names the field and why."""
+class ProjectError(ApplicationError):
+    """A project change the rules do not allow; `field` names the field, the message why."""
+
+
+class ProjectInUse(ProjectError):
+    """The project holds work, so it cannot be deleted."""
+
+    status = 409
+    code = "conflict"
 
 
 # The fields an admin edits through the form and the API (domains and guidelines aside).
@@ -39,7 +49,7 @@ RUBRIC_MAX_CRITERIA = 10
 RUBRIC_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 
 
-def _rubric_problem(rubric) -> str | None:
+def _rubric_problem(rubric: object) -> str | None:
     """What is wrong with a rubric, or None. A rubric is 1 to 10 distinct criterion names,
     each a short lowercase label (reviewers score each 1 to 5)."""
     if not isinstance(rubric, list) or not rubric:
@@ -57,32 +67,28 @@ def _rubric_problem(rubric) -> str | None:
     return None
 
 
-def _max_length(name: str) -> int:
-    return Project._meta.get_field(name).max_length
-
-
 def _check(project: Project) -> None:
     if not project.name.strip():
-        raise ProjectError("name: required")
-    if len(project.name) > _max_length("name"):
-        raise ProjectError(f"name: at most {_max_length('name')} characters")
+        raise ProjectError("required", field="name")
+    if len(project.name) > max_length(Project, "name"):
+        raise ProjectError(f"at most {max_length(Project, 'name')} characters", field="name")
     if not project.slug:
-        raise ProjectError("slug: use letters, digits or dashes")
+        raise ProjectError("use letters, digits or dashes", field="slug")
     if project.min_turns < 1:
-        raise ProjectError("min_turns: at least 1")
+        raise ProjectError("at least 1", field="min_turns")
     if project.max_turns < project.min_turns:
-        raise ProjectError("max_turns: must be at least min_turns")
+        raise ProjectError("must be at least min_turns", field="max_turns")
     if project.replications < 1:
-        raise ProjectError("replications: at least 1")
+        raise ProjectError("at least 1", field="replications")
     if project.lease_minutes < 1:
-        raise ProjectError("lease_minutes: at least 1")
+        raise ProjectError("at least 1", field="lease_minutes")
     if project.approvals_needed < 1:
-        raise ProjectError("approvals_needed: at least 1")
+        raise ProjectError("at least 1", field="approvals_needed")
     problem = _rubric_problem(project.rubric)
     if problem:
-        raise ProjectError(f"rubric: {problem}")
+        raise ProjectError(problem, field="rubric")
     if project.status not in ProjectStatus.values:
-        raise ProjectError(f"status: use one of {', '.join(ProjectStatus.values)}")
+        raise ProjectError(f"use one of {', '.join(ProjectStatus.values)}", field="status")
 
 
 def _save(project: Project, domains: Iterable[Domain] | None) -> Project:
@@ -91,7 +97,7 @@ def _save(project: Project, domains: Iterable[Domain] | None) -> Project:
         with transaction.atomic():
             project.save()
     except IntegrityError as error:
-        raise ProjectError(f'slug: "{project.slug}" is taken by another project') from error
+        raise ProjectError(f'"{project.slug}" is taken by another project', field="slug") from error
     if domains is not None:
         project.domains.set(domains)
     return project
@@ -104,16 +110,16 @@ def project_create(
     name: str,
     domains: Iterable[Domain] = (),
     guidelines: str = "",
-    **fields,
+    **fields: Any,
 ) -> Project:
     """Create a project with its rules and policies; non-empty guidelines become version 1."""
     unknown = set(fields) - set(PROJECT_FIELDS)
     if unknown:
         raise ProjectError(f"unknown fields: {', '.join(sorted(unknown))}")
     explicit = fields.get("slug")
-    if explicit and len(slugify(explicit)) > _max_length("slug"):
-        raise ProjectError(f"slug: at most {_max_length('slug')} characters")
-    fields["slug"] = slug_that_fits(explicit or name, _max_length("slug"))
+    if explicit and len(slugify(explicit)) > max_length(Project, "slug"):
+        raise ProjectError(f"at most {max_length(Project, 'slug')} characters", field="slug")
+    fields["slug"] = slug_that_fits(explicit or name, max_length(Project, "slug"))
     project = _save(Project(name=name.strip(), created_by=created_by, **fields), list(domains))
     if guidelines.strip():
         guidelines_save(project=project, body=guidelines, user=created_by)
@@ -122,14 +128,14 @@ def project_create(
 
 @transaction.atomic
 def project_update(
-    *, project: Project, domains: Iterable[Domain] | None = None, **fields
+    *, project: Project, domains: Iterable[Domain] | None = None, **fields: Any
 ) -> Project:
     """Change a project's settings; only the given fields change."""
     unknown = set(fields) - set(PROJECT_FIELDS)
     if unknown:
         raise ProjectError(f"unknown fields: {', '.join(sorted(unknown))}")
-    if len(slugify(fields.get("slug") or "")) > _max_length("slug"):
-        raise ProjectError(f"slug: at most {_max_length('slug')} characters")
+    if len(slugify(fields.get("slug") or "")) > max_length(Project, "slug"):
+        raise ProjectError(f"at most {max_length(Project, 'slug')} characters", field="slug")
     for name, value in fields.items():
         setattr(project, name, slugify(value) if name == "slug" else value)
     return _save(project, list(domains) if domains is not None else None)
@@ -139,7 +145,7 @@ def project_update(
 def project_delete(*, project: Project) -> None:
     """Delete a project that has no conversations yet; one with work is archived instead."""
     if project.conversations.exists():
-        raise ProjectError(
+        raise ProjectInUse(
             "This project has conversations: archive it (status archived) instead of deleting."
         )
     project.delete()
@@ -153,7 +159,9 @@ def project_for_import(*, slug: str, create: bool, created_by: User | None = Non
     if project:
         return project
     if not create:
-        raise ProjectError(f'project: no project "{slug}" (use --create-project to make it)')
+        raise ProjectError(
+            f'no project "{slug}" (use --create-project to make it)', field="project"
+        )
     return project_create(
         created_by=created_by,
         name=slug.replace("-", " ").capitalize(),
@@ -171,7 +179,7 @@ def guidelines_save(*, project: Project, body: str, user: User | None) -> Guidel
     if current and current.body == body:
         return current
     if not body.strip():
-        raise ProjectError("guidelines: write something, or keep the current version")
+        raise ProjectError("write something, or keep the current version", field="guidelines")
     number = (project.guideline_versions.aggregate(top=Max("version"))["top"] or 0) + 1
     version = GuidelineVersion.objects.create(
         project=project, version=number, body=body, created_by=user

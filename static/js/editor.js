@@ -7,6 +7,8 @@
 
   const form = document.getElementById("editor-form");
   if (!form) return;
+  // The editor saves through the API; Enter in a field must not post the form.
+  form.addEventListener("submit", (event) => event.preventDefault());
 
   const conversationId = form.dataset.conversation;
   const editable = form.dataset.editable === "true";

@@ -13,10 +13,10 @@ from conversations.models import (
     ReviewComment,
     ReviewDecision,
 )
-from conversations.services import conversation_save, conversation_submit
+from conversations.services import conversation_save, conversation_submit, next_task
 from labeling.models import GuidelineRead, GuidelineVersion
 from labeling.services import domain_get_or_create
-from labeling.services.assignment import leases_expire, next_task
+from labeling.services.assignment import leases_expire
 from tests.conversations.factories import started_conversation
 from tests.factories import ProjectFactory, PromptFactory, UserFactory
 

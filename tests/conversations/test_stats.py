@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from conversations import stats
+from conversations.selectors import stats
 from conversations.services import review_submit
 from tests.conversations.factories import reviewer_factory, submitted_conversation
 from tests.labeling.factories import ProjectFactory, UserFactory

@@ -8,8 +8,8 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from conversations.models import Conversation, ConversationState
+from conversations.services import next_task
 from labeling.services import domain_get_or_create
-from labeling.services.assignment import next_task
 from tests.factories import ProjectFactory, PromptFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -7,8 +7,8 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from conversations.models import Conversation
+from conversations.services import next_task
 from labeling.models import Assignment, ImportBatch
-from labeling.services import next_task
 from tests.factories import ProjectFactory, PromptFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -7,9 +7,9 @@ import pytest
 from jinja2.exceptions import SecurityError
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from exports.pipeline.hf_template import ChatTemplateError, render_chat_template
-from exports.pipeline.render import CHATML_SEP, HF_CHAT_TEMPLATE, tokenize_conversation
-from exports.pipeline.tokenizers import TokenizerError, get_tokenizer
+from sftpipeline.hf_template import ChatTemplateError, render_chat_template
+from sftpipeline.render import CHATML_SEP, HF_CHAT_TEMPLATE, tokenize_conversation
+from sftpipeline.tokenizers import TokenizerError, get_tokenizer
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|im_sep|>"]
 CORPUS = [

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exports.pipeline.render import (
+from sftpipeline.render import (
     CHATML,
     CHATML_SEP,
     IGNORE_INDEX,
@@ -16,7 +16,7 @@ from exports.pipeline.render import (
     tokenize_conversation,
     tokenize_conversations,
 )
-from exports.pipeline.tokenizers import (
+from sftpipeline.tokenizers import (
     CL100K_CHAT_SPECIALS,
     IM_END,
     count_tokens,

@@ -5,10 +5,10 @@ from itertools import pairwise
 
 import pytest
 
-from exports.pipeline.packing import Packer, pack_examples
-from exports.pipeline.render import IGNORE_INDEX, TokenizedExample, tokenize_conversations
-from exports.pipeline.split import TRAIN, VALIDATION, Deduplicator, assign_split, dedup_key
-from exports.pipeline.tokenizers import load_cl100k_base
+from sftpipeline.packing import Packer, pack_examples
+from sftpipeline.render import IGNORE_INDEX, TokenizedExample, tokenize_conversations
+from sftpipeline.split import TRAIN, VALIDATION, Deduplicator, assign_split, dedup_key
+from sftpipeline.tokenizers import load_cl100k_base
 
 
 def test_same_seed_same_split_regardless_of_order_and_size():

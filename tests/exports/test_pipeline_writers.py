@@ -7,14 +7,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from exports.pipeline.card import CardConfig, render_dataset_card, size_category
-from exports.pipeline.packing import pack_examples
-from exports.pipeline.publish import atomic_directory, write_manifest
-from exports.pipeline.render import tokenize_conversations
-from exports.pipeline.split import assign_split
-from exports.pipeline.stats import Stats
-from exports.pipeline.tokenizers import CL100K_CHAT_SPECIALS, load_cl100k_base
-from exports.pipeline.writers import (
+from sftpipeline.card import CardConfig, render_dataset_card, size_category
+from sftpipeline.packing import pack_examples
+from sftpipeline.publish import atomic_directory, write_manifest
+from sftpipeline.render import tokenize_conversations
+from sftpipeline.split import assign_split
+from sftpipeline.stats import Stats
+from sftpipeline.tokenizers import CL100K_CHAT_SPECIALS, load_cl100k_base
+from sftpipeline.writers import (
     JsonlWriter,
     PackedParquetWriter,
     ParquetWriter,

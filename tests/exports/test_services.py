@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from conversations.models import ConversationState, Revision
 from exports.models import ExportJob
-from exports.pipeline.tokenizers import load_cl100k_base
 from exports.services import (
     ExportCancelled,
     ExportConfigError,
@@ -23,6 +22,7 @@ from exports.services import (
     export_preview,
     export_run,
 )
+from sftpipeline.tokenizers import load_cl100k_base
 from tests.exports.factories import approved_conversation, chat
 from tests.factories import ProjectFactory, UserFactory
 

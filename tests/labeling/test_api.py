@@ -167,3 +167,24 @@ def test_bulk_import_is_for_admins(labeler):
     ProjectFactory(slug="bulk")
     response = _api(labeler).post("/api/projects/bulk/prompts/import/", ["x"], format="json")
     assert response.status_code == 403
+
+
+def test_nested_validation_errors_name_the_field_path_in_plain_words(admin_user):
+    response = _api(admin_user).post(
+        "/api/projects/", {"name": "Nested", "rubric": [["not", "text"], "style"]}, format="json"
+    )
+    assert response.status_code == 400
+    assert "ErrorDetail" not in response.content.decode()
+    error = response.json()["error"]
+    assert error["fields"] == {"rubric": ["[0]: Not a valid string."]}
+    assert error["message"] == "rubric[0]: Not a valid string."
+
+
+def test_item_errors_of_a_list_are_named_by_position():
+    from config.api import field_errors
+
+    detail = {"messages": [{}, {"role": ["Not valid."], "tool_calls": [{"id": ["Required."]}]}]}
+    assert field_errors(detail) == {
+        "messages[1].role": ["Not valid."],
+        "messages[1].tool_calls[0].id": ["Required."],
+    }

@@ -7,8 +7,9 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from conversations.models import Conversation
+from conversations.services import next_task, task_skip
 from labeling.models import Assignment, ProjectStatus, Prompt
-from labeling.services import leases_expire, next_task, task_complete, task_skip
+from labeling.services import leases_expire, task_complete
 from labeling.services.assignment import TaskError
 from tests.factories import ProjectFactory, PromptFactory, UserFactory
 

@@ -96,7 +96,7 @@ def test_html_next_task_never_reveals_a_project_the_labeler_cannot_see(client):
     client.force_login(labeler)
     for slug, name in (("secret", "Secret merger memos"), ("drafty", "Unreleased draft campaign")):
         for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
-            response = client.post(reverse("labeling:task-next"), {"project": slug}, **headers)
+            response = client.post(reverse("conversations:task-next"), {"project": slug}, **headers)
             assert response.status_code == 404
             assert name not in response.content.decode()
         api = APIClient()

@@ -184,11 +184,14 @@ def test_api_bodies_query_strings_and_forms_with_nul_are_400_naming_the_field(cl
         format="json",
     )
     assert response.status_code == 400
-    assert response.json()["error"]["fields"] == {
-        "messages[0].content": [
-            "contains a NUL character (\\u0000), which cannot be stored; remove it"
+    error = response.json()["error"]
+    # The one error shape: fields by input field, the path below it leading the message.
+    assert error["fields"] == {
+        "messages": [
+            "[0].content: contains a NUL character (\\u0000), which cannot be stored; remove it"
         ]
     }
+    assert error["message"].startswith("messages[0].content: contains a NUL character")
     response = _api(reviewer).get("/api/review-queue/", {"domain": "py\x00"})
     assert response.status_code == 400 and "domain" in response.json()["error"]["fields"]
 

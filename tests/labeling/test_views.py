@@ -8,8 +8,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conversations.models import Conversation
+from conversations.services import next_task, task_skip
 from labeling.models import Assignment, GuidelineVersion, ImportBatch, Project, ProjectStatus
-from labeling.services import guidelines_save, next_task, prompts_import_execute, task_skip
+from labeling.services import guidelines_save, prompts_import_execute
 from tests.factories import ProjectFactory, PromptFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +23,7 @@ def _client(client, user):
 
 def test_next_task_button_leads_to_the_editor(client, labeler):
     PromptFactory(text="What is a generator?")
-    response = _client(client, labeler).post(reverse("labeling:task-next"))
+    response = _client(client, labeler).post(reverse("conversations:task-next"))
     conversation = Conversation.objects.get(labeler=labeler)
     assert response.status_code == 302
     assert response["Location"] == reverse("conversations:editor", args=[conversation.pk])
@@ -30,7 +31,9 @@ def test_next_task_button_leads_to_the_editor(client, labeler):
 
 def test_next_task_over_htmx_redirects_the_page(client, labeler):
     PromptFactory()
-    response = _client(client, labeler).post(reverse("labeling:task-next"), HTTP_HX_REQUEST="true")
+    response = _client(client, labeler).post(
+        reverse("conversations:task-next"), HTTP_HX_REQUEST="true"
+    )
     conversation = Conversation.objects.get(labeler=labeler)
     assert response["HX-Redirect"] == reverse("conversations:editor", args=[conversation.pk])
 
@@ -38,7 +41,7 @@ def test_next_task_over_htmx_redirects_the_page(client, labeler):
 def test_no_task_is_a_friendly_specific_message_in_the_fragment(client, labeler):
     PromptFactory(project=ProjectFactory(status=ProjectStatus.PAUSED))
     response = _client(client, labeler).post(
-        reverse("labeling:task-next"), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="next-task"
+        reverse("conversations:task-next"), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="next-task"
     )
     body = response.content.decode()
     assert "<html" not in body
@@ -50,7 +53,7 @@ def test_labeler_home_lists_active_tasks_with_time_left_and_counts(client, label
     project = ProjectFactory(name="Python answers")
     PromptFactory(project=project, text="Explain list comprehensions")
     next_task(labeler)
-    response = _client(client, labeler).get(reverse("labeling:labeler-home"))
+    response = _client(client, labeler).get(reverse("conversations:labeler-home"))
     body = response.content.decode()
     assert "Explain list comprehensions" in body
     assert "left</time>" in body
@@ -62,7 +65,7 @@ def test_lease_time_is_rendered_for_people_without_script_and_seeds_the_countdow
     project = ProjectFactory(lease_minutes=90)
     PromptFactory(project=project)
     next_task(labeler)
-    body = _client(client, labeler).get(reverse("labeling:labeler-home")).content.decode()
+    body = _client(client, labeler).get(reverse("conversations:labeler-home")).content.decode()
     seconds = int(re.search(r'data-lease-seconds="(\d+)"', body).group(1))
     assert 90 * 60 - 5 <= seconds <= 90 * 60
     assert re.search(
@@ -76,7 +79,7 @@ def test_labeler_home_shows_guidelines_changed_notice(client, labeler, admin_use
     PromptFactory(project=project)
     guidelines_save(project=project, body="v1", user=admin_user)
     next_task(labeler)
-    home = reverse("labeling:labeler-home")
+    home = reverse("conversations:labeler-home")
     assert "Guidelines changed" in _client(client, labeler).get(home).content.decode()
     client.get(reverse("labeling:guidelines", args=[project.slug]))
     assert "Guidelines changed" not in client.get(home).content.decode()
@@ -88,7 +91,7 @@ def test_skip_from_home_and_someone_elses_task_is_404(client, labeler):
     PromptFactory()
     lease = next_task(labeler).assignment
     other = UserFactory(labeler_domains=["python"])
-    url = reverse("labeling:task-skip", args=[lease.pk])
+    url = reverse("conversations:task-skip", args=[lease.pk])
     assert _client(client, other).post(url, {"reason": "x"}).status_code == 404
     client.force_login(labeler)
     response = client.post(url, {"reason": "Off topic"}, HTTP_HX_REQUEST="true")
@@ -106,7 +109,7 @@ def test_labeler_home_queries_are_bounded(client, labeler, django_assert_max_num
     next_task(labeler)
     _client(client, labeler)
     with django_assert_max_num_queries(16):
-        assert client.get(reverse("labeling:labeler-home")).status_code == 200
+        assert client.get(reverse("conversations:labeler-home")).status_code == 200
 
 
 def _fill_project(size: int) -> Project:
@@ -135,7 +138,7 @@ def test_admin_project_page_is_bounded_whatever_the_size(
     project = _fill_project(size)
     _client(client, admin_user)
     with django_assert_max_num_queries(14):
-        response = client.get(reverse("labeling:project-detail", args=[project.slug]))
+        response = client.get(reverse("conversations:project-detail", args=[project.slug]))
     body = response.content.decode()
     assert "Needs a chemist" in body
     assert "a.jsonl" in body
@@ -145,10 +148,10 @@ def test_admin_project_page_is_bounded_whatever_the_size(
 def test_only_admins_reach_project_pages(client, labeler):
     project = ProjectFactory()
     _client(client, labeler)
-    for name in ("project-list", "project-create"):
-        assert client.get(reverse(f"labeling:{name}")).status_code == 403
-    for name in ("project-detail", "project-edit", "prompt-upload"):
-        assert client.get(reverse(f"labeling:{name}", args=[project.slug])).status_code == 403
+    for name in ("conversations:project-list", "labeling:project-create"):
+        assert client.get(reverse(name)).status_code == 403
+    for name in ("conversations:project-detail", "labeling:project-edit", "labeling:prompt-upload"):
+        assert client.get(reverse(name, args=[project.slug])).status_code == 403
 
 
 def test_admin_creates_and_edits_a_project_with_rules_and_guidelines(client, admin_user):
@@ -171,7 +174,7 @@ def test_admin_creates_and_edits_a_project_with_rules_and_guidelines(client, adm
         },
     )
     project = Project.objects.get(slug="law-answers")
-    assert response["Location"] == reverse("labeling:project-detail", args=["law-answers"])
+    assert response["Location"] == reverse("conversations:project-detail", args=["law-answers"])
     assert (project.replications, project.lease_minutes, project.approvals_needed) == (2, 30, 2)
     assert project.rubric == ["accuracy", "citations", "plain_language"]
     assert project.guideline_versions.get().version == 1
@@ -281,7 +284,7 @@ def test_expired_lease_is_not_listed_as_active(client, labeler):
     PromptFactory()
     lease = next_task(labeler).assignment
     Assignment.objects.filter(pk=lease.pk).update(lease_expires_at=timezone.now() - timedelta(1))
-    body = _client(client, labeler).get(reverse("labeling:labeler-home")).content.decode()
+    body = _client(client, labeler).get(reverse("conversations:labeler-home")).content.decode()
     assert "No active task" in body
 
 
@@ -299,7 +302,7 @@ def test_labeler_home_shows_review_outcomes_with_comments(client):
         message_comments=[{"position": 1, "text": "Too short"}],
     )
     client.force_login(conversation.labeler)
-    page = client.get(reverse("labeling:labeler-home")).content.decode()
+    page = client.get(reverse("conversations:labeler-home")).content.decode()
     section = page[page.index("Review outcomes") :]
     assert "How do I reverse a list?" in section
     assert "Request changes" in section

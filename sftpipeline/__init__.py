@@ -1,6 +1,6 @@
 """The export pipeline: render → tokenize → split → pack → write → publish. No ORM here.
 
-Import from the submodules (``exports.pipeline.render`` …) or from here.
+Import from the submodules (``sftpipeline.render`` …) or from here.
 """
 
 from .card import CardConfig, render_dataset_card, size_category

@@ -1,30 +1,25 @@
-"""API for tasks, projects and guidelines (prompts and imports: prompt_api). Same services as
-the browser and the CLI."""
+"""API for projects and guidelines (prompts and imports: labeling.api.prompts; a labeler's
+tasks: conversations.api.tasks). Same services as the browser and the CLI.
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+Service errors (`ProjectError`) reach the caller through the API's exception handler."""
+
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .models import Assignment, Domain, Project, ProjectStatus, Prompt
-from .permissions import ADMIN, LABELER, api_role, can_work_on_assignment, has_role
-from .selectors import visible_projects
-from .services import (
-    ProjectError,
-    TaskError,
-    guidelines_save,
-    next_task,
-    project_create,
-    project_delete,
-    project_update,
-    task_skip,
-)
-from .services.projects import PROJECT_FIELDS
+from labeling.models import Domain, Project, ProjectStatus, Prompt
+from labeling.permissions import ADMIN, has_role
+from labeling.selectors import visible_projects
+from labeling.services import guidelines_save, project_create, project_delete, project_update
+from labeling.services.projects import PROJECT_FIELDS
 
 
 class PromptOutput(serializers.ModelSerializer):
-    domain = serializers.SlugRelatedField(read_only=True, slug_field="slug")
+    domain: serializers.SlugRelatedField[Domain] = serializers.SlugRelatedField(
+        read_only=True, slug_field="slug"
+    )
 
     class Meta:
         model = Prompt
@@ -41,23 +36,6 @@ class PromptOutput(serializers.ModelSerializer):
         ]
 
 
-class TaskOutput(serializers.Serializer):
-    id = serializers.IntegerField(source="assignment.pk")
-    prompt = PromptOutput(source="assignment.prompt")
-    project = serializers.CharField(source="assignment.project.slug")
-    lease_expires_at = serializers.DateTimeField(source="assignment.lease_expires_at")
-    conversation = serializers.IntegerField(source="conversation_id")
-    resumed = serializers.BooleanField()
-
-
-class TaskNextInput(serializers.Serializer):
-    project = serializers.SlugField(required=False, allow_blank=True)
-
-
-class TaskSkipInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000)
-
-
 def project_for(request, slug: str) -> Project:
     """A project the person may read, or 404 (existence is not revealed)."""
     try:
@@ -66,49 +44,10 @@ def project_for(request, slug: str) -> Project:
         raise NotFound("No such project.") from None
 
 
-class TaskNextApi(APIView):
-    permission_classes = [api_role(LABELER)]
-
-    @extend_schema(
-        request=TaskNextInput,
-        responses={200: TaskOutput, 204: OpenApiResponse(description="No task right now")},
-    )
-    def post(self, request):
-        data = TaskNextInput(data=request.data or {})
-        data.is_valid(raise_exception=True)
-        slug = data.validated_data.get("project")
-        project = project_for(request, slug) if slug else None
-        task = next_task(request.user, project)
-        if not task.found:
-            # 204 has no body: the friendly reason travels in headers.
-            return Response(
-                status=status.HTTP_204_NO_CONTENT,
-                headers={"X-No-Task-Reason": task.reason, "X-No-Task-Message": task.message},
-            )
-        return Response(TaskOutput(task).data)
-
-
-class TaskSkipApi(APIView):
-    permission_classes = [api_role(LABELER)]
-
-    @extend_schema(request=TaskSkipInput, responses={200: None})
-    def post(self, request, assignment_id: int):
-        assignment = Assignment.objects.filter(pk=assignment_id).first()
-        if assignment is None or not can_work_on_assignment(request.user, assignment):
-            raise NotFound("No such task.")
-        data = TaskSkipInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            skipped = task_skip(
-                user=request.user, assignment_id=assignment.pk, reason=data.validated_data["reason"]
-            )
-        except TaskError as error:
-            raise ValidationError({"reason": [str(error)]}) from error
-        return Response({"id": skipped.pk, "status": skipped.status})
-
-
 class ProjectOutput(serializers.ModelSerializer):
-    domains = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
+    domains: serializers.SlugRelatedField[Domain] = serializers.SlugRelatedField(
+        many=True, read_only=True, slug_field="slug"
+    )
 
     class Meta:
         model = Project
@@ -141,11 +80,6 @@ class ProjectInput(serializers.Serializer):
     guidelines = serializers.CharField(required=False, allow_blank=True)
 
 
-def _project_error(error: ProjectError) -> ValidationError:
-    field, _, message = str(error).partition(": ")
-    return ValidationError({field if message else "detail": [message or str(error)]})
-
-
 class ProjectListApi(APIView):
     @extend_schema(responses=ProjectOutput(many=True))
     def get(self, request):
@@ -158,15 +92,12 @@ class ProjectListApi(APIView):
         data = ProjectInput(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
-        try:
-            project = project_create(
-                created_by=request.user,
-                domains=fields.pop("domains", []),
-                guidelines=fields.pop("guidelines", ""),
-                **fields,
-            )
-        except ProjectError as error:
-            raise _project_error(error) from error
+        project = project_create(
+            created_by=request.user,
+            domains=fields.pop("domains", []),
+            guidelines=fields.pop("guidelines", ""),
+            **fields,
+        )
         return Response(ProjectOutput(project).data, status=status.HTTP_201_CREATED)
 
 
@@ -182,24 +113,15 @@ class ProjectDetailApi(APIView):
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         guidelines = fields.pop("guidelines", None)
-        try:
-            project = project_update(project=project, domains=fields.pop("domains", None), **fields)
-            if guidelines:
-                guidelines_save(project=project, body=guidelines, user=request.user)
-        except ProjectError as error:
-            raise _project_error(error) from error
+        project = project_update(project=project, domains=fields.pop("domains", None), **fields)
+        if guidelines:
+            guidelines_save(project=project, body=guidelines, user=request.user)
         return Response(ProjectOutput(project).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, slug: str):
         project = self._admin_project(request, slug)
-        try:
-            project_delete(project=project)
-        except ProjectError as error:
-            return Response(
-                {"error": {"status": 409, "code": "conflict", "message": str(error), "fields": {}}},
-                status=status.HTTP_409_CONFLICT,
-            )
+        project_delete(project=project)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _admin_project(self, request, slug: str) -> Project:
@@ -237,12 +159,9 @@ class GuidelinesApi(APIView):
             self.permission_denied(request, message="This needs the admin role.")
         data = GuidelinesInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            version = guidelines_save(
-                project=project, body=data.validated_data["body"], user=request.user
-            )
-        except ProjectError as error:
-            raise _project_error(error) from error
+        version = guidelines_save(
+            project=project, body=data.validated_data["body"], user=request.user
+        )
         return Response(
             {"version": version.version, "body": version.body, "created_at": version.created_at},
             status=status.HTTP_201_CREATED,

@@ -1,24 +1,25 @@
+from __future__ import annotations
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .models import Role, User
-from .permissions import ADMIN, api_role
-from .selectors import domain_list, member_list
-from .services import member_save
-from .services.members import (
-    DOMAIN_NAME_MAX_LENGTH,
-    EMAIL_MAX_LENGTH,
-    USERNAME_MAX_LENGTH,
-    MemberError,
-)
+from labeling.models import Domain, Role, User
+from labeling.permissions import ADMIN, api_role
+from labeling.selectors import domain_list, member_list
+from labeling.services import member_save
+from labeling.services.members import DOMAIN_NAME_MAX_LENGTH, EMAIL_MAX_LENGTH, USERNAME_MAX_LENGTH
 
 
 class MemberOutput(serializers.ModelSerializer):
     roles = serializers.ListField(child=serializers.CharField())
-    labeler_domains = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
-    reviewer_domains = serializers.SlugRelatedField(many=True, read_only=True, slug_field="slug")
+    labeler_domains: serializers.SlugRelatedField[Domain] = serializers.SlugRelatedField(
+        many=True, read_only=True, slug_field="slug"
+    )
+    reviewer_domains: serializers.SlugRelatedField[Domain] = serializers.SlugRelatedField(
+        many=True, read_only=True, slug_field="slug"
+    )
 
     class Meta:
         model = User
@@ -65,12 +66,9 @@ class MemberListApi(APIView):
     def post(self, request):
         data = MemberInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            user, created = member_save(
-                **{**data.validated_data, "password": data.validated_data.get("password") or None}
-            )
-        except MemberError as error:
-            raise serializers.ValidationError({"detail": str(error)}) from error
+        user, created = member_save(
+            **{**data.validated_data, "password": data.validated_data.get("password") or None}
+        )
         return Response(
             MemberOutput(user).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

@@ -7,12 +7,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from .forms import SkipForm
-from .models import Assignment
-from .permissions import LABELER, can_work_on_assignment, role_required
-from .selectors import labeler_home as labeler_home_data
-from .selectors import labeler_projects, visible_projects
-from .services import TaskError, next_task, task_skip
+from conversations.selectors.tasks import labeler_home as labeler_home_data
+from conversations.services import next_task, task_skip
+from labeling.forms import SkipForm
+from labeling.models import Assignment
+from labeling.permissions import LABELER, can_work_on_assignment, role_required
+from labeling.selectors import labeler_projects, visible_projects
+from labeling.services import TaskError
 
 
 def _home(request, *, no_task=None, status=200):
@@ -22,7 +23,7 @@ def _home(request, *, no_task=None, status=200):
         "no_task": no_task,
         "chosen_project": request.POST.get("project", ""),
     }
-    template = "labeling/labeler_home.html"
+    template = "conversations/labeler_home.html"
     if request.htmx and request.htmx.target == "next-task":
         template += "#next-task"
     elif request.htmx:
@@ -70,4 +71,4 @@ def task_skip_view(request, assignment_id: int):
         messages.error(request, str(error))
     if request.htmx:
         return _home(request)
-    return redirect("labeling:labeler-home")
+    return redirect("conversations:labeler-home")

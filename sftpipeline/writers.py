@@ -179,7 +179,7 @@ class ParquetWriter(_BufferedParquetWriter):
 
 
 class PackedParquetWriter(_BufferedParquetWriter):
-    """Packed fixed-length sequences (see :class:`~exports.pipeline.packing.PackedSequence`)."""
+    """Packed fixed-length sequences (see :class:`~sftpipeline.packing.PackedSequence`)."""
 
     schema = PACKED_SCHEMA
 

@@ -82,7 +82,7 @@ def code_version() -> str:
 
     Stable across runs of the same code, so it may go into hashed output.
     """
-    repository = Path(__file__).resolve().parents[2]
+    repository = Path(__file__).resolve().parents[1]
     try:
         described = subprocess.run(
             ["git", "describe", "--tags", "--always", "--dirty"],

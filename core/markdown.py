@@ -1,6 +1,9 @@
 """Labeler-written markdown rendered safely: markdown-it-py, then nh3's allow-list sanitizer."""
 
+from urllib.parse import urlsplit
+
 import nh3
+from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 
@@ -11,6 +14,30 @@ _markdown = (
     .enable("table")
     .enable("strikethrough")
 )
+
+
+def _is_same_origin(url: str) -> bool:
+    # A scheme or a host (`https://…`, `//…`) points elsewhere; markdown-it has already
+    # percent-encoded backslashes, so `/\\host` cannot pass for a path here.
+    parts = urlsplit(url)
+    return not parts.scheme and not parts.netloc and not url.startswith("//")
+
+
+def _image(renderer, tokens, idx, options, env) -> str:
+    """Images from other origins become links: loading one would tell that server who
+    opened the page and when (a reviewer's browser must call no foreign server)."""
+    token = tokens[idx]
+    src = token.attrGet("src") or ""
+    if _is_same_origin(src):
+        return renderer.image(tokens, idx, options, env)
+    alt = renderer.renderInlineAsText(token.children or [], options, env)
+    return (
+        f'<a href="{escape(src)}" title="Image from another site, not loaded">'
+        f"Image: {escape(alt or src)}</a>"
+    )
+
+
+_markdown.add_render_rule("image", _image)
 
 _ALLOWED_TAGS = {
     "p",

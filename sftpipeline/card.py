@@ -14,7 +14,7 @@ from typing import Any
 from .render import CHATML, CHATML_SEP
 from .split import SPLITS
 from .stats import Stats, histogram_labels
-from .writers import split_filename
+from .writers import FileKind, split_filename
 
 _SIZE_CATEGORIES = (
     (1_000, "n<1K"),
@@ -74,7 +74,7 @@ def _front_matter(stats: Stats, config: CardConfig) -> list[str]:
     lines += ["size_categories:", f"- {_q(size_category(stats.conversations))}"]
     lines += ["task_categories:", "- text-generation", f"pretty_name: {_q(config.title)}"]
     lines += ["tags:", "- sft", "- conversational", "configs:"]
-    kinds = [("default", "jsonl"), ("tokenized", "parquet")]
+    kinds: list[tuple[str, FileKind]] = [("default", "jsonl"), ("tokenized", "parquet")]
     if config.packed_seq_len:
         kinds.append(("packed", "packed"))
     for name, kind in kinds:

@@ -7,9 +7,14 @@ from django.db import connections
 from django.urls import reverse
 
 from conversations.models import Conversation, ConversationState
-from conversations.services import ConversationError, conversation_save, conversation_submit
+from conversations.services import (
+    ConversationError,
+    conversation_save,
+    conversation_submit,
+    next_task,
+    task_skip,
+)
 from labeling.models import Assignment, Prompt
-from labeling.services import next_task, task_skip
 from labeling.services.assignment import TaskError
 from tests.factories import PromptFactory, UserFactory
 
@@ -59,7 +64,7 @@ def test_skip_keeps_written_text_as_an_abandoned_draft_and_frees_the_prompt(clie
         )
 
     client.force_login(writer)
-    home = client.get(reverse("labeling:labeler-home")).content.decode()
+    home = client.get(reverse("conversations:labeler-home")).content.decode()
     assert (
         "Skipped drafts" in home and reverse("conversations:editor", args=[conversation.pk]) in home
     )
@@ -69,7 +74,9 @@ def test_skip_keeps_written_text_as_an_abandoned_draft_and_frees_the_prompt(clie
     assert client.get(reverse("conversations:editor", args=[conversation.pk])).status_code == 404
 
     client.force_login(admin_user)
-    dashboard = client.get(reverse("labeling:project-detail", args=[conversation.project.slug]))
+    dashboard = client.get(
+        reverse("conversations:project-detail", args=[conversation.project.slug])
+    )
     page = dashboard.content.decode()
     assert "Not my field" in page and "Closures capture their scope" in page
 
@@ -79,7 +86,7 @@ def test_skip_deletes_an_untouched_draft_and_the_confirm_box_says_what_happens(c
     conversation = _leased()
     labeler = conversation.labeler
     client.force_login(labeler)
-    home = client.get(reverse("labeling:labeler-home")).content.decode()
+    home = client.get(reverse("conversations:labeler-home")).content.decode()
     assert "Anything you wrote is kept as an abandoned draft" in home
     assert "the prompt goes back to the pool" in home
     task_skip(user=labeler, assignment_id=conversation.assignment_id, reason="Unclear prompt")

@@ -6,11 +6,12 @@ number of conversations.
 """
 
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from itertools import combinations
 from statistics import median
+from typing import Any, TypedDict
 
-from django.db.models import Count, Exists, Min, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -104,7 +105,7 @@ def agreement_figures(reviews: list[tuple[int, int, str, dict]]) -> dict:
 # Labelers --------------------------------------------------------------------------
 
 
-def _minutes(start, end) -> float | None:
+def _minutes(start: datetime | None, end: datetime | None) -> float | None:
     if start is None or end is None:
         return None
     return (end - start).total_seconds() / 60
@@ -254,7 +255,13 @@ def reviewer_figures(
 # Charts ----------------------------------------------------------------------------
 
 
-def _per_day(queryset, field: str) -> dict[date, int]:
+class DayFigures(TypedDict):
+    day: date
+    approvals: int
+    queue: int
+
+
+def _per_day(queryset: QuerySet[Any], field: str) -> dict[date, int]:
     return {
         row["day"]: row["n"]
         for row in queryset.order_by()
@@ -291,7 +298,7 @@ def daily_series(*, project_id: int | None = None, days: int = CHART_DAYS) -> di
     queue_length = sum(entered.get(d, 0) for d in entered if d < first) - sum(
         count for d, count in [*left.items(), *approvals.items()] if d < first
     )
-    series = []
+    series: list[DayFigures] = []
     for offset in range(days):
         day = first + timedelta(days=offset)
         queue_length += entered.get(day, 0) - left.get(day, 0) - approvals.get(day, 0)
@@ -362,7 +369,7 @@ def line_chart(points: list[tuple[date, int]]) -> dict:
     }
 
 
-def _frame(points, peak: int) -> dict:
+def _frame(points: list[tuple[date, int]], peak: int) -> dict:
     return {
         "width": CHART_WIDTH,
         "height": CHART_HEIGHT,

@@ -1,5 +1,7 @@
 """API for a project's prompts and their imports. Same services as the browser and the CLI."""
 
+from __future__ import annotations
+
 from pathlib import Path
 
 from django.conf import settings
@@ -13,14 +15,14 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import BodyTooLarge
-
-from .models import ImportBatch, Project
-from .permissions import ADMIN, api_role
-from .selectors import visible_prompts
-from .services import ImportSource, prompts_import, prompts_import_enqueue, prompts_preview
-from .task_api import PromptOutput, project_for
-from .uploads import imports_in_background, keep_upload, limit_uploads, too_large_message
+from core.exceptions import TooLarge
+from labeling.api.projects import PromptOutput, project_for
+from labeling.models import ImportBatch, Project, User
+from labeling.permissions import ADMIN, api_role
+from labeling.selectors import visible_prompts
+from labeling.services import ImportSource, prompts_import, prompts_import_enqueue, prompts_preview
+from labeling.services.imports import ON_DUPLICATE
+from labeling.uploads import imports_in_background, keep_upload, limit_uploads, too_large_message
 
 
 class ImportReportOutput(serializers.Serializer):
@@ -33,7 +35,9 @@ class ImportReportOutput(serializers.Serializer):
     duplicates_found = serializers.IntegerField()
     on_duplicate = serializers.CharField()
     error_count = serializers.IntegerField()
-    errors = serializers.ListField(child=serializers.CharField())
+    # The serializer metaclass moves declared fields into _declared_fields, so this never
+    # hides Serializer.errors at run time; mypy cannot see that.
+    errors = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]
     duplicates = serializers.ListField(child=serializers.CharField())
     preview = serializers.ListField(child=serializers.DictField())
 
@@ -44,7 +48,9 @@ class ImportBatchOutput(serializers.ModelSerializer):
     progress_percent = serializers.IntegerField(
         allow_null=True, help_text="of rows checked; null while not known or while saving"
     )
-    created_by = serializers.SlugRelatedField(read_only=True, slug_field="username")
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        read_only=True, slug_field="username"
+    )
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -96,6 +102,26 @@ class PromptListApi(APIView):
         return paginator.get_paginated_response(PromptOutput(page, many=True).data)
 
 
+class PromptImportFilter(serializers.Serializer):
+    """The import's query parameters."""
+
+    on_duplicate = serializers.ChoiceField(choices=ON_DUPLICATE, default="skip")
+    dry_run = serializers.BooleanField(default=False)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        # `async` is a Python keyword, so it cannot be a class attribute.
+        fields["async"] = serializers.BooleanField(default=False)
+        return fields
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs["async"] and attrs["dry_run"]:
+            raise serializers.ValidationError(
+                {"async": ["dry_run answers at once: leave out async"]}
+            )
+        return attrs
+
+
 class PromptImportApi(APIView):
     """Bulk import: a multipart `file` (JSONL or CSV) or a JSON list of objects or strings.
 
@@ -116,6 +142,7 @@ class PromptImportApi(APIView):
         return super().initialize_request(request, *args, **kwargs)
 
     @extend_schema(
+        parameters=[PromptImportFilter],
         request={
             "multipart/form-data": {
                 "type": "object",
@@ -133,13 +160,11 @@ class PromptImportApi(APIView):
     )
     def post(self, request, slug: str):
         project = get_object_or_404(Project, slug=slug)
-        on_duplicate = request.query_params.get("on_duplicate", "skip")
-        if on_duplicate not in ("skip", "fail"):
-            raise ValidationError({"on_duplicate": ["use skip or fail"]})
-        dry_run = _flag(request, "dry_run")
-        run_async = _flag(request, "async")
-        if run_async and dry_run:
-            raise ValidationError({"async": ["dry_run answers at once: leave out async"]})
+        query = PromptImportFilter(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        on_duplicate = query.validated_data["on_duplicate"]
+        dry_run = query.validated_data["dry_run"]
+        run_async = query.validated_data["async"]
         kept = None
         if isinstance(request.data, list):
             if run_async:
@@ -149,14 +174,14 @@ class PromptImportApi(APIView):
             source = ImportSource(name="api.json", items=request.data)
         else:
             if getattr(request._request, "upload_too_large", False):
-                raise BodyTooLarge(too_large_message())
+                raise TooLarge(too_large_message())
             uploaded = request.data.get("file") if hasattr(request.data, "get") else None
             if uploaded is None or isinstance(uploaded, str):
                 raise ValidationError(
                     {"file": ["send a multipart file, or a JSON list of prompts as the body"]}
                 )
             if uploaded.size > settings.UPLOAD_MAX_BYTES:
-                raise BodyTooLarge(too_large_message(uploaded.size))
+                raise TooLarge(too_large_message(uploaded.size))
             kept = keep_upload(uploaded)
             source = ImportSource(name=Path(uploaded.name).name, path=kept)
             if run_async or (not dry_run and imports_in_background(uploaded.size)):
@@ -168,9 +193,9 @@ class PromptImportApi(APIView):
                     user=request.user,
                     on_duplicate=on_duplicate,
                 )
-                body = ImportBatchOutput(batch).data
+                queued = ImportBatchOutput(batch).data
                 return Response(
-                    body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]}
+                    queued, status=status.HTTP_202_ACCEPTED, headers={"Location": queued["url"]}
                 )
         try:
             if dry_run:
@@ -188,7 +213,3 @@ class PromptImportApi(APIView):
         if report.status == "imported":
             return Response(body, status=status.HTTP_201_CREATED)
         return Response(body)
-
-
-def _flag(request, name: str) -> bool:
-    return request.query_params.get(name, "") in ("1", "true", "yes")

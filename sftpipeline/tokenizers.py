@@ -68,10 +68,16 @@ class TokenizerError(ValueError):
 class ChatTokenizer(Protocol):
     """What rendering, counting and the preview need from a tokenizer."""
 
-    #: Registry name, e.g. ``"cl100k_base"``.
-    name: str
-    #: sha256 of the vocabulary file (``.tiktoken`` or ``tokenizer.json``), for the manifest.
-    fingerprint: str
+    # Read-only properties, so frozen dataclasses and plain attributes both satisfy them.
+    @property
+    def name(self) -> str:
+        """Registry name, e.g. ``"cl100k_base"``."""
+        ...
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the vocabulary file (``.tiktoken`` or ``tokenizer.json``), for the manifest."""
+        ...
 
     def special_token_id(self, token: str) -> int:
         """Id of the special token ``token``; :class:`TokenizerError` if it has none."""
@@ -223,15 +229,17 @@ def get_tokenizer(name: str, path: str | os.PathLike[str] | None = None) -> Chat
     """
     if name == CL100K_BASE:
         return load_cl100k_base()
-    if name in (O200K_BASE, HUGGINGFACE) and path is None:
+    if name not in (O200K_BASE, HUGGINGFACE, "hf"):
+        raise TokenizerError(
+            f"unknown tokenizer {name!r}; choose one of {', '.join(TOKENIZER_NAMES)}"
+        )
+    if path is None:
         raise TokenizerError(f"the {name} tokenizer needs the path of its vocabulary file")
     if name == O200K_BASE:
-        return load_o200k_base(path)  # type: ignore[arg-type]
-    if name in (HUGGINGFACE, "hf"):
-        from .hf_tokenizer import load_huggingface_tokenizer
+        return load_o200k_base(path)
+    from .hf_tokenizer import load_huggingface_tokenizer
 
-        return load_huggingface_tokenizer(path)  # type: ignore[arg-type]
-    raise TokenizerError(f"unknown tokenizer {name!r}; choose one of {', '.join(TOKENIZER_NAMES)}")
+    return load_huggingface_tokenizer(path)
 
 
 def tokenizer_fingerprint(tokenizer: ChatTokenizer) -> str:

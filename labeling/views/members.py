@@ -1,12 +1,12 @@
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 
-from .forms import DomainForm, MemberForm
-from .models import User
-from .permissions import ADMIN, home_url_name, member_required, role_required
-from .selectors import domain_list, member_list
-from .services import domain_get_or_create, member_save
-from .services.members import MemberError
+from labeling.forms import DomainForm, MemberForm
+from labeling.models import User
+from labeling.permissions import ADMIN, home_url_name, member_required, role_required
+from labeling.selectors import domain_list, member_list
+from labeling.services import domain_get_or_create, member_save
+from labeling.services.members import MemberError
 
 
 @member_required

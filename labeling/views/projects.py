@@ -1,4 +1,6 @@
-"""Admin screens for projects, guidelines and prompt import; the guidelines page for everyone."""
+"""Admin screens to create and edit projects, their guidelines and prompt import; the
+guidelines page for everyone. The project list and dashboard count conversations, so they
+live in conversations.views.projects."""
 
 from django.contrib import messages
 from django.http import Http404
@@ -9,13 +11,12 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from conversations.markdown import render_markdown
-
-from .forms import GuidelinesForm, ProjectForm, PromptUploadForm
-from .models import ImportBatch, Project
-from .permissions import ADMIN, can_view_project, member_required, role_required
-from .selectors import project_dashboard, project_list_for_admin
-from .services import (
+from core.exceptions import form_add_error
+from core.markdown import render_markdown
+from labeling.forms import GuidelinesForm, ProjectForm, PromptUploadForm
+from labeling.models import ImportBatch, Project
+from labeling.permissions import ADMIN, can_view_project, member_required, role_required
+from labeling.services import (
     ImportSource,
     ProjectError,
     guidelines_mark_read,
@@ -26,8 +27,8 @@ from .services import (
     prompts_import_enqueue,
     prompts_preview,
 )
-from .services.projects import PROJECT_FIELDS
-from .uploads import (
+from labeling.services.projects import PROJECT_FIELDS
+from labeling.uploads import (
     imports_in_background,
     keep_upload,
     kept_upload,
@@ -36,11 +37,6 @@ from .uploads import (
 )
 
 SESSION_KEY = "prompt-imports"
-
-
-@role_required(ADMIN)
-def project_list(request):
-    return render(request, "labeling/project_list.html", {"projects": project_list_for_admin()})
 
 
 def _project_form_save(request, form: ProjectForm, project: Project | None):
@@ -57,8 +53,7 @@ def _project_form_save(request, form: ProjectForm, project: Project | None):
             )
         return project_update(project=project, domains=data["domains"], **fields)
     except ProjectError as error:
-        field, _, message = str(error).partition(": ")
-        form.add_error(field if field in form.fields else None, message or str(error))
+        form_add_error(form, error)
         return None
 
 
@@ -69,7 +64,7 @@ def project_create_view(request):
         project = _project_form_save(request, form, None)
         if project:
             messages.success(request, f"Created {project.name}.")
-            return redirect("labeling:project-detail", slug=project.slug)
+            return redirect("conversations:project-detail", slug=project.slug)
     return render(
         request,
         "labeling/project_form.html",
@@ -86,7 +81,7 @@ def project_edit(request, slug: str):
         saved = _project_form_save(request, form, Project.objects.get(pk=project.pk))
         if saved:
             messages.success(request, "Settings saved.")
-            return redirect("labeling:project-detail", slug=saved.slug)
+            return redirect("conversations:project-detail", slug=saved.slug)
     current = project.guideline_versions.order_by("-version").first()
     return render(
         request,
@@ -129,20 +124,8 @@ def project_delete_view(request, slug: str):
         return redirect("labeling:project-edit", slug=project.slug)
     messages.success(request, f"Deleted {project.name}.")
     if request.htmx:
-        return HttpResponseClientRedirect(reverse("labeling:project-list"))
-    return redirect("labeling:project-list")
-
-
-@role_required(ADMIN)
-def project_detail(request, slug: str):
-    project = get_object_or_404(
-        Project.objects.select_related("created_by").prefetch_related("domains"), slug=slug
-    )
-    return render(
-        request,
-        "labeling/project_detail.html",
-        {"project": project, **project_dashboard(project)},
-    )
+        return HttpResponseClientRedirect(reverse("conversations:project-list"))
+    return redirect("conversations:project-list")
 
 
 @member_required

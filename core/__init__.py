@@ -1,0 +1,1 @@
+"""Small pure libraries every app may use (no models, no app imports)."""
