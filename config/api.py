@@ -24,12 +24,10 @@ def exception_handler(exc, context):
         code = "invalid"
     else:
         message, code = str(detail), "error"
-    response.data = {
-        "error": {
-            "status": response.status_code,
-            "code": str(code),
-            "message": message,
-            "fields": fields,
-        }
-    }
+    response.data = error_payload(response.status_code, str(code), message, fields)
     return response
+
+
+def error_payload(status: int, code: str, message: str, fields: dict | None = None) -> dict:
+    """The body of every API error, also used by the 403/404/500 handlers under /api/."""
+    return {"error": {"status": status, "code": code, "message": message, "fields": fields or {}}}
