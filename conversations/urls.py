@@ -1,10 +1,11 @@
 from django.urls import path
 
-from .views import editor, history, review
+from .views import editor, history, listing, review
 
 app_name = "conversations"
 
 urlpatterns = [
+    path("conversations/", listing.conversation_list_page, name="conversation-list"),
     path("conversations/<int:conversation_id>/", editor.editor, name="editor"),
     path("conversations/<int:conversation_id>/preview/", editor.preview, name="editor-preview"),
     path("conversations/<int:conversation_id>/checks/", editor.checks, name="editor-checks"),

@@ -5,7 +5,11 @@ import pytest
 from django.test import RequestFactory
 
 from config.errors import server_error
-from tests.conversations.factories import reviewer_factory, started_conversation, submitted_conversation
+from tests.conversations.factories import (
+    reviewer_factory,
+    started_conversation,
+    submitted_conversation,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -1,0 +1,76 @@
+"""Forms of the conversations app's pages."""
+
+from django import forms
+
+from conversations.models import ConversationState
+from conversations.selectors.listing import NO_DOMAIN, ConversationFilters, FilterChoices
+
+ANY = [("", "Any")]
+
+
+class ConversationFilterForm(forms.Form):
+    """The conversations page's filters (GET). Choices hold only what the person may see."""
+
+    state = forms.ChoiceField(required=False, choices=ANY + list(ConversationState.choices))
+    project = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    domain = forms.ChoiceField(required=False)
+    labeler = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    reviewer = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, label="Reviewed by"
+    )
+    submitted_from = forms.DateField(
+        required=False, label="Submitted from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    submitted_to = forms.DateField(
+        required=False, label="Submitted until", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    min_score = forms.FloatField(
+        required=False,
+        min_value=1,
+        max_value=5,
+        label="Mean score from",
+        widget=forms.NumberInput(attrs={"step": "0.5", "placeholder": "1"}),
+    )
+    max_score = forms.FloatField(
+        required=False,
+        min_value=1,
+        max_value=5,
+        label="Mean score up to",
+        widget=forms.NumberInput(attrs={"step": "0.5", "placeholder": "5"}),
+    )
+
+    def __init__(self, data, *, choices: FilterChoices):
+        super().__init__(data)
+        self.fields["project"].choices = ANY + [(p.pk, p.name) for p in choices.projects]
+        self.fields["domain"].choices = (
+            ANY + [(d.slug, d.slug) for d in choices.domains] + [(NO_DOMAIN, "no domain")]
+        )
+        self.fields["labeler"].choices = ANY + [(u.pk, u.username) for u in choices.labelers]
+        self.fields["reviewer"].choices = ANY + [(u.pk, u.username) for u in choices.reviewers]
+
+    def clean(self):
+        data = super().clean()
+        for low, high in (("submitted_from", "submitted_to"), ("min_score", "max_score")):
+            if data.get(low) is not None and data.get(high) is not None and data[low] > data[high]:
+                self.add_error(high, "must not be below the start of the range.")
+        return data
+
+    def filters(self) -> ConversationFilters:
+        """The cleaned filters; call after is_valid()."""
+        data = self.cleaned_data
+        return ConversationFilters(
+            state=data["state"] or None,
+            project_id=data["project"],
+            domain=data["domain"] or None,
+            labeler_id=data["labeler"],
+            reviewer_id=data["reviewer"],
+            submitted_from=data["submitted_from"],
+            submitted_to=data["submitted_to"],
+            min_score=data["min_score"],
+            max_score=data["max_score"],
+        )
+
+    @property
+    def active(self) -> bool:
+        """Whether any filter is set (the page number is not a filter)."""
+        return any(self.data.get(name) for name in self.fields)
