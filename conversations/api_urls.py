@@ -1,9 +1,14 @@
 from django.urls import path
 
-from .api import editor, history, review
+from .api import editor, history, listing, review
 
 urlpatterns = [
     path("conversations/", editor.ConversationListApi.as_view(), name="api-conversations"),
+    path(
+        "conversations/browse/",
+        listing.ConversationBrowseApi.as_view(),
+        name="api-conversation-browse",
+    ),
     path(
         "conversations/<int:conversation_id>/",
         editor.ConversationDetailApi.as_view(),

@@ -50,9 +50,10 @@ class ConversationFilterForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        for low, high in (("submitted_from", "submitted_to"), ("min_score", "max_score")):
-            if data.get(low) is not None and data.get(high) is not None and data[low] > data[high]:
-                self.add_error(high, "must not be below the start of the range.")
+        bounds = ("submitted_from", "submitted_to", "min_score", "max_score")
+        ranges = ConversationFilters(**{name: data.get(name) for name in bounds})
+        for name, message in ranges.range_errors().items():
+            self.add_error(name, message)
         return data
 
     def filters(self) -> ConversationFilters:

@@ -33,6 +33,18 @@ class ConversationFilters:
     min_score: float | None = None
     max_score: float | None = None
 
+    def range_errors(self) -> dict[str, str]:
+        """A range whose end lies below its start, by the name of its end field."""
+        ranges = {
+            "submitted_to": (self.submitted_from, self.submitted_to),
+            "max_score": (self.min_score, self.max_score),
+        }
+        return {
+            name: "must not be below the start of the range."
+            for name, (low, high) in ranges.items()
+            if low is not None and high is not None and high < low
+        }
+
 
 def readable_conversations(*, user) -> QuerySet[Conversation]:
     """Admins read every conversation; reviewers those their reviewer domains cover (the

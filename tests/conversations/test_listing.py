@@ -7,6 +7,7 @@ import re
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from conversations.models import Conversation
 from conversations.services import review_submit
@@ -193,3 +194,46 @@ def test_prompt_beginning_is_plain_text(client):
     html = client.get(reverse("conversations:review-queue")).content.decode()
     assert listed(client.get(reverse("conversations:review-queue"))) == [conversation.pk]
     assert "&lt;b&gt;bold&lt;/b&gt; &amp; &lt;script&gt;" in html
+
+
+# The API beside the page -----------------------------------------------------------
+
+API_URL = "/api/conversations/browse/"
+
+
+def api(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def test_api_lists_what_the_page_lists_with_the_same_filters():
+    reviewer = reviewer_factory(name="rev-api")
+    approver = reviewer_factory(name="approver")
+    approved = submitted_conversation(text="How do decorators work?")
+    approve(approved, approver, scores=LOW)
+    waiting = submitted_conversation()
+    submitted_conversation(domain="law")
+
+    everything = api(reviewer).get(API_URL).json()
+    assert [row["id"] for row in everything["results"]] == [waiting.pk, approved.pk]
+    row = api(reviewer).get(API_URL, {"state": "approved", "max_score": 2}).json()["results"]
+    assert len(row) == 1 and row[0]["id"] == approved.pk
+    assert row[0]["prompt_start"] == "How do decorators work?"
+    assert row[0]["reviewers"] == ["approver"] and row[0]["mean_score"] == 2.0
+    assert row[0]["domain"] == "python" and row[0]["labeler"] == approved.labeler.username
+    assert row[0]["history"].endswith(f"/api/conversations/{approved.pk}/history/")
+    assert api(reviewer).get(row[0]["history"]).status_code == 200
+
+
+def test_api_bad_filters_are_400_naming_each_field_and_labelers_get_403(labeler):
+    client = api(reviewer_factory())
+    response = client.get(API_URL, {"min_score": 4, "max_score": 2})
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {
+        "max_score": ["must not be below the start of the range."]
+    }
+    response = client.get(API_URL, {"state": "lost", "labeler": "ana"})
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"state", "labeler"}
+    assert api(labeler).get(API_URL).status_code == 403
