@@ -68,6 +68,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "config.errors.NotFoundPageInDebugMiddleware",
     # Last, so that it sees the flag a failed sign-in leaves on the request.
     "axes.middleware.AxesMiddleware",
 ]

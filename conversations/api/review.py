@@ -25,6 +25,9 @@ QUEUE_LIMIT = 200
 
 class QueueItemOutput(serializers.Serializer):
     id = serializers.IntegerField(source="pk")
+    prompt_start = serializers.CharField(
+        help_text="The first 120 characters of the prompt (its first user message), plain text."
+    )
     project = serializers.CharField(source="project.slug")
     domain = serializers.CharField(source="prompt.domain.slug", default=None)
     labeler = serializers.CharField(source="labeler.username", default=None)

@@ -14,13 +14,14 @@ from django.db.models import (
     QuerySet,
     Subquery,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Substr
 from django.utils import timezone
 
 from conversations.diffing import edit_ratio, word_diff
 from conversations.models import (
     Conversation,
     ConversationState,
+    Message,
     MessageRole,
     Notification,
     Review,
@@ -32,13 +33,14 @@ from core.markdown import render_markdown
 from labeling.models import Project, User
 
 ProjectDomain = Project.domains.through
+PROMPT_PREVIEW_CHARS = 120
 
 
 def reviewer_domain_ids(user: User) -> list[int]:
     return list(user.reviewer_domains.values_list("pk", flat=True))
 
 
-def _covered_by(domain_ids: list[int]) -> Q:
+def covered_by(domain_ids: list[int]) -> Q:
     """Conversations these reviewer domains cover (see labeling.permissions.reviewer_covers)."""
     project_has_domains = Exists(ProjectDomain.objects.filter(project_id=OuterRef("project_id")))
     project_shares = Exists(
@@ -59,13 +61,22 @@ def _count_of(queryset: QuerySet) -> Coalesce:
     )
 
 
+def prompt_preview() -> Substr:
+    """The first characters of the first user message: the prompt, also for imported
+    conversations that have no Prompt row. Plain text; the template shortens it."""
+    first_user_message = Message.objects.filter(
+        conversation_id=OuterRef("pk"), role=MessageRole.USER
+    ).order_by("position")
+    return Substr(Subquery(first_user_message.values("content")[:1]), 1, PROMPT_PREVIEW_CHARS + 1)
+
+
 def review_queue_base(*, reviewer: User) -> QuerySet[Conversation]:
     """Submitted conversations `reviewer` may review: their domains, never their own, and not
     a revision they already judged."""
     return (
         Conversation.objects.filter(state=ConversationState.SUBMITTED)
         .exclude(labeler_id=reviewer.pk)
-        .filter(_covered_by(reviewer_domain_ids(reviewer)))
+        .filter(covered_by(reviewer_domain_ids(reviewer)))
         .exclude(
             Exists(
                 Review.objects.filter(
@@ -95,7 +106,9 @@ def review_queue(
     active_claims = ReviewClaim.objects.filter(conversation_id=OuterRef("pk"), expires_at__gt=now)
     return (
         queue.select_related("project", "prompt__domain", "labeler", "current_revision")
+        .defer("current_revision__messages")
         .annotate(
+            prompt_start=prompt_preview(),
             claimed_by_me=Exists(active_claims.filter(reviewer_id=reviewer.pk)),
             claims_by_others=_count_of(active_claims.exclude(reviewer_id=reviewer.pk)),
             approvals=_count_of(
