@@ -29,6 +29,7 @@ from exports.pipeline.render import (
     OverflowStatus,
     TokenizedExample,
     apply_max_tokens,
+    assistant_turns_trained,
     tokenize_conversations,
 )
 from exports.pipeline.split import SPLITS, Deduplicator, assign_split
@@ -42,18 +43,24 @@ from exports.pipeline.tokenizers import (
     TokenizerError,
     get_tokenizer,
 )
+from exports.pipeline.turns import ASSISTANT, ROLES, TOOL, ToolSpecs, export_message, sorted_json
 from exports.pipeline.writers import (
     JsonlWriter,
+    OpenAIJsonlWriter,
     PackedParquetWriter,
     ParquetWriter,
     split_filename,
 )
-from exports.selectors import DEFAULT_CHUNK_SIZE, ExportRow, export_conversations_queryset
+from exports.selectors import (
+    DEFAULT_CHUNK_SIZE,
+    ExportRow,
+    export_conversations_queryset,
+    export_project_tools,
+)
 from exports.selectors import export_row_chunks as _row_chunks
 
 from .config import ExportConfig
 
-ROLES = frozenset({"system", "user", "assistant"})
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -79,21 +86,30 @@ class Selection:
     reviewers: set[int] = field(default_factory=set)
     reviews: int = 0
     imported: int = 0
+    #: Declared tools per project slug, sorted like the JSONL files write them.
+    tools: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.config.dedupe and self.deduplicator is None:
             self.deduplicator = Deduplicator()
+        self.tools = {
+            slug: sorted_json(tools or [])
+            for slug, tools in export_project_tools(self.config).items()
+        }
+
+    def tools_of(self, row: ExportRow) -> list[dict[str, Any]]:
+        return self.tools.get(row.project, [])
 
     @property
     def duplicates(self) -> int:
         return self.deduplicator.duplicates if self.deduplicator else 0
 
-    def keep(self, rows: Sequence[ExportRow]) -> list[tuple[ExportRow, list[dict[str, str]]]]:
+    def keep(self, rows: Sequence[ExportRow]) -> list[tuple[ExportRow, list[dict[str, Any]]]]:
         """The rows to export with their cleaned messages, in order."""
         kept = []
         for row in rows:
             self.read += 1
-            messages = clean_messages(row)
+            messages = clean_messages(row, drop_reasoning=self.config.drop_reasoning)
             if not messages:
                 self.empty += 1
                 continue
@@ -120,8 +136,12 @@ class Selection:
         self.imported += int(row.imported)
 
 
-def clean_messages(row: ExportRow) -> list[dict[str, str]]:
-    """The revision's messages as {role, content, origin}; ExportError names a broken one."""
+def clean_messages(row: ExportRow, *, drop_reasoning: bool = False) -> list[dict[str, Any]]:
+    """The revision's messages in the export's shape (see `exports.pipeline.turns`) plus
+    their `origin`; ExportError names a broken one.
+
+    Snapshots written before structured turns lack their keys and read as empty.
+    """
     if not isinstance(row.messages, list):
         raise ExportError(
             f"Conversation {row.id} (project {row.project}): its revision holds no message list."
@@ -136,8 +156,41 @@ def clean_messages(row: ExportRow) -> list[dict[str, str]]:
             raise ExportError(f"{where} has the unknown role {role!r}.")
         if not isinstance(content, str):
             raise ExportError(f"{where} has no text content.")
-        cleaned.append({"role": role, "content": content, "origin": message.get("origin") or ""})
+        reasoning = message.get("reasoning") or ""
+        tool_calls = message.get("tool_calls") or []
+        tool_call_id = message.get("tool_call_id") or ""
+        if not isinstance(reasoning, str):
+            raise ExportError(f"{where}: its reasoning is not text.")
+        _check_tool_calls(tool_calls, where)
+        if role == TOOL and not (isinstance(tool_call_id, str) and tool_call_id):
+            raise ExportError(f"{where}: a tool message without the id of the call it answers.")
+        exported = export_message(
+            role,
+            content,
+            reasoning="" if drop_reasoning else reasoning,
+            tool_calls=tool_calls if role == ASSISTANT else (),
+            tool_call_id=tool_call_id,
+        )
+        exported["origin"] = message.get("origin") or ""
+        cleaned.append(exported)
     return cleaned
+
+
+def _check_tool_calls(tool_calls: Any, where: str) -> None:
+    if not isinstance(tool_calls, list):
+        raise ExportError(f"{where}: tool_calls is not a list.")
+    for index, call in enumerate(tool_calls):
+        function = call.get("function") if isinstance(call, Mapping) else None
+        if (
+            not isinstance(function, Mapping)
+            or not isinstance(call.get("id"), str)
+            or not isinstance(function.get("name"), str)
+            or not isinstance(function.get("arguments"), Mapping)
+        ):
+            raise ExportError(
+                f"{where}: tool_calls[{index}] is not "
+                '{"id", "function": {"name", "arguments": {…}}} with arguments a JSON object.'
+            )
 
 
 def export_tokenizer(config: ExportConfig) -> ChatTokenizer:
@@ -177,15 +230,18 @@ def special_token_ids(tokenizer: ChatTokenizer, template: str) -> dict[str, int]
 
 
 def tokenize_rows(
-    kept: Sequence[tuple[ExportRow, list[dict[str, str]]]],
+    kept: Sequence[tuple[ExportRow, list[dict[str, Any]]]],
     config: ExportConfig,
     tokenizer: ChatTokenizer,
+    tools: Callable[[ExportRow], ToolSpecs],
 ) -> list[TokenizedExample]:
-    """One batched tokenizer call for a chunk's conversations."""
+    """One batched tokenizer call for a chunk's conversations; `tools(row)` are its tools."""
     if not kept:
         return []
     try:
-        return tokenize_conversations([m for _, m in kept], config.template, tokenizer)
+        return tokenize_conversations(
+            [m for _, m in kept], config.template, tokenizer, [tools(row) for row, _ in kept]
+        )
     except (TokenizerError, ValueError) as error:
         first, last = kept[0][0].id, kept[-1][0].id
         raise ExportError(
@@ -216,6 +272,7 @@ class _SplitWriters:
 
     def __init__(self, folder: Path, config: ExportConfig, pad_id: int, stack) -> None:
         self.jsonl: dict[str, JsonlWriter] = {}
+        self.openai: dict[str, OpenAIJsonlWriter] = {}
         self.parquet: dict[str, ParquetWriter] = {}
         self.packed: dict[str, PackedParquetWriter] = {}
         self.packers: dict[str, Packer] = {}
@@ -223,6 +280,10 @@ class _SplitWriters:
             if "jsonl" in config.formats:
                 self.jsonl[split] = stack.enter_context(
                     JsonlWriter(folder / split_filename(split, "jsonl"))
+                )
+            if "openai" in config.formats:
+                self.openai[split] = stack.enter_context(
+                    OpenAIJsonlWriter(folder / split_filename(split, "openai"))
                 )
             if "parquet" in config.formats:
                 self.parquet[split] = stack.enter_context(
@@ -237,8 +298,15 @@ class _SplitWriters:
                 )
 
     def write(
-        self, split: str, row: ExportRow, messages: list[dict[str, str]], example: TokenizedExample
+        self,
+        split: str,
+        row: ExportRow,
+        conversation: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+        example: TokenizedExample,
+        turns_trained: Callable[[], list[bool]],
     ) -> None:
+        """`conversation` is (messages, tools); `turns_trained()` gives the OpenAI weights."""
+        messages, tools = conversation
         example_id = str(row.id)
         if split in self.jsonl:
             metadata: dict[str, Any] = {"project": row.project, "domain": row.domain}
@@ -246,7 +314,9 @@ class _SplitWriters:
                 metadata["source_id"] = row.source_id
             if row.imported:
                 metadata["imported"] = True
-            self.jsonl[split].write(example_id, messages, metadata)
+            self.jsonl[split].write(example_id, messages, metadata, tools=tools)
+        if split in self.openai:
+            self.openai[split].write(messages, tools=tools, assistant_weights=turns_trained())
         if split in self.parquet:
             self.parquet[split].write(example_id, example)
         if split in self.packers:
@@ -308,9 +378,8 @@ def export_run(
                 progress(0, total)
             for rows in _row_chunks(config, chunk_size=chunk_size):
                 kept = selection.keep(rows)
-                for (row, messages), example in zip(
-                    kept, tokenize_rows(kept, config, tokenizer), strict=True
-                ):
+                examples = tokenize_rows(kept, config, tokenizer, selection.tools_of)
+                for (row, messages), example in zip(kept, examples, strict=True):
                     _export_one(row, messages, example, config, stats, selection, writers)
                 if progress:
                     progress(selection.read, total)
@@ -332,6 +401,7 @@ def export_run(
             license=config.license,
             languages=config.language,
             formats=config.formats,
+            drop_reasoning=config.drop_reasoning,
             packed_seq_len=config.pack_length,
             max_tokens=config.max_tokens,
             overflow=config.overflow,
@@ -379,7 +449,7 @@ def export_run(
 
 def _export_one(
     row: ExportRow,
-    messages: list[dict[str, str]],
+    messages: list[dict[str, Any]],
     example: TokenizedExample,
     config: ExportConfig,
     stats: Stats,
@@ -396,4 +466,11 @@ def _export_one(
     split = assign_split(row.id, seed=config.seed, val_fraction=config.val_fraction)
     stats.add(messages, kept, split=split, domain=row.domain)
     selection.count_provenance(row)
-    writers.write(split, row, messages, kept)
+    assistant_turns = sum(m["role"] == ASSISTANT for m in messages)
+    writers.write(
+        split,
+        row,
+        (messages, selection.tools_of(row)),
+        kept,
+        lambda: assistant_turns_trained(example, kept, assistant_turns),
+    )
