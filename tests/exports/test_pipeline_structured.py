@@ -51,7 +51,9 @@ TOOLS_BLOCK = (
     + "\n".join(json.dumps(spec, ensure_ascii=False, sort_keys=True) for spec in TOOLS)
     + "\n</tools>"
 )
-PYTHON_CALL = '<tool_call>\n{"name": "python", "arguments": {"code": "print(37 * 43)"}}\n</tool_call>'
+PYTHON_CALL = (
+    '<tool_call>\n{"name": "python", "arguments": {"code": "print(37 * 43)"}}\n</tool_call>'
+)
 SEARCH_CALL = (
     '<tool_call>\n{"name": "search", "arguments": '
     '{"query": "Fermat\'s Last Theorem proof <|im_start|>", "top_k": 3}}\n</tool_call>'
