@@ -200,12 +200,14 @@ def _format_section(config: CardConfig, *, structured: bool = False) -> list[str
         f"conversation id (seed `{config.seed}`).",
     ]
     if "openai" in config.formats:
-        lines.append(
+        lines += [
+            "",
             f"`{split_filename('train', 'openai')}` (and validation): OpenAI's fine-tuning "
             "chat format in the same order as the JSONL, arguments as JSON strings, no "
             "reasoning; `weight` 0 on an assistant message the token files do not train "
-            "(cut by the length limit), 1 on the others."
-        )
+            "(cut by the length limit), 1 on the others.",
+            "",
+        ]
     if config.max_tokens:
         lines.append(f"Longest conversation: {config.max_tokens} tokens ({config.overflow}).")
     if config.packed_seq_len:
