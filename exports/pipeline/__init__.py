@@ -34,7 +34,7 @@ from .tokenizers import (
     get_tokenizer,
     tokenizer_fingerprint,
 )
-from .turns import export_message, openai_message, tool_call_block, tools_block
+from .turns import export_message, openai_message, tools_block
 from .writers import (
     JsonlWriter,
     OpenAIJsonlWriter,
@@ -88,7 +88,6 @@ __all__ = [
     "tokenize_conversation",
     "tokenize_conversations",
     "tokenizer_fingerprint",
-    "tool_call_block",
     "tools_block",
     "write_manifest",
 ]

@@ -67,11 +67,6 @@ def tool_call_text(call: Mapping[str, Any]) -> str:
     return f'{{"name": {_json(function["name"])}, "arguments": {_json(function["arguments"])}}}'
 
 
-def tool_call_block(call: Mapping[str, Any]) -> str:
-    """One call as the chatml templates write it."""
-    return TOOL_CALL_OPEN + tool_call_text(call) + TOOL_CALL_CLOSE
-
-
 def tools_block(tools: ToolSpecs) -> str:
     """The declared tools, one JSON spec per line, inside ``<tools>…</tools>``."""
     return TOOLS_OPEN + "\n".join(_json(spec) for spec in tools) + TOOLS_CLOSE
