@@ -19,7 +19,8 @@ from exports.pipeline.publish import MANIFEST_NAME
 from labeling.models import Project
 
 from .config import ExportConfig, ExportConfigError, export_config_from_dict
-from .running import ExportCancelled, ExportError, export_run
+from .rows import ExportError
+from .running import ExportCancelled, export_run
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,8 @@ from exports.pipeline.writers import split_filename
 from exports.selectors import export_row_chunks
 
 from .config import ExportConfig, export_config_from_dict
-from .running import Selection, export_tokenizer, special_token_ids, tokenize_rows
+from .rows import Selection
+from .running import export_tokenizer, special_token_ids, tokenize_rows
 
 PREVIEW_EXAMPLES = 3
 # The preview reads at most this many conversations looking for examples that pass the filters.
