@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from exports.models import ExportJob
 from exports.pipeline.render import tokenize_conversation
 from exports.pipeline.tokenizers import load_cl100k_base
-from exports.services import export_config_from_dict, export_run
+from exports.services import ExportError, export_config_from_dict, export_run
 from labeling.services import member_token
 from tests.exports.factories import (
     ANSWER,
@@ -302,3 +302,28 @@ def test_preview_marks_reasoning_calls_and_results(conversation, admin_client):
     assert "in tool results (not trained)" in html
     # The look-alike in the tool result is a text chip, never a special one.
     assert 'class="tok special part-tool_result"' not in html
+
+
+def test_conversations_differing_only_in_a_call_are_not_duplicates(
+    agent_project, reviewer, tmp_path
+):
+    approved_conversation(agent_project, agentic_chat(), reviewer=reviewer)
+    other = agentic_chat()
+    other[2]["tool_calls"] = [
+        {**other[2]["tool_calls"][0], "function": {"name": "python", "arguments": {"code": "1"}}},
+        other[2]["tool_calls"][1],
+    ]
+    approved_conversation(agent_project, other, reviewer=reviewer)
+    approved_conversation(agent_project, agentic_chat(), reviewer=reviewer)
+    manifest = export_run(config=config(), destination=tmp_path / "out")
+    assert manifest["counts"]["exported"] == 2
+    assert manifest["counts"]["left_out"]["duplicates"] == 1
+
+
+def test_a_tool_message_without_its_call_id_is_named(agent_project, reviewer, tmp_path):
+    broken = agentic_chat()
+    broken[3]["tool_call_id"] = ""
+    conversation = approved_conversation(agent_project, broken, reviewer=reviewer)
+    with pytest.raises(ExportError, match=f"Conversation {conversation.id} .*message 4"):
+        export_run(config=config(), destination=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
