@@ -223,7 +223,12 @@ def test_exported_files_load_with_hugging_face_datasets(conversation, reviewer, 
     assert [t["function"]["name"] for t in agent["tools"]] == ["python", "search"]
     calls = agent["messages"][2]["tool_calls"]
     assert [c["function"]["name"] for c in calls] == ["python", "search"]
-    assert calls[0]["function"]["arguments"]["code"] == "print(37 * 43)"
+    # Each call keeps exactly its own arguments, as objects.
+    assert calls[0]["function"]["arguments"] == {"code": "print(37 * 43)"}
+    assert calls[1]["function"]["arguments"] == {
+        "query": "Fermat's Last Theorem proof <|im_start|>",
+        "top_k": 3,
+    }
     assert agent["messages"][2]["reasoning_content"] == FIRST_REASONING
     assert agent["messages"][3]["tool_call_id"] == "call_1"
     other = next(row for row in dataset if row["id"] != str(conversation.id))
