@@ -19,10 +19,12 @@ look-alike. The piecewise ids are the contract.
 
 Structured turns (contract 6, layout in :mod:`exports.pipeline.turns`) add pieces
 inside a message, each encoded on its own as ordinary text: ``<think>\\n``, the
-reasoning, ``\\n</think>\\n\\n``, the content, ``\\n``, and per call
-``<tool_call>\\n``, the call's JSON, ``\\n</tool_call>`` (``\\n`` between calls);
-a system message opens with the tools block, then ``\\n\\n`` and the system text.
-Every piece of an assistant message is trained (its reasoning, content, calls and
+reasoning, ``\\n</think>\\n\\n``, the content, then per call a ``\\n`` (left out
+before the first call when the content is empty), ``<tool_call>\\n``, the call's
+JSON and ``\\n</tool_call>``; a system message opens with the tools block, then
+``\\n\\n`` and the system text (no separator when there is none). These pieces
+meet without a special token between them, so here too the piecewise ids are the
+contract. Every piece of an assistant message is trained (its reasoning, content, calls and
 their tags, and its ``<|im_end|>``); tool results, the tools block, system, user and
 every header are not. Each token also carries the *part* it belongs to
 (:data:`PARTS`), which the preview and the reasoning / answer token counts read.
