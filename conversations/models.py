@@ -207,6 +207,9 @@ class DraftRequest(models.Model):
     error = models.TextField(blank=True)
     # The model's reply; the editor puts it in the turn only if the turn is still empty.
     text = models.TextField(blank=True)
+    # Its reasoning (`reasoning_content`) and calls (arguments parsed to objects), contract 6.
+    reasoning = models.TextField(blank=True)
+    tool_calls = models.JSONField(default=list, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -7,7 +7,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .models import Assignment, Domain, Project, ProjectStatus, Prompt
+from .models import Assignment, Domain, Project, ProjectStatus, Prompt, ReasoningMode
 from .permissions import ADMIN, LABELER, api_role, can_work_on_assignment, has_role
 from .selectors import visible_projects
 from .services import (
@@ -139,6 +139,13 @@ class ProjectInput(serializers.Serializer):
         '(letters, digits, "-" or "_"). Default helpfulness, correctness, harmlessness, style.',
     )
     guidelines = serializers.CharField(required=False, allow_blank=True)
+    # Checked by the projects service (errors name the path, e.g. tools[1].function.name).
+    tools = serializers.JSONField(
+        required=False,
+        help_text='Declared tools: [{"type": "function", "function": {"name", "description", '
+        '"parameters": <JSON Schema>}}] (OpenAI / Hugging Face function specs).',
+    )
+    reasoning_mode = serializers.ChoiceField(choices=ReasoningMode.choices, required=False)
 
 
 def _project_error(error: ProjectError) -> ValidationError:

@@ -25,12 +25,20 @@ from conversations.models import (
     Revision,
 )
 from labeling import permissions
+from structured_turns.rules import is_empty_turn
 
 from .authoring import REVIEW as REVIEW_SAVE
-from .authoring import ConversationError, VersionConflict, conversation_save
+from .authoring import (
+    STRUCTURED_PARTS,
+    ConversationError,
+    VersionConflict,
+    conversation_save,
+    message_dicts,
+)
 from .notifications import notification_create
 
 CLAIM_LENGTH = timedelta(minutes=30)
+EDITABLE_PARTS = ("content", *STRUCTURED_PARTS)
 SCORE_RANGE = range(1, 6)
 
 
@@ -279,42 +287,58 @@ def _apply_policy(*, conversation: Conversation, review: Review, reviewer, now) 
 def review_edit(
     *, conversation_id: int, reviewer, expected_version: int, messages: list[dict], reason: str = ""
 ) -> Revision:
-    """A reviewer's correction: new message texts become a new current revision.
+    """A reviewer's correction: new message parts become a new current revision.
 
-    `messages` is [{"position", "content"}] for the messages that change. Raises
+    `messages` is [{"position", and any of "content", "reasoning", "tool_calls",
+    "tool_call_id"}] for the messages that change; the result passes the same shape
+    checks as the editor's save and keeps every contract-6 rule. Raises
     VersionConflict (nothing written) when the conversation moved past `expected_version`.
     """
     conversation = _lock_for_review(conversation_id=conversation_id, reviewer=reviewer)
     _claim_locked(conversation=conversation, reviewer=reviewer, now=timezone.now())
     if conversation.version != int(expected_version):
         raise VersionConflict(conversation, int(expected_version))
-    stored = list(conversation.messages.order_by("position"))
-    replacements = {}
+    stored = message_dicts(list(conversation.messages.order_by("position")))
+    edited = [dict(m) for m in stored]
     for index, item in enumerate(messages or []):
         try:
-            position, content = int(item["position"]), str(item["content"])
+            position = int(item["position"])
         except (KeyError, TypeError, ValueError):
-            raise ReviewError(
-                f"Edit {index + 1} needs a whole-number position and a content."
-            ) from None
+            raise ReviewError(f"Edit {index + 1} needs a whole-number position.") from None
         if not 0 <= position < len(stored):
             raise ReviewError(f"Edit {index + 1}: there is no message at position {position}.")
-        if not content.strip():
+        parts = {part: item[part] for part in EDITABLE_PARTS if part in item}
+        if not parts:
+            raise ReviewError(
+                f"Edit {index + 1} needs a content (or reasoning, tool_calls, tool_call_id)."
+            )
+        if "content" in parts and not isinstance(parts["content"], str):
+            raise ReviewError(f"Edit {index + 1}: content must be text.")
+        edited[position].update(parts)
+        if is_empty_turn(edited[position]):
             raise ReviewError(f"Message {position} cannot be empty.")
-        replacements[position] = content
-    if all(stored[p].content == content for p, content in replacements.items()):
+    # The editor's save service: same shape checks, versioning, origin bookkeeping and
+    # review-edit revision; it also keeps every contract-6 rule.
+    try:
+        conversation = conversation_save(
+            conversation_id=conversation.pk,
+            user=reviewer,
+            expected_version=int(expected_version),
+            messages=[
+                {"role": m["role"], "content": m["content"], **{p: m[p] for p in STRUCTURED_PARTS}}
+                for m in edited
+            ],
+            kind=REVIEW_SAVE,
+            reason=(reason or "").strip(),
+        )
+    except VersionConflict:
+        raise
+    except ConversationError as error:
+        raise ReviewError(str(error)) from None
+    # Compared once cleaned (arguments sent as a JSON string equal the stored object);
+    # raising here rolls the save back with this transaction.
+    if message_dicts(list(conversation.messages.order_by("position"))) == stored:
         raise ReviewError("Nothing changed: edit a message before saving.")
-    # The editor's save service: same versioning, origin bookkeeping and review-edit revision.
-    conversation_save(
-        conversation_id=conversation.pk,
-        user=reviewer,
-        expected_version=int(expected_version),
-        messages=[
-            {"role": m.role, "content": replacements.get(m.position, m.content)} for m in stored
-        ],
-        kind=REVIEW_SAVE,
-        reason=(reason or "").strip(),
-    )
     conversation.refresh_from_db(fields=["current_revision", "version"])
     revision = conversation.current_revision
     if conversation.labeler is not None:

@@ -9,7 +9,16 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 
-from labeling.models import Domain, GuidelineRead, GuidelineVersion, Project, ProjectStatus, User
+from labeling.models import (
+    Domain,
+    GuidelineRead,
+    GuidelineVersion,
+    Project,
+    ProjectStatus,
+    ReasoningMode,
+    User,
+)
+from structured_turns.rules import StructuredError, clean_tools
 
 
 class ProjectError(ValueError):
@@ -32,6 +41,8 @@ PROJECT_FIELDS = (
     "lease_minutes",
     "approvals_needed",
     "rubric",
+    "tools",
+    "reasoning_mode",
 )
 
 RUBRIC_MAX_CRITERIA = 10
@@ -76,6 +87,13 @@ def _check(project: Project) -> None:
         raise ProjectError(f"rubric: {problem}")
     if project.status not in ProjectStatus.values:
         raise ProjectError(f"status: use one of {', '.join(ProjectStatus.values)}")
+    if project.reasoning_mode not in ReasoningMode.values:
+        raise ProjectError(f"reasoning_mode: use one of {', '.join(ReasoningMode.values)}")
+    try:
+        # The message keeps the full path (tools[1].function.parameters…) after "tools: ".
+        project.tools = clean_tools(project.tools)
+    except StructuredError as error:
+        raise ProjectError(f"tools: {error}") from None
 
 
 def _save(project: Project, domains: Iterable[Domain] | None) -> Project:

@@ -37,7 +37,10 @@
   function collect() {
     return cards().map((card) => {
       const draft = card.querySelector("[data-draft-input]").value;
+      // Reasoning, tool calls and tool_call_id ride along unchanged (structured turns).
+      const parts = card.querySelector("[data-parts-input]");
       const message = {
+        ...(parts && parts.value ? JSON.parse(parts.value) : {}),
         role: card.querySelector("[data-role-input]").value,
         content: card.querySelector("[data-content]").value,
       };
