@@ -151,6 +151,9 @@ class ReviewComment(models.Model):
 
     review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="message_comments")
     message_position = models.PositiveIntegerField()
+    # What in the message it points at: "" (the whole message), "content", "reasoning",
+    # "tool_call:<call id>" or "result" (structured turns).
+    part = models.CharField(max_length=80, blank=True)
     text = models.TextField()
 
     class Meta:

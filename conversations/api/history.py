@@ -37,7 +37,9 @@ def review_out(review) -> dict:
         "scores": review.scores,
         "comment": review.comment,
         "message_comments": [
-            {"position": c.message_position, "text": c.text} for c in review.message_comments.all()
+            # "part" (reasoning, tool_call:<id>, result…) only where the comment names one.
+            {"position": c.message_position, "text": c.text, **({"part": c.part} if c.part else {})}
+            for c in review.message_comments.all()
         ],
         "created_at": review.created_at,
     }

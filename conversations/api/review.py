@@ -88,6 +88,12 @@ class ClaimApi(APIView):
 
 class MessageCommentInput(serializers.Serializer):
     position = serializers.IntegerField(min_value=0)
+    part = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=80,
+        help_text='"content", "reasoning", "tool_call:<call id>" or "result"; empty: the message',
+    )
     text = serializers.CharField(max_length=5000)
 
 

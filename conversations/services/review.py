@@ -25,7 +25,7 @@ from conversations.models import (
     Revision,
 )
 from labeling import permissions
-from structured_turns.rules import is_empty_turn
+from structured_turns.rules import is_empty_turn, snapshot_read
 
 from .authoring import REVIEW as REVIEW_SAVE
 from .authoring import (
@@ -174,7 +174,25 @@ def _clean_scores(project, scores: dict | None, *, required: bool) -> dict[str, 
     return cleaned
 
 
-def _clean_message_comments(revision: Revision, message_comments) -> list[tuple[int, str]]:
+def _comment_part(message: dict, part) -> str:
+    """The part a comment points at, checked against the message it is on ("" = whole)."""
+    if part in (None, "", "content"):
+        return part or ""
+    message = snapshot_read(message)
+    call_ids = [call.get("id") for call in message["tool_calls"]]
+    if part == "reasoning" and message["reasoning"]:
+        return part
+    if part == "result" and message["role"] == "tool":
+        return part
+    if isinstance(part, str) and part.startswith("tool_call:") and part[10:] in call_ids:
+        return part
+    choices = ["content"] + (["reasoning"] if message["reasoning"] else [])
+    choices += [f"tool_call:{call_id}" for call_id in call_ids]
+    choices += ["result"] if message["role"] == "tool" else []
+    raise ReviewError(f"part {part!r}: this message has {', '.join(choices)}.")
+
+
+def _clean_message_comments(revision: Revision, message_comments) -> list[tuple[int, str, str]]:
     cleaned = []
     count = len(revision.messages)
     for index, item in enumerate(message_comments or []):
@@ -190,8 +208,12 @@ def _clean_message_comments(revision: Revision, message_comments) -> list[tuple[
                 f"Message comment {index + 1} points at message {position}; "
                 f"this revision has messages 0 to {count - 1}."
             )
+        try:
+            part = _comment_part(revision.messages[position], item.get("part"))
+        except ReviewError as error:
+            raise ReviewError(f"Message comment {index + 1}: {error}") from None
         if text:
-            cleaned.append((position, text))
+            cleaned.append((position, part, text))
     return cleaned
 
 
@@ -213,7 +235,9 @@ def review_submit(
     """Record a reviewer's decision on the current revision and apply the approval policy.
 
     `revision_number`, when given, is the revision the reviewer looked at: if someone edited
-    the conversation since, nothing is recorded (StaleRevision).
+    the conversation since, nothing is recorded (StaleRevision). `message_comments` are
+    `{"position", "text"}` and optionally `"part"`: "content", "reasoning",
+    "tool_call:<call id>" or "result" (checked against that message).
     """
     if decision not in ReviewDecision.values:
         raise ReviewError(
@@ -246,8 +270,8 @@ def review_submit(
         comment=comment,
     )
     ReviewComment.objects.bulk_create(
-        ReviewComment(review=review, message_position=position, text=text)
-        for position, text in cleaned_comments
+        ReviewComment(review=review, message_position=position, part=part, text=text)
+        for position, part, text in cleaned_comments
     )
     _apply_policy(conversation=conversation, review=review, reviewer=reviewer, now=now)
     return review

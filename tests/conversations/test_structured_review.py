@@ -125,3 +125,46 @@ def test_origin_follows_the_models_calls_and_reasoning():
     assert message.origin == MessageOrigin.MODEL_EDITED
     assert message.model_original_reasoning == "I need the weather for both cities."
     assert message.model_original_tool_calls == message.tool_calls
+
+
+def test_a_comment_points_at_a_call_the_reasoning_or_a_result():
+    conversation = submitted_agentic()
+    reviewer = reviewer_factory()
+    response = api(reviewer).post(
+        f"/api/conversations/{conversation.pk}/reviews/",
+        {
+            "decision": "request_changes",
+            "revision": 1,
+            "message_comments": [
+                {"position": 1, "part": "tool_call:call_2", "text": "Oslo in F?"},
+                {"position": 1, "part": "reasoning", "text": "Say why."},
+                {"position": 2, "part": "result", "text": "Paste the full result."},
+            ],
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    history = api_for(conversation.labeler).get(url(conversation, "history/")).json()
+    comments = history["timeline"][-1]["message_comments"]
+    assert [(c["position"], c["part"]) for c in comments] == [
+        (1, "tool_call:call_2"),
+        (1, "reasoning"),
+        (2, "result"),
+    ]
+
+
+def test_a_comment_on_a_call_the_message_does_not_have_is_refused():
+    conversation = submitted_agentic()
+    response = api(reviewer_factory()).post(
+        f"/api/conversations/{conversation.pk}/reviews/",
+        {
+            "decision": "request_changes",
+            "message_comments": [{"position": 1, "part": "tool_call:call_9", "text": "?"}],
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        "Message comment 1: part 'tool_call:call_9': this message has content, reasoning, "
+        "tool_call:call_1, tool_call:call_2."
+    )
