@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .api import editor, history, review
+from .api import editor, history, imports, review
 
 urlpatterns = [
     path("conversations/", editor.ConversationListApi.as_view(), name="api-conversations"),
@@ -56,4 +56,9 @@ urlpatterns = [
         name="api-conversation-review-edit",
     ),
     path("notifications/", review.NotificationsApi.as_view(), name="api-notifications"),
+    path(
+        "projects/<slug:slug>/conversations/import/",
+        imports.ConversationImportApi.as_view(),
+        name="api-conversations-import",
+    ),
 ]

@@ -6,7 +6,9 @@ import io
 import json
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from rest_framework.test import APIClient
 
 from conversations.models import Conversation, Message
 from conversations.services import ConversationImportError, conversations_import
@@ -184,3 +186,35 @@ def test_rows_without_tools_use_the_projects_declaration():
     row = export_row()
     del row["tools"]
     assert conversations_import(project=project, stream=jsonl(row), file_name="x").imported == 1
+
+
+def test_the_api_imports_a_file_and_names_every_bad_line(admin_user):
+    project = tool_project()
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    endpoint = f"/api/projects/{project.slug}/conversations/import/"
+    bad = export_row("conv-2")
+    bad["messages"][3]["tool_call_id"] = "call_7"
+    upload = SimpleUploadedFile("agentic.jsonl", jsonl(export_row(), bad).getvalue())
+    refused = client.post(endpoint, {"file": upload}, format="multipart")
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == [
+        'line 2: messages[3].tool_call_id: tool_call_id "call_7" answers no call of the '
+        "assistant message before it"
+    ]
+    assert not Conversation.objects.filter(project=project).exists()
+
+    good = SimpleUploadedFile("agentic.jsonl", jsonl(export_row()).getvalue())
+    created = client.post(endpoint, {"file": good, "state": "approved"}, format="multipart")
+    assert created.status_code == 201 and created.json()["imported"] == 1
+    conversation = Conversation.objects.get(project=project)
+    assert conversation.state == "approved"
+    assert conversation.messages.get(position=1).tool_calls[0]["id"] == "call_1"
+
+
+def test_the_import_api_needs_the_admin_role(labeler):
+    project = tool_project()
+    client = APIClient()
+    client.force_authenticate(labeler)
+    response = client.post(f"/api/projects/{project.slug}/conversations/import/", {})
+    assert response.status_code == 403
