@@ -2,8 +2,10 @@
 refused with its path and nothing saved."""
 
 import copy
+import json
 
 import pytest
+from django.urls import reverse
 
 from conversations.models import Revision
 from tests.conversations.factories import started_conversation
@@ -178,3 +180,34 @@ def test_history_reads_snapshots_from_before_structured_turns_with_defaults():
     )
     shown = api.get(url(conversation, "history/")).json()["timeline"][0]["messages"][0]
     assert shown["tool_calls"] == [] and shown["tool_call_id"] == "" and shown["reasoning"] == ""
+
+
+def test_the_editor_page_keeps_the_parts_and_its_live_checks_read_them(client):
+    conversation, messages = agentic_conversation()
+    api_for(conversation.labeler).put(
+        url(conversation), {"version": 1, "messages": messages}, format="json"
+    )
+    client.force_login(conversation.labeler)
+    page = client.get(reverse("conversations:editor", args=[conversation.pk])).content.decode()
+    # Each card carries its parts, so the page's saves send them back unchanged.
+    assert "&quot;tool_call_id&quot;: &quot;call_1&quot;" in page
+    assert "&quot;reasoning&quot;: &quot;I need the weather for both cities.&quot;" in page
+
+    def part(message):
+        return json.dumps(
+            {k: message[k] for k in ("reasoning", "tool_calls", "tool_call_id") if k in message}
+        )
+
+    messages[3]["tool_call_id"] = "call_9"
+    response = client.post(
+        reverse("conversations:editor-checks", args=[conversation.pk]),
+        {
+            "role": [m["role"] for m in messages],
+            "content": [m["content"] for m in messages],
+            "parts": [part(m) for m in messages],
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    html = response.content.decode()
+    assert 'data-code="result_without_call"' in html
+    assert 'data-code="unanswered_call"' in html
