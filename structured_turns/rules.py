@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -30,7 +30,8 @@ MAX_TOOL_RESULT_BYTES = 1_000_000
 MAX_CALL_ID_CHARS = 64
 MAX_REASONING_CHARS = 100_000
 
-REASONING_OFF, REASONING_OPTIONAL, REASONING_REQUIRED = "off", "optional", "required"
+# labeling.models.ReasoningMode's values (this package depends on no app).
+REASONING_OFF, REASONING_REQUIRED = "off", "required"
 
 # The keys structured turns add to a message and to a revision's snapshot, with their
 # empty values. Snapshots store a key only where it is set; old snapshots lack them all.
@@ -274,9 +275,6 @@ class Problem:
     path: str
     detail: str
     call_id: str = ""
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def _call_problems(

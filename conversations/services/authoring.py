@@ -54,6 +54,12 @@ MODEL_PARTS = (
     ("reasoning", "model_original_reasoning"),
     ("tool_calls", "model_original_tool_calls"),
 )
+# A message without anything a model wrote.
+_NO_ORIGINAL: dict = {
+    original: STRUCTURED_DEFAULTS.get(original, "") for _, original in MODEL_PARTS
+}
+# The structured parts a person writes beside the content (contract 6).
+STRUCTURED_PARTS = ("reasoning", "tool_calls", "tool_call_id")
 
 
 class ConversationError(ValueError):
@@ -314,12 +320,6 @@ def conversation_save(
             reason=reason,
         )
     return conversation
-
-
-_NO_ORIGINAL: dict = {
-    original: STRUCTURED_DEFAULTS.get(original, "") for _, original in MODEL_PARTS
-}
-STRUCTURED_PARTS = ("reasoning", "tool_calls", "tool_call_id")
 
 
 def _originals(message: Message) -> dict:
