@@ -1,10 +1,15 @@
 from django.urls import path
 
-from .views import editor, history, review
+from .views import editor, history, imports, review
 
 app_name = "conversations"
 
 urlpatterns = [
+    path(
+        "projects/<slug:slug>/conversations/import/",
+        imports.conversation_import,
+        name="conversation-import",
+    ),
     path("conversations/<int:conversation_id>/", editor.editor, name="editor"),
     path("conversations/<int:conversation_id>/preview/", editor.preview, name="editor-preview"),
     path("conversations/<int:conversation_id>/checks/", editor.checks, name="editor-checks"),

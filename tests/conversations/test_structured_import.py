@@ -8,6 +8,7 @@ import json
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from conversations.models import Conversation, Message
@@ -218,3 +219,32 @@ def test_the_import_api_needs_the_admin_role(labeler):
     client.force_authenticate(labeler)
     response = client.post(f"/api/projects/{project.slug}/conversations/import/", {})
     assert response.status_code == 403
+
+
+def test_the_browser_page_lists_the_bad_lines_then_imports_a_good_file(client, admin_user):
+    project = tool_project()
+    client.force_login(admin_user)
+    page = reverse("conversations:conversation-import", args=[project.slug])
+    detail = client.get(reverse("labeling:project-detail", args=[project.slug])).content.decode()
+    assert page in detail
+    bad = export_row()
+    bad["messages"][1]["tool_calls"][0]["function"]["arguments"] = "{city: Paris}"
+    upload = SimpleUploadedFile("agentic.jsonl", jsonl(bad).getvalue())
+    refused = client.post(page, {"file": upload, "format": "messages", "state": "submitted"})
+    assert refused.status_code == 200
+    html = refused.content.decode()
+    assert "Nothing was imported" in html
+    assert "line 1: messages[1].tool_calls[0].function.arguments: not valid JSON" in html
+    assert not Conversation.objects.filter(project=project).exists()
+
+    good = SimpleUploadedFile("agentic.jsonl", jsonl(export_row()).getvalue())
+    imported = client.post(page, {"file": good, "format": "messages", "state": "submitted"})
+    assert imported.status_code == 302
+    assert Conversation.objects.filter(project=project).count() == 1
+
+
+def test_the_browser_page_is_for_admins(client, labeler):
+    project = tool_project()
+    client.force_login(labeler)
+    page = reverse("conversations:conversation-import", args=[project.slug])
+    assert client.get(page).status_code in (403, 404)
