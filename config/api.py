@@ -20,8 +20,11 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from core.exceptions import ApplicationError, TooLarge
 
 
-def error_body(status: int, code: str, message: str, fields: dict[str, list[str]]) -> dict:
-    return {"error": {"status": status, "code": code, "message": message, "fields": fields}}
+def error_body(
+    status: int, code: str, message: str, fields: dict[str, list[str]] | None = None
+) -> dict:
+    """The body of every API error, also used by the 403/404/500 handlers under /api/."""
+    return {"error": {"status": status, "code": code, "message": message, "fields": fields or {}}}
 
 
 def field_errors(detail: Any, path: str = "") -> dict[str, list[str]]:

@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.nul.NulRefusingMiddleware",
+    "config.errors.NotFoundPageInDebugMiddleware",
     # Last, so that it sees the flag a failed sign-in leaves on the request.
     "axes.middleware.AxesMiddleware",
 ]

@@ -63,3 +63,7 @@ urlpatterns = [
     path("", include("conversations.urls")),
     path("", include("exports.urls")),
 ]
+
+handler403 = "config.errors.permission_denied"
+handler404 = "config.errors.page_not_found"
+handler500 = "config.errors.server_error"

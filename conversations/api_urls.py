@@ -1,11 +1,16 @@
 from django.urls import path
 
-from .api import editor, history, review, tasks
+from .api import editor, history, imports, listing, review, tasks
 
 urlpatterns = [
     path("tasks/next/", tasks.TaskNextApi.as_view(), name="api-task-next"),
     path("tasks/<int:assignment_id>/skip/", tasks.TaskSkipApi.as_view(), name="api-task-skip"),
     path("conversations/", editor.ConversationListApi.as_view(), name="api-conversations"),
+    path(
+        "conversations/browse/",
+        listing.ConversationBrowseApi.as_view(),
+        name="api-conversation-browse",
+    ),
     path(
         "conversations/<int:conversation_id>/",
         editor.ConversationDetailApi.as_view(),
@@ -58,4 +63,9 @@ urlpatterns = [
         name="api-conversation-review-edit",
     ),
     path("notifications/", review.NotificationsApi.as_view(), name="api-notifications"),
+    path(
+        "projects/<slug:slug>/conversations/import/",
+        imports.ConversationImportApi.as_view(),
+        name="api-conversations-import",
+    ),
 ]

@@ -43,6 +43,7 @@ class ExportCreateInput(serializers.Serializer):
     seed = serializers.IntegerField(required=False)
     formats = serializers.ListField(child=serializers.CharField(), required=False)
     pack_length = serializers.IntegerField(required=False, allow_null=True)
+    drop_reasoning = serializers.BooleanField(required=False, default=False)
     dedupe = serializers.BooleanField(required=False, default=True)
     license = serializers.CharField(required=False)
 

@@ -59,9 +59,19 @@ class ExportForm(forms.Form):
     )
     seed = forms.IntegerField(initial=0, min_value=0)
     formats = forms.MultipleChoiceField(
-        choices=[("jsonl", "JSONL conversations"), ("parquet", "Tokenized Parquet")],
+        choices=[
+            ("jsonl", "JSONL conversations"),
+            ("parquet", "Tokenized Parquet"),
+            ("openai", "OpenAI fine-tuning JSONL"),
+        ],
         initial=["jsonl", "parquet"],
         widget=forms.CheckboxSelectMultiple,
+    )
+    drop_reasoning = forms.BooleanField(
+        label="Drop reasoning",
+        required=False,
+        help_text="For a model that does not think: assistant reasoning is left out of every "
+        "file and trains nothing.",
     )
     pack_length = forms.IntegerField(
         label="Pack into sequences of",

@@ -102,6 +102,15 @@ def export_row_chunks(
         last_id = values[-1][0]
 
 
+def export_project_tools(config: ExportConfig) -> dict[str, list[dict[str, Any]]]:
+    """Each exported project's declared tools (contract 6), by slug; one query.
+
+    The project's tools as they are now: a row's calls were checked against them on
+    save and submit.
+    """
+    return dict(Project.objects.filter(slug__in=config.projects).values_list("slug", "tools"))
+
+
 def export_jobs_recent(*, limit: int = 20) -> list[ExportJob]:
     """The latest jobs with their projects and artifacts (three queries)."""
     return list(

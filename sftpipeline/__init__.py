@@ -34,7 +34,14 @@ from .tokenizers import (
     get_tokenizer,
     tokenizer_fingerprint,
 )
-from .writers import JsonlWriter, PackedParquetWriter, ParquetWriter, split_filename
+from .turns import export_message, openai_message, tools_block
+from .writers import (
+    JsonlWriter,
+    OpenAIJsonlWriter,
+    PackedParquetWriter,
+    ParquetWriter,
+    split_filename,
+)
 
 __all__ = [
     "CHATML",
@@ -50,6 +57,7 @@ __all__ = [
     "ChatTokenizer",
     "Deduplicator",
     "JsonlWriter",
+    "OpenAIJsonlWriter",
     "OverflowPolicy",
     "OverflowStatus",
     "PackedParquetWriter",
@@ -68,7 +76,9 @@ __all__ = [
     "count_tokens",
     "dedup_key",
     "describe_files",
+    "export_message",
     "get_tokenizer",
+    "openai_message",
     "pack_examples",
     "preview_tokens",
     "render_dataset_card",
@@ -78,5 +88,6 @@ __all__ = [
     "tokenize_conversation",
     "tokenize_conversations",
     "tokenizer_fingerprint",
+    "tools_block",
     "write_manifest",
 ]

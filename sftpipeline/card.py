@@ -14,6 +14,7 @@ from typing import Any
 from .render import CHATML, CHATML_SEP
 from .split import SPLITS
 from .stats import Stats, histogram_labels
+from .turns import THINK_CLOSE, THINK_OPEN, TOOL_CALL_CLOSE, TOOL_CALL_OPEN, TOOLS_CLOSE, TOOLS_OPEN
 from .writers import FileKind, split_filename
 
 _SIZE_CATEGORIES = (
@@ -41,6 +42,8 @@ class CardConfig:
     languages: Sequence[str] = ("en",)
     description: str = ""
     formats: Sequence[str] = ("jsonl", "parquet")
+    #: Assistant reasoning was left out of every file (for a model that does not think).
+    drop_reasoning: bool = False
     packed_seq_len: int | None = None
     #: The splits that have a packed file (packing is often done for train only).
     packed_splits: Sequence[str] = SPLITS
@@ -74,7 +77,11 @@ def _front_matter(stats: Stats, config: CardConfig) -> list[str]:
     lines += ["size_categories:", f"- {_q(size_category(stats.conversations))}"]
     lines += ["task_categories:", "- text-generation", f"pretty_name: {_q(config.title)}"]
     lines += ["tags:", "- sft", "- conversational", "configs:"]
-    kinds: list[tuple[str, FileKind]] = [("default", "jsonl"), ("tokenized", "parquet")]
+    kinds: list[tuple[str, FileKind]] = [
+        ("default", "jsonl"),
+        ("tokenized", "parquet"),
+        ("openai", "openai"),
+    ]
     if config.packed_seq_len:
         kinds.append(("packed", "packed"))
     for name, kind in kinds:
@@ -159,7 +166,8 @@ def render_dataset_card(stats: Stats, config: CardConfig) -> str:
             for label, count in zip(histogram_labels(), stats.token_histogram, strict=True)
         ],
     )
-    lines += _format_section(config)
+    lines += _structured_section(stats, config)
+    lines += _format_section(config, structured=stats.has_structured_turns)
     lines += ["", "## How the data was collected", ""]
     collection = dict(config.collection)
     collection.update({f"{k} messages": v for k, v in stats.messages_by_origin.items()})
@@ -173,7 +181,7 @@ def render_dataset_card(stats: Stats, config: CardConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _format_section(config: CardConfig) -> list[str]:
+def _format_section(config: CardConfig, *, structured: bool = False) -> list[str]:
     lines = ["", "## Format", ""]
     lines += [
         f"Template `{config.template}`: each message is rendered as "
@@ -182,6 +190,8 @@ def _format_section(config: CardConfig) -> list[str]:
         "elsewhere; `labels` is `input_ids` with -100 where the mask is 0.",
         "",
     ]
+    if structured:
+        lines += _structured_format(config)
     lines += _table(
         ["special token", "id"],
         [(f"`{token}`", token_id) for token, token_id in sorted(config.special_token_ids.items())],
@@ -193,6 +203,15 @@ def _format_section(config: CardConfig) -> list[str]:
         f"Split: validation fraction {config.val_fraction} by sha256 of seed and "
         f"conversation id (seed `{config.seed}`).",
     ]
+    if "openai" in config.formats:
+        lines += [
+            "",
+            f"`{split_filename('train', 'openai')}` (and validation): OpenAI's fine-tuning "
+            "chat format in the same order as the JSONL, arguments as JSON strings, no "
+            "reasoning; `weight` 0 on an assistant message the token files do not train "
+            "(cut by the length limit), 1 on the others.",
+            "",
+        ]
     if config.max_tokens:
         lines.append(f"Longest conversation: {config.max_tokens} tokens ({config.overflow}).")
     if config.packed_seq_len:
@@ -202,6 +221,63 @@ def _format_section(config: CardConfig) -> list[str]:
             "inside each conversation."
         )
     return lines
+
+
+def _escaped(text: str) -> str:
+    return text.replace("\n", "\\n")
+
+
+def _structured_section(stats: Stats, config: CardConfig) -> list[str]:
+    """Tool calls per tool, reasoning and answer tokens; only for data that has them."""
+    if not (stats.has_structured_turns or config.drop_reasoning):
+        return []
+    lines = ["", "### Tool use and reasoning", ""]
+    if config.drop_reasoning:
+        lines += [
+            "**Reasoning dropped:** this export was made for a model that does not think; "
+            "the assistants' reasoning was left out of every file and trains nothing.",
+            "",
+        ]
+    rows: list[tuple[str, Any]] = [
+        ("conversations with reasoning", stats.conversations_with_reasoning),
+        ("conversations with tool calls", stats.conversations_with_tool_calls),
+        ("tool results (role tool)", stats.messages_by_role.get("tool", 0)),
+    ]
+    if config.template in (CHATML_SEP, CHATML):
+        rows += [
+            ("reasoning tokens (trained)", stats.reasoning_tokens),
+            ("answer tokens (trained)", stats.answer_tokens),
+            ("tool-call tokens (trained)", stats.tool_call_tokens),
+            ("tool-result tokens (not trained)", stats.tool_result_tokens),
+        ]
+    lines += _table(["", "count"], rows)
+    if stats.tool_calls_by_tool:
+        lines += ["", "#### Tool calls per tool", ""]
+        lines += _table(
+            ["tool", "calls"], [(f"`{name}`", n) for name, n in stats.tool_calls_by_tool.items()]
+        )
+    return lines
+
+
+def _structured_format(config: CardConfig) -> list[str]:
+    if config.template not in (CHATML_SEP, CHATML):
+        return [
+            "Tools, `reasoning_content` and `tool_calls` go to the tokenizer's chat template; "
+            "the loss mask is its `{% generation %}` blocks.",
+            "",
+        ]
+    return [
+        "Inside an assistant message, as ordinary text: "
+        f"`{_escaped(THINK_OPEN)}{{reasoning}}{_escaped(THINK_CLOSE)}` (when there is "
+        "reasoning), the content, then each tool call as "
+        f'`{_escaped(TOOL_CALL_OPEN)}{{"name": …, "arguments": {{…}}}}'
+        f"{_escaped(TOOL_CALL_CLOSE)}`, `\\n` between the content and each call. A tool "
+        "result is a message with role `tool`. Declared tools open the system message as "
+        f"`{_escaped(TOOLS_OPEN)}{{one spec per line}}{_escaped(TOOLS_CLOSE)}`, then `\\n\\n` "
+        "and the system text. Trained: the reasoning, content and tool calls of assistant "
+        "messages; never tool results, the tools block, system or user text.",
+        "",
+    ]
 
 
 def _min_mean_max(stats: Stats) -> str:

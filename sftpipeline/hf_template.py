@@ -87,24 +87,33 @@ def _compile(source: str) -> Any:
         raise ChatTemplateError(f"chat template does not compile: {error}") from error
 
 
+#: The message keys a chat template sees (contract 6's names, as transformers passes them).
+TEMPLATE_MESSAGE_KEYS = ("role", "content", "reasoning_content", "tool_calls", "tool_call_id")
+
+
 def render_chat_template(
     source: str,
-    messages: Sequence[Mapping[str, str]],
+    messages: Sequence[Mapping[str, Any]],
     *,
     special_tokens: Mapping[str, str] | None = None,
     add_generation_prompt: bool = False,
+    tools: Sequence[Mapping[str, Any]] = (),
 ) -> RenderedChat:
     """Render ``messages`` through the chat template ``source`` in a sandbox.
 
     ``special_tokens`` become template variables (``bos_token``, ``eos_token`` …)
-    as transformers passes them. Returns the text without generation markers
-    and the spans the ``{% generation %}`` blocks produced, in order.
+    as transformers passes them, and so do ``tools`` (None when there are none) and
+    each message's ``reasoning_content``, ``tool_calls`` and ``tool_call_id`` where
+    set. Returns the text without generation markers and the spans the
+    ``{% generation %}`` blocks produced, in order.
     """
     template = _compile(source)
     variables: dict[str, Any] = dict(special_tokens or {})
     variables["messages"] = [
-        {"role": message["role"], "content": message["content"]} for message in messages
+        {key: message[key] for key in TEMPLATE_MESSAGE_KEYS if key in message}
+        for message in messages
     ]
+    variables["tools"] = list(tools) or None
     variables["add_generation_prompt"] = add_generation_prompt
     try:
         marked = template.render(**variables)

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from tokenizers import Tokenizer
 
@@ -52,8 +53,10 @@ class HuggingFaceChatTokenizer:
         self._ordinary.encode_special_tokens = True
         added = self._structural.get_added_tokens_decoder()
         self._special_ids = frozenset(i for i, token in added.items() if token.special)
-        contents = sorted((token.content for token in added.values()), key=len, reverse=True)
-        self._added_token_pattern = (
+        contents = sorted(
+            (token.content for token in added.values() if token.special), key=len, reverse=True
+        )
+        self._special_token_pattern = (
             re.compile("|".join(re.escape(content) for content in contents)) if contents else None
         )
 
@@ -82,36 +85,49 @@ class HuggingFaceChatTokenizer:
     def count_tokens(self, text: str) -> int:
         return len(self.encode_ordinary(text))
 
-    def tokenize_chat(self, messages: Sequence[Mapping[str, str]]) -> tuple[list[int], list[int]]:
-        """Render ``messages`` with the tokenizer's own chat template; return (ids, loss mask).
+    def tokenize_chat(
+        self, messages: Sequence[Mapping[str, Any]], *, tools: Sequence[Mapping[str, Any]] = ()
+    ) -> tuple[list[int], list[int]]:
+        """Render ``messages`` and ``tools`` with the tokenizer's own chat template; return
+        (ids, loss mask).
 
         The mask is 1 on tokens overlapping ``{% generation %}`` blocks when the
-        template has them; otherwise on tokens overlapping an assistant
-        message's content plus the special token that directly follows it (the
-        end-of-turn token). The whole rendered text is tokenized at once, as at
-        inference, unless some content contains an added-token look-alike: then
-        the contents are tokenized as ordinary text and the template text
-        around them with special tokens (no special-token injection).
+        template has them (what transformers' ``return_assistant_tokens_mask`` gives);
+        otherwise on tokens overlapping an assistant message's content plus the
+        special token that directly follows it (the end-of-turn token), which cannot
+        place reasoning or tool calls, so such turns need ``{% generation %}``.
+
+        The whole rendered text is tokenized at once, as at inference. Every text a
+        person wrote (content, reasoning, arguments, tool results, tool specs) has
+        its special-token look-alikes swapped for unforgeable placeholders before
+        rendering; each placeholder is then encoded as ordinary text and the template
+        text around it with special tokens (no special-token injection).
         """
         if self.chat_template is None:
             raise TokenizerError("this tokenizer has no chat template")
+        look_alikes: list[str] = []
+        safe_messages = [self._hide_look_alikes(dict(m), look_alikes) for m in messages]
+        safe_tools = [self._hide_look_alikes(dict(t), look_alikes) for t in tools]
         rendered = render_chat_template(
-            self.chat_template, messages, special_tokens=self.template_variables
+            self.chat_template,
+            safe_messages,
+            special_tokens=self.template_variables,
+            tools=safe_tools,
         )
-        text = rendered.text
-        spans = _locate_contents(self.chat_template, messages, self.template_variables, text)
-        if self._has_added_token_look_alike(messages):
-            if any(span is None for span in spans):
-                raise TokenizerError(
-                    "content contains a special-token look-alike and the chat template "
-                    "transforms content, so it cannot be encoded safely"
-                )
-            ids, offsets = self._encode_segments(text, [s for s in spans if s is not None])
-        else:
-            encoding = self._structural.encode(text, add_special_tokens=False)
-            ids, offsets = encoding.ids, encoding.offsets
+        ids, offsets = self._encode_with_placeholders(rendered.text, look_alikes)
         if rendered.has_generation_blocks:
             return ids, _mask_from_spans(offsets, rendered.generation_spans)
+        if any(
+            m["role"] == "assistant" and (m.get("reasoning_content") or m.get("tool_calls"))
+            for m in messages
+        ):
+            raise TokenizerError(
+                "this chat template has no {% generation %} blocks, so the tokens of "
+                "reasoning and tool calls cannot be found; add them to the template"
+            )
+        spans = _locate_contents(
+            self.chat_template, safe_messages, self.template_variables, rendered.text
+        )
         assistant_spans = []
         for message, span in zip(messages, spans, strict=True):
             if message["role"] != "assistant":
@@ -126,29 +142,71 @@ class HuggingFaceChatTokenizer:
                 mask[follower] = 1
         return ids, mask
 
-    def _has_added_token_look_alike(self, messages: Sequence[Mapping[str, str]]) -> bool:
-        pattern = self._added_token_pattern
-        return pattern is not None and any(pattern.search(m["content"]) for m in messages)
+    def _hide_look_alikes(self, value: Any, found: list[str]) -> Any:
+        """``value`` with each special-token look-alike in its strings (keys too) replaced by
+        a placeholder numbering it in ``found``."""
+        pattern = self._special_token_pattern
+        if pattern is None:
+            return value
+        if isinstance(value, str):
 
-    def _encode_segments(
-        self, text: str, content_spans: Sequence[tuple[int, int]]
+            def hide(match: re.Match[str]) -> str:
+                found.append(match.group(0))
+                return _placeholder(len(found) - 1)
+
+            return pattern.sub(hide, value)
+        if isinstance(value, Mapping):
+            return {
+                self._hide_look_alikes(k, found): self._hide_look_alikes(v, found)
+                for k, v in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [self._hide_look_alikes(item, found) for item in value]
+        return value
+
+    def _encode_with_placeholders(
+        self, text: str, look_alikes: Sequence[str]
     ) -> tuple[list[int], list[tuple[int, int]]]:
+        """Token ids and character offsets (in ``text``) of the rendered text; each
+        placeholder's tokens are its look-alike's ordinary tokens, spanning the placeholder."""
+        if not look_alikes:
+            encoding = self._structural.encode(text, add_special_tokens=False)
+            return encoding.ids, encoding.offsets
         ids: list[int] = []
         offsets: list[tuple[int, int]] = []
         cursor = 0
-        segments: list[tuple[int, int, Tokenizer]] = []
-        for start, end in sorted(content_spans):
-            segments.append((cursor, start, self._structural))
-            segments.append((start, end, self._ordinary))
-            cursor = end
-        segments.append((cursor, len(text), self._structural))
-        for start, end, tokenizer in segments:
-            if start == end:
-                continue
-            encoding = tokenizer.encode(text[start:end], add_special_tokens=False)
-            ids.extend(encoding.ids)
-            offsets.extend((start + a, start + b) for a, b in encoding.offsets)
+        for match in _PLACEHOLDER.finditer(text):
+            self._extend(ids, offsets, text, cursor, match.start())
+            look_alike_ids = self.encode_ordinary(look_alikes[int(match.group(1))])
+            ids.extend(look_alike_ids)
+            offsets.extend([(match.start(), match.end())] * len(look_alike_ids))
+            cursor = match.end()
+        self._extend(ids, offsets, text, cursor, len(text))
         return ids, offsets
+
+    def _extend(
+        self,
+        ids: list[int],
+        offsets: list[tuple[int, int]],
+        text: str,
+        start: int,
+        end: int,
+    ) -> None:
+        if start == end:
+            return
+        encoding = self._structural.encode(text[start:end], add_special_tokens=False)
+        ids.extend(encoding.ids)
+        offsets.extend((start + a, start + b) for a, b in encoding.offsets)
+
+
+# Digits only, so that a template's |upper or |trim leaves it whole; U+2063 never occurs in
+# JSON escapes, so tojson keeps it too.
+_PLACEHOLDER_NONCE = str(int(MARKER_NONCE, 16))[:20]
+_PLACEHOLDER = re.compile(f"\u2063{_PLACEHOLDER_NONCE}:(\\d+)\u2063")
+
+
+def _placeholder(index: int) -> str:
+    return f"\u2063{_PLACEHOLDER_NONCE}:{index}\u2063"
 
 
 def _mask_from_spans(
@@ -169,7 +227,7 @@ def _overlaps(start: int, end: int, span: tuple[int, int]) -> bool:
 
 def _locate_contents(
     template: str,
-    messages: Sequence[Mapping[str, str]],
+    messages: Sequence[Mapping[str, Any]],
     variables: Mapping[str, str],
     rendered_text: str,
 ) -> list[tuple[int, int] | None]:
@@ -186,7 +244,7 @@ def _locate_contents(
 
     end_marker = f"\x01/content-{MARKER_NONCE}\x01"
     marked_messages = [
-        {"role": m["role"], "content": start_marker(i) + m["content"] + end_marker}
+        {**m, "content": start_marker(i) + m["content"] + end_marker}
         for i, m in enumerate(messages)
     ]
     try:

@@ -16,6 +16,18 @@ special token between them (chatml's role + ``"\\n"`` + content, e.g. when the
 content starts with a newline); special tokens already cut the text into these
 pieces, so for chatml-sep the two are equal whenever no content contains a
 look-alike. The piecewise ids are the contract.
+
+Structured turns (contract 6, layout in :mod:`sftpipeline.turns`) add pieces
+inside a message, each encoded on its own as ordinary text: ``<think>\\n``, the
+reasoning, ``\\n</think>\\n\\n``, the content, then per call a ``\\n`` (left out
+before the first call when the content is empty), ``<tool_call>\\n``, the call's
+JSON and ``\\n</tool_call>``; a system message opens with the tools block, then
+``\\n\\n`` and the system text (no separator when there is none). These pieces
+meet without a special token between them, so here too the piecewise ids are the
+contract. Every piece of an assistant message is trained (its reasoning, content, calls and
+their tags, and its ``<|im_end|>``); tool results, the tools block, system, user and
+every header are not. Each token also carries the *part* it belongs to
+(:data:`PARTS`), which the preview and the reasoning / answer token counts read.
 """
 
 from __future__ import annotations
@@ -23,9 +35,23 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .tokenizers import IM_END, IM_SEP, IM_START, ChatTokenizer, TokenizerError
+from .turns import (
+    ASSISTANT,
+    PART_SEPARATOR,
+    SYSTEM,
+    THINK_CLOSE,
+    THINK_OPEN,
+    TOOL_CALL_CLOSE,
+    TOOL_CALL_OPEN,
+    TOOLS_SEPARATOR,
+    ToolSpecs,
+    reasoning_of,
+    tool_call_text,
+    tools_block,
+)
 
 CHATML_SEP = "chatml-sep"
 CHATML = "chatml"
@@ -34,10 +60,22 @@ TEMPLATE_NAMES: tuple[str, ...] = (CHATML_SEP, CHATML, HF_CHAT_TEMPLATE)
 DEFAULT_TEMPLATE = CHATML_SEP
 
 IGNORE_INDEX = -100
-ASSISTANT = "assistant"
 
-Message = Mapping[str, str]
-"""A chat message: at least ``{"role": str, "content": str}``."""
+# What each token belongs to: the preview colours them, the card counts them.
+PART_HEADER = "header"  # <|im_start|>, the role, <|im_sep|> or its newline
+PART_END = "end"  # <|im_end|> (and chatml's newline after it)
+PART_TOOLS = "tools"  # the declared tools block and its separator
+PART_REASONING = "reasoning"  # <think> … </think> of an assistant message
+PART_ANSWER = "answer"  # an assistant message's content
+PART_TOOL_CALL = "tool_call"  # <tool_call> … </tool_call> and the newlines before them
+PART_TOOL_RESULT = "tool_result"  # a tool message's content
+PARTS: tuple[str, ...] = (PART_HEADER, "system", "user", PART_TOOLS, PART_REASONING)
+PARTS += (PART_ANSWER, PART_TOOL_CALL, PART_TOOL_RESULT, PART_END)
+_CONTENT_PART = {ASSISTANT: PART_ANSWER, "tool": PART_TOOL_RESULT}
+
+Message = Mapping[str, Any]
+"""A chat message: ``{"role", "content"}`` and the structured keys of contract 6
+(``reasoning_content`` (or ``reasoning``), ``tool_calls``, ``tool_call_id``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,19 +90,27 @@ class TokenizedExample:
     loss_mask: list[int]
     labels: list[int]
     num_tokens: int
+    #: The part (:data:`PARTS`) of each token; empty when the template cannot tell.
+    parts: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def num_trained_tokens(self) -> int:
         """Number of tokens with loss mask 1."""
         return sum(self.loss_mask)
 
+    def tokens_in(self, part: str) -> int:
+        """Number of tokens of one part (0 when the parts are unknown)."""
+        return self.parts.count(part)
+
     @classmethod
-    def from_ids_and_mask(cls, input_ids: list[int], loss_mask: list[int]) -> TokenizedExample:
+    def from_ids_and_mask(
+        cls, input_ids: list[int], loss_mask: list[int], parts: Sequence[str] = ()
+    ) -> TokenizedExample:
         """Build an example, deriving ``labels`` and ``num_tokens``."""
-        if len(input_ids) != len(loss_mask):
-            raise ValueError("input_ids and loss_mask differ in length")
+        if len(input_ids) != len(loss_mask) or (parts and len(parts) != len(input_ids)):
+            raise ValueError("input_ids, loss_mask and parts differ in length")
         labels = [t if m else IGNORE_INDEX for t, m in zip(input_ids, loss_mask, strict=True)]
-        return cls(input_ids, loss_mask, labels, len(input_ids))
+        return cls(input_ids, loss_mask, labels, len(input_ids), tuple(parts))
 
 
 class TokenPiece(NamedTuple):
@@ -75,35 +121,35 @@ class TokenPiece(NamedTuple):
     trained: bool
 
 
-@dataclass(slots=True)
-class _Layout:
-    """A conversation as pieces: special-token ids or indexes into the text batch."""
-
-    # Each entry: (special_token_id, None, trained) or (None, text_index, trained).
-    pieces: list[tuple[int | None, int | None, bool]] = field(default_factory=list)
+# One piece of a layout: (special_token_id, None, trained, part) or (None, text_index, …).
+_Piece = tuple[int | None, int | None, bool, str]
 
 
 def tokenize_conversation(
     messages: Sequence[Message],
     template: str = DEFAULT_TEMPLATE,
     tokenizer: ChatTokenizer | None = None,
+    tools: ToolSpecs = (),
 ) -> TokenizedExample:
     """Tokenize one conversation; see :func:`tokenize_conversations`."""
-    return tokenize_conversations([messages], template, tokenizer)[0]
+    return tokenize_conversations([messages], template, tokenizer, [tools])[0]
 
 
 def tokenize_conversations(
     conversations: Sequence[Sequence[Message]],
     template: str = DEFAULT_TEMPLATE,
     tokenizer: ChatTokenizer | None = None,
+    tools: Sequence[ToolSpecs] | None = None,
 ) -> list[TokenizedExample]:
     """Tokenize a batch of conversations with ``template`` (cl100k_base by default).
 
-    For the chatml templates all role, content and newline pieces of the batch
-    are encoded in one ``encode_ordinary_batch`` call (distinct texts once), then
-    assembled with the special-token ids. The loss mask is 1 on an assistant
-    message's content tokens and on its closing ``<|im_end|>``, 0 elsewhere.
+    ``tools[i]`` are the tools declared for conversation ``i`` (none when omitted).
+    For the chatml templates all text pieces of the batch are encoded in one
+    ``encode_ordinary_batch`` call (distinct texts once), then assembled with the
+    special-token ids. The loss mask is 1 on every piece of an assistant message
+    and on its closing ``<|im_end|>``, 0 elsewhere.
     """
+    tools = tools if tools is not None else [()] * len(conversations)
     if tokenizer is None:
         from .tokenizers import load_cl100k_base
 
@@ -112,7 +158,10 @@ def tokenize_conversations(
         tokenize_chat = getattr(tokenizer, "tokenize_chat", None)
         if tokenize_chat is None:
             raise TokenizerError(f"{tokenizer.name} has no chat template of its own")
-        return [TokenizedExample.from_ids_and_mask(*tokenize_chat(m)) for m in conversations]
+        return [
+            TokenizedExample.from_ids_and_mask(*tokenize_chat(messages, tools=declared))
+            for messages, declared in zip(conversations, tools, strict=True)
+        ]
     if template not in (CHATML_SEP, CHATML):
         choices = ", ".join(TEMPLATE_NAMES)
         raise ValueError(f"unknown template {template!r}; choose one of {choices}")
@@ -122,48 +171,81 @@ def tokenize_conversations(
     im_sep = tokenizer.special_token_id(IM_SEP) if template == CHATML_SEP else None
     text_index: dict[str, int] = {}
 
-    def text_piece(text: str, trained: bool) -> tuple[None, int, bool]:
-        return None, text_index.setdefault(text, len(text_index)), trained
+    def text(text: str, trained: bool, part: str) -> _Piece:
+        return None, text_index.setdefault(text, len(text_index)), trained, part
+
+    def special(token_id: int, trained: bool, part: str) -> _Piece:
+        return token_id, None, trained, part
 
     layouts = []
-    for messages in conversations:
-        layout = _Layout()
-        for message in messages:
-            role, content = message["role"], message["content"]
+    for messages, declared in zip(conversations, tools, strict=True):
+        if declared and (not messages or messages[0]["role"] != SYSTEM):
+            messages = [{"role": SYSTEM, "content": ""}, *messages]
+        layout: list[_Piece] = []
+        for position, message in enumerate(messages):
+            role = message["role"]
             trained = role == ASSISTANT
-            layout.pieces.append((im_start, None, False))
-            layout.pieces.append(text_piece(role, False))
+            layout.append(special(im_start, False, PART_HEADER))
+            layout.append(text(role, False, PART_HEADER))
             if im_sep is not None:
-                layout.pieces.append((im_sep, None, False))
+                layout.append(special(im_sep, False, PART_HEADER))
             else:
-                layout.pieces.append(text_piece("\n", False))
-            layout.pieces.append(text_piece(content, trained))
-            layout.pieces.append((im_end, None, trained))
+                layout.append(text("\n", False, PART_HEADER))
+            if position == 0 and declared:
+                layout.append(text(tools_block(declared), False, PART_TOOLS))
+                if message["content"]:
+                    layout.append(text(TOOLS_SEPARATOR, False, PART_TOOLS))
+            layout.extend(_body_pieces(message, text))
+            layout.append(special(im_end, trained, PART_END))
             if im_sep is None:
-                layout.pieces.append(text_piece("\n", False))
+                layout.append(text("\n", False, PART_END))
         layouts.append(layout)
 
     encoded = tokenizer.encode_ordinary_batch(list(text_index))
     return [_assemble(layout, encoded) for layout in layouts]
 
 
-def _assemble(layout: _Layout, encoded: list[list[int]]) -> TokenizedExample:
+def _body_pieces(message: Message, text: Any) -> list[_Piece]:
+    """A message's text pieces after its header: see the layout in :mod:`.turns`."""
+    role, content = message["role"], message["content"]
+    if role != ASSISTANT:
+        return [text(content, False, _CONTENT_PART.get(role, role))]
+    pieces = []
+    reasoning = reasoning_of(message)
+    if reasoning:
+        pieces.append(text(THINK_OPEN, True, PART_REASONING))
+        pieces.append(text(reasoning, True, PART_REASONING))
+        pieces.append(text(THINK_CLOSE, True, PART_REASONING))
+    pieces.append(text(content, True, PART_ANSWER))
+    for index, call in enumerate(message.get("tool_calls") or ()):
+        if index or content:
+            pieces.append(text(PART_SEPARATOR, True, PART_TOOL_CALL))
+        pieces.append(text(TOOL_CALL_OPEN, True, PART_TOOL_CALL))
+        pieces.append(text(tool_call_text(call), True, PART_TOOL_CALL))
+        pieces.append(text(TOOL_CALL_CLOSE, True, PART_TOOL_CALL))
+    return pieces
+
+
+def _assemble(layout: list[_Piece], encoded: list[list[int]]) -> TokenizedExample:
     input_ids: list[int] = []
     loss_mask: list[int] = []
-    for special_id, text_index, trained in layout.pieces:
+    parts: list[str] = []
+    for special_id, text_index, trained, part in layout:
         ids = [special_id] if special_id is not None else encoded[text_index]  # type: ignore[index]
         input_ids.extend(ids)
         loss_mask.extend([1 if trained else 0] * len(ids))
-    return TokenizedExample.from_ids_and_mask(input_ids, loss_mask)
+        parts.extend([part] * len(ids))
+    return TokenizedExample.from_ids_and_mask(input_ids, loss_mask, parts)
 
 
 def count_conversation_tokens(
     messages: Sequence[Message],
     template: str = DEFAULT_TEMPLATE,
     tokenizer: ChatTokenizer | None = None,
+    tools: ToolSpecs = (),
 ) -> int:
     """Total tokens of the rendered conversation, exactly as the export counts them."""
-    return tokenize_conversation(messages, template, tokenizer).num_tokens
+    return tokenize_conversation(messages, template, tokenizer, tools).num_tokens
 
 
 def preview_tokens(example: TokenizedExample, tokenizer: ChatTokenizer) -> list[TokenPiece]:
@@ -221,5 +303,39 @@ def apply_max_tokens(
         example.loss_mask[:max_tokens],
         example.labels[:max_tokens],
         max_tokens,
+        example.parts[:max_tokens],
     )
     return truncated, OverflowStatus.TRUNCATED
+
+
+def trained_runs(example: TokenizedExample) -> list[tuple[int, int]]:
+    """The ``[start, end)`` token ranges where the loss mask is 1, in order.
+
+    In the chatml templates each assistant message is exactly one run (its header is
+    never trained and its ``<|im_end|>`` always is).
+    """
+    runs: list[tuple[int, int]] = []
+    start = None
+    for index, bit in enumerate([*example.loss_mask, 0]):
+        if bit and start is None:
+            start = index
+        elif not bit and start is not None:
+            runs.append((start, index))
+            start = None
+    return runs
+
+
+def assistant_turns_trained(
+    example: TokenizedExample, kept: TokenizedExample, assistant_turns: int
+) -> list[bool]:
+    """Per assistant message, whether ``kept`` (``example`` after the length limit) trains
+    all of it: False for a turn that truncation cut, wholly or partly.
+
+    When the trained runs do not match the assistant messages one to one (a chat
+    template that trains only some turns), every turn counts as trained unless the
+    example was truncated.
+    """
+    runs = trained_runs(example)
+    if len(runs) != assistant_turns:
+        return [kept.num_tokens == example.num_tokens] * assistant_turns
+    return [end <= kept.num_tokens for _, end in runs]

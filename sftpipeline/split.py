@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .turns import STRUCTURED_KEYS
 
 TRAIN = "train"
 VALIDATION = "validation"
@@ -35,18 +38,20 @@ def assign_split(conversation_id: str | int, *, seed: int | str, val_fraction: f
     return VALIDATION if split_score(conversation_id, seed) < val_fraction else TRAIN
 
 
-def canonical_messages_json(messages: Sequence[Mapping[str, str]]) -> str:
-    """The messages' role and content as compact JSON with sorted keys (other fields ignored)."""
+def canonical_messages_json(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The messages' role, content and structured keys (reasoning, calls, call id) as compact
+    JSON with sorted keys; other fields (e.g. origin) are ignored."""
+    keys = ("role", "content", *STRUCTURED_KEYS)
     return json.dumps(
-        [{"role": m["role"], "content": m["content"]} for m in messages],
+        [{key: m[key] for key in keys if key in m} for m in messages],
         ensure_ascii=False,
         sort_keys=True,
         separators=(",", ":"),
     )
 
 
-def dedup_key(messages: Sequence[Mapping[str, str]]) -> str:
-    """sha256 hex of :func:`canonical_messages_json`: equal iff roles and contents are equal."""
+def dedup_key(messages: Sequence[Mapping[str, Any]]) -> str:
+    """sha256 hex of :func:`canonical_messages_json`: equal iff the messages say the same."""
     return hashlib.sha256(canonical_messages_json(messages).encode("utf-8")).hexdigest()
 
 
@@ -60,7 +65,7 @@ class Deduplicator:
         self._seen: set[bytes] = set()
         self.duplicates = 0
 
-    def is_duplicate(self, messages: Sequence[Mapping[str, str]]) -> bool:
+    def is_duplicate(self, messages: Sequence[Mapping[str, Any]]) -> bool:
         """True if these messages were seen before (and count it); otherwise remember them."""
         digest = bytes.fromhex(dedup_key(messages))
         if digest in self._seen:

@@ -10,7 +10,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .render import TokenizedExample
+from .render import PART_ANSWER, PART_REASONING, PART_TOOL_CALL, PART_TOOL_RESULT, TokenizedExample
+from .turns import ASSISTANT
+
+#: Token counts per part of a structured turn (0 where the template cannot tell parts).
+PART_TOKEN_FIELDS = {
+    PART_REASONING: "reasoning_tokens",
+    PART_ANSWER: "answer_tokens",
+    PART_TOOL_CALL: "tool_call_tokens",
+    PART_TOOL_RESULT: "tool_result_tokens",
+}
 
 #: Upper bounds (inclusive) of the tokens-per-conversation histogram; one open bucket follows.
 HISTOGRAM_EDGES: tuple[int, ...] = (128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
@@ -52,6 +61,14 @@ class Stats:
     per_domain: dict[str, dict[str, int]] = field(default_factory=dict)
     messages_by_role: dict[str, int] = field(default_factory=dict)
     messages_by_origin: dict[str, int] = field(default_factory=dict)
+    # Structured turns (contract 6).
+    conversations_with_reasoning: int = 0
+    conversations_with_tool_calls: int = 0
+    tool_calls_by_tool: dict[str, int] = field(default_factory=dict)
+    reasoning_tokens: int = 0
+    answer_tokens: int = 0
+    tool_call_tokens: int = 0
+    tool_result_tokens: int = 0
     token_histogram: list[int] = field(default_factory=lambda: [0] * (len(HISTOGRAM_EDGES) + 1))
 
     def add(
@@ -76,6 +93,11 @@ class Stats:
             origin = message.get("origin")
             if origin:
                 _increment(self.messages_by_origin, str(origin))
+            for call in message.get("tool_calls") or ():
+                _increment(self.tool_calls_by_tool, call["function"]["name"])
+        assistants = [m for m in messages if m["role"] == ASSISTANT]
+        self.conversations_with_reasoning += any(m.get("reasoning_content") for m in assistants)
+        self.conversations_with_tool_calls += any(m.get("tool_calls") for m in assistants)
         domain_counts = self.per_domain.setdefault(
             domain or "(none)", {"conversations": 0, "tokens": 0, "trained_tokens": 0}
         )
@@ -90,6 +112,17 @@ class Stats:
         self.min_tokens = _min(self.min_tokens, example.num_tokens)
         self.max_tokens = _max(self.max_tokens, example.num_tokens)
         self.token_histogram[_bucket(example.num_tokens)] += 1
+        for part, name in PART_TOKEN_FIELDS.items():
+            setattr(self, name, getattr(self, name) + example.tokens_in(part))
+
+    @property
+    def has_structured_turns(self) -> bool:
+        """Whether any exported conversation has reasoning, tool calls or tool results."""
+        return bool(
+            self.conversations_with_reasoning
+            or self.tool_calls_by_tool
+            or self.messages_by_role.get("tool")
+        )
 
     def merge(self, other: Stats) -> None:
         """Add ``other``'s counts (e.g. from another shard) into this one."""
@@ -102,6 +135,9 @@ class Stats:
             "dropped",
             "truncated",
             "duplicates",
+            "conversations_with_reasoning",
+            "conversations_with_tool_calls",
+            *PART_TOKEN_FIELDS.values(),
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.min_tokens = _min(self.min_tokens, other.min_tokens)
@@ -110,6 +146,7 @@ class Stats:
             (self.per_split, other.per_split),
             (self.messages_by_role, other.messages_by_role),
             (self.messages_by_origin, other.messages_by_origin),
+            (self.tool_calls_by_tool, other.tool_calls_by_tool),
         ):
             for key, value in theirs.items():
                 mine[key] = mine.get(key, 0) + value
@@ -146,6 +183,10 @@ class Stats:
             },
             "messages_by_role": dict(sorted(self.messages_by_role.items())),
             "messages_by_origin": dict(sorted(self.messages_by_origin.items())),
+            "conversations_with_reasoning": self.conversations_with_reasoning,
+            "conversations_with_tool_calls": self.conversations_with_tool_calls,
+            "tool_calls_by_tool": dict(sorted(self.tool_calls_by_tool.items())),
+            **{name: getattr(self, name) for name in PART_TOKEN_FIELDS.values()},
             "token_histogram": dict(zip(histogram_labels(), self.token_histogram, strict=True)),
         }
 

@@ -20,18 +20,20 @@ import pyarrow.parquet as pq
 from .hashing import sha256_file
 from .packing import PackedSequence
 from .render import TokenizedExample
+from .turns import STRUCTURED_KEYS, openai_message
 
 __all__ = [
     "PACKED_SCHEMA",
     "TOKENIZED_SCHEMA",
     "JsonlWriter",
+    "OpenAIJsonlWriter",
     "PackedParquetWriter",
     "ParquetWriter",
     "sha256_file",
     "split_filename",
 ]
 
-FileKind = Literal["jsonl", "parquet", "packed"]
+FileKind = Literal["jsonl", "parquet", "packed", "openai"]
 
 TOKENIZED_SCHEMA = pa.schema(
     [
@@ -61,8 +63,13 @@ DEFAULT_ROW_GROUP_SIZE = 1024
 
 def split_filename(split: str, kind: FileKind) -> str:
     """The file name of a split's artifact: ``train.jsonl``, ``train.parquet``,
-    ``train.packed.parquet``."""
-    suffix = {"jsonl": ".jsonl", "parquet": ".parquet", "packed": ".packed.parquet"}[kind]
+    ``train.packed.parquet``, ``train.openai.jsonl``."""
+    suffix = {
+        "jsonl": ".jsonl",
+        "parquet": ".parquet",
+        "packed": ".packed.parquet",
+        "openai": ".openai.jsonl",
+    }[kind]
     return f"{split}{suffix}"
 
 
@@ -84,36 +91,78 @@ class _ClosingWriter:
         self.close()
 
 
-class JsonlWriter(_ClosingWriter):
-    """Conversations as JSON Lines: ``{"id", "messages": [{"role", "content"}], "metadata"}``.
-
-    The format Hugging Face ``datasets`` and TRL load as conversational data.
-    One ``json.dumps(..., ensure_ascii=False, sort_keys=True)`` per line, UTF-8.
-    """
+class _JsonLinesFile(_ClosingWriter):
+    """One ``json.dumps(..., ensure_ascii=False, sort_keys=True)`` per line, UTF-8."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self.rows = 0
         self._file = open(self.path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
 
-    def write(
-        self,
-        conversation_id: str,
-        messages: Sequence[Mapping[str, str]],
-        metadata: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Write one conversation; only ``role`` and ``content`` of each message are kept."""
-        record = {
-            "id": str(conversation_id),
-            "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
-            "metadata": dict(metadata or {}),
-        }
+    def _write_record(self, record: Mapping[str, Any]) -> None:
         self._file.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
         self.rows += 1
 
     def close(self) -> None:
         """Flush and close the file."""
         self._file.close()
+
+
+class JsonlWriter(_JsonLinesFile):
+    """Conversations as JSON Lines: ``{"id", "messages", "tools", "metadata"}``.
+
+    The format Hugging Face ``datasets``, chat templates and TRL load as conversational
+    data: each message is ``{"role", "content"}`` plus, where set, ``reasoning_content``
+    and ``tool_calls`` (assistant) or ``tool_call_id`` (tool). ``tools`` is written only
+    when the project declares tools, so a plain-text row stays exactly as before.
+    """
+
+    def write(
+        self,
+        conversation_id: str,
+        messages: Sequence[Mapping[str, Any]],
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        tools: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """Write one conversation; other keys of a message (e.g. ``origin``) are left out."""
+        record: dict[str, Any] = {
+            "id": str(conversation_id),
+            "messages": [
+                {key: m[key] for key in ("role", "content", *STRUCTURED_KEYS) if key in m}
+                for m in messages
+            ],
+            "metadata": dict(metadata or {}),
+        }
+        if tools:
+            record["tools"] = list(tools)
+        self._write_record(record)
+
+
+class OpenAIJsonlWriter(_JsonLinesFile):
+    """OpenAI's fine-tuning chat format: ``{"messages", "tools"}`` per line, in the same
+    order as ``{split}.jsonl``; see :func:`~sftpipeline.turns.openai_message`.
+
+    ``assistant_weights[i]`` is whether the i-th assistant message is trained (``weight``
+    1) or not (``weight`` 0).
+    """
+
+    def write(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        tools: Sequence[Mapping[str, Any]] = (),
+        assistant_weights: Sequence[bool] = (),
+    ) -> None:
+        weights = iter(assistant_weights)
+        rows = [
+            openai_message(m, int(next(weights, True)) if m["role"] == "assistant" else None)
+            for m in messages
+        ]
+        record: dict[str, Any] = {"messages": rows}
+        if tools:
+            record["tools"] = list(tools)
+        self._write_record(record)
 
 
 class _BufferedParquetWriter(_ClosingWriter):

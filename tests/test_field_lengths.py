@@ -9,8 +9,12 @@ from django.urls import reverse
 from rest_framework import serializers
 
 import conversations.api.editor
+import conversations.api.imports
+import conversations.api.listing
 import conversations.api.review
 import conversations.api.tasks
+import conversations.forms
+import conversations.views.imports
 import exports.api
 import labeling.api.prompts
 from exports.forms import ExportForm, TokenizerUploadForm
@@ -51,6 +55,13 @@ NO_LIMITED_COLUMN = {
     # Query filters: they read, they write nothing.
     labeling.api.prompts.PromptImportFilter,
     conversations.api.review.ReviewQueueFilter,
+    conversations.api.listing.ConversationListFilter,
+    conversations.forms.ConversationFilterForm,
+    # Conversation imports: a file and choices (the file's lines are checked by the import).
+    conversations.api.imports.ConversationImportInput,
+    conversations.views.imports.ConversationImportForm,
+    # An output serializer not named ...Output.
+    conversations.api.listing.ConversationListItem,
     conversations.api.review.MessageCommentInput,
     conversations.api.review.ReviewInput,
     conversations.api.review.ReviewEditInput,

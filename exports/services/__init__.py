@@ -12,7 +12,8 @@ from .jobs import (
     export_job_folder,
 )
 from .preview import PreviewExample, export_job_preview, export_preview
-from .running import ExportCancelled, ExportError, export_run
+from .rows import ExportError
+from .running import ExportCancelled, export_run
 
 __all__ = [
     "ExportCancelled",

@@ -13,7 +13,9 @@ from typing import Any
 from sftpipeline.render import CHATML, CHATML_SEP, HF_CHAT_TEMPLATE, TEMPLATE_NAMES
 from sftpipeline.tokenizers import CL100K_BASE, HUGGINGFACE, O200K_BASE, TOKENIZER_NAMES
 
-FORMATS: tuple[str, ...] = ("jsonl", "parquet")
+FORMATS: tuple[str, ...] = ("jsonl", "parquet", "openai")
+#: What an export writes unless told otherwise (``openai`` is asked for by name).
+DEFAULT_FORMATS: tuple[str, ...] = ("jsonl", "parquet")
 DATE_FIELDS: tuple[str, ...] = ("decided_at", "submitted_at")
 OVERFLOW_POLICIES: tuple[str, ...] = ("drop", "truncate")
 
@@ -44,8 +46,10 @@ class ExportConfig:
     overflow: str = "drop"
     val_fraction: float = 0.05
     seed: int = 0
-    formats: tuple[str, ...] = FORMATS
+    formats: tuple[str, ...] = DEFAULT_FORMATS
     pack_length: int | None = None
+    # For a model that does not think: assistant reasoning is left out of every file.
+    drop_reasoning: bool = False
     dedupe: bool = True
     license: str = "other"
     language: tuple[str, ...] = field(default=("en",))
@@ -170,7 +174,7 @@ def export_config_from_dict(data: dict[str, Any]) -> ExportConfig:
         val_fraction = 0.0
     seed = _optional_int(data.get("seed"), "seed", errors, 0) or 0
 
-    formats = tuple(sorted(set(_as_list(data.get("formats")) or FORMATS)))
+    formats = tuple(sorted(set(_as_list(data.get("formats")) or DEFAULT_FORMATS)))
     unknown = [name for name in formats if name not in FORMATS]
     if unknown:
         errors["formats"] = f"unknown format {unknown[0]!r}; choose from {', '.join(FORMATS)}"
@@ -197,6 +201,7 @@ def export_config_from_dict(data: dict[str, Any]) -> ExportConfig:
         seed=seed,
         formats=formats,
         pack_length=pack_length,
+        drop_reasoning=_as_bool(data.get("drop_reasoning", False)),
         dedupe=dedupe,
         license=license_name,
         language=language,
@@ -206,6 +211,7 @@ def export_config_from_dict(data: dict[str, Any]) -> ExportConfig:
 __all__ = [
     "CHATML",
     "DATE_FIELDS",
+    "DEFAULT_FORMATS",
     "FORMATS",
     "OVERFLOW_POLICIES",
     "ExportConfig",

@@ -20,7 +20,8 @@ from sftpipeline.hashing import sha256_file
 from sftpipeline.publish import MANIFEST_NAME
 
 from .config import ExportConfig, ExportConfigError, export_config_from_dict
-from .running import ExportCancelled, ExportError, export_run
+from .rows import ExportError
+from .running import ExportCancelled, export_run
 
 logger = logging.getLogger(__name__)
 

@@ -10,6 +10,10 @@ import pyarrow.parquet as pq
 from exports.models import ExportJob
 from exports.selectors import export_row_chunks
 from sftpipeline.render import (
+    PART_REASONING,
+    PART_TOOL_CALL,
+    PART_TOOL_RESULT,
+    PART_TOOLS,
     TokenizedExample,
     apply_max_tokens,
     preview_tokens,
@@ -19,12 +23,15 @@ from sftpipeline.tokenizers import ChatTokenizer
 from sftpipeline.writers import split_filename
 
 from .config import ExportConfig, export_config_from_dict
-from .running import Selection, export_tokenizer, special_token_ids, tokenize_rows
+from .rows import Selection
+from .running import export_tokenizer, special_token_ids, tokenize_rows
 
 PREVIEW_EXAMPLES = 3
 # The preview reads at most this many conversations looking for examples that pass the filters.
 PREVIEW_READ_LIMIT = 200
 PREVIEW_MAX_TOKENS = 600
+# The parts of structured turns the chips mark; headers, plain text and answers look as before.
+MARKED_PARTS = frozenset({PART_TOOLS, PART_REASONING, PART_TOOL_CALL, PART_TOOL_RESULT})
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,7 @@ class PreviewToken:
     label: str
     special: bool
     trained: bool
+    part: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,9 @@ class PreviewExample:
     trained_tokens: int
     tokens: list[PreviewToken]
     hidden_tokens: int
+    reasoning_tokens: int = 0
+    tool_call_tokens: int = 0
+    tool_result_tokens: int = 0
 
 
 def _visible(text: str) -> str:
@@ -59,12 +70,21 @@ def _example(
     tokenizer: ChatTokenizer,
 ) -> PreviewExample:
     shown = TokenizedExample.from_ids_and_mask(
-        example.input_ids[:PREVIEW_MAX_TOKENS], example.loss_mask[:PREVIEW_MAX_TOKENS]
+        example.input_ids[:PREVIEW_MAX_TOKENS],
+        example.loss_mask[:PREVIEW_MAX_TOKENS],
+        example.parts[:PREVIEW_MAX_TOKENS],
     )
     pieces = preview_tokens(shown, tokenizer)
+    parts = shown.parts or ("",) * shown.num_tokens
     tokens = [
-        PreviewToken(token_id, _visible(piece.text), piece.is_special, piece.trained)
-        for token_id, piece in zip(shown.input_ids, pieces, strict=True)
+        PreviewToken(
+            token_id,
+            _visible(piece.text),
+            piece.is_special,
+            piece.trained,
+            part if part in MARKED_PARTS else "",
+        )
+        for token_id, piece, part in zip(shown.input_ids, pieces, parts, strict=True)
     ]
     return PreviewExample(
         conversation_id=conversation_id,
@@ -74,6 +94,9 @@ def _example(
         trained_tokens=example.num_trained_tokens,
         tokens=tokens,
         hidden_tokens=max(0, example.num_tokens - PREVIEW_MAX_TOKENS),
+        reasoning_tokens=example.tokens_in(PART_REASONING),
+        tool_call_tokens=example.tokens_in(PART_TOOL_CALL),
+        tool_result_tokens=example.tokens_in(PART_TOOL_RESULT),
     )
 
 
@@ -86,7 +109,8 @@ def export_preview(*, config: ExportConfig, limit: int = PREVIEW_EXAMPLES) -> li
     examples: list[PreviewExample] = []
     for rows in export_row_chunks(config, chunk_size=50):
         kept = selection.keep(rows)
-        for (row, _), example in zip(kept, tokenize_rows(kept, config, tokenizer), strict=True):
+        examples_read = tokenize_rows(kept, config, tokenizer, selection.tools_of)
+        for (row, _), example in zip(kept, examples_read, strict=True):
             limited, status = apply_max_tokens(example, config.max_tokens, config.overflow)
             split = assign_split(row.id, seed=config.seed, val_fraction=config.val_fraction)
             # A dropped conversation (limited is None) is shown whole.

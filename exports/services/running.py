@@ -12,8 +12,7 @@ import contextlib
 import datetime as dt
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +30,10 @@ from sftpipeline.render import (
     OverflowStatus,
     TokenizedExample,
     apply_max_tokens,
+    assistant_turns_trained,
     tokenize_conversations,
 )
-from sftpipeline.split import SPLITS, Deduplicator, assign_split
+from sftpipeline.split import SPLITS, assign_split
 from sftpipeline.stats import Stats
 from sftpipeline.tokenizers import (
     CHAT_SPECIAL_TOKENS,
@@ -44,100 +44,23 @@ from sftpipeline.tokenizers import (
     TokenizerError,
     get_tokenizer,
 )
+from sftpipeline.turns import ASSISTANT, ToolSpecs
 from sftpipeline.writers import (
     JsonlWriter,
+    OpenAIJsonlWriter,
     PackedParquetWriter,
     ParquetWriter,
     split_filename,
 )
 
 from .config import ExportConfig
+from .rows import ExportError, Selection
 
-ROLES = frozenset({"system", "user", "assistant"})
 ProgressCallback = Callable[[int, int], None]
-
-
-class ExportError(Exception):
-    """The export cannot be made; the message says why in words an admin can act on."""
 
 
 class ExportCancelled(Exception):
     """Someone asked the job to stop; nothing was published."""
-
-
-@dataclass
-class Selection:
-    """What the row filters let through, and why the rest was left out."""
-
-    config: ExportConfig
-    deduplicator: Deduplicator | None = None
-    read: int = 0
-    empty: int = 0
-    below_min_score: int = 0
-    unedited_ai_drafts: int = 0
-    labelers: set[int] = field(default_factory=set)
-    reviewers: set[int] = field(default_factory=set)
-    reviews: int = 0
-    imported: int = 0
-
-    def __post_init__(self) -> None:
-        if self.config.dedupe and self.deduplicator is None:
-            self.deduplicator = Deduplicator()
-
-    @property
-    def duplicates(self) -> int:
-        return self.deduplicator.duplicates if self.deduplicator else 0
-
-    def keep(self, rows: Sequence[ExportRow]) -> list[tuple[ExportRow, list[dict[str, str]]]]:
-        """The rows to export with their cleaned messages, in order."""
-        kept = []
-        for row in rows:
-            self.read += 1
-            messages = clean_messages(row)
-            if not messages:
-                self.empty += 1
-                continue
-            if self.config.min_score is not None and (
-                row.mean_score is None or row.mean_score < self.config.min_score
-            ):
-                self.below_min_score += 1
-                continue
-            if self.config.exclude_unedited_ai_drafts and any(
-                m["role"] == "assistant" and m.get("origin") == "model" for m in messages
-            ):
-                self.unedited_ai_drafts += 1
-                continue
-            if self.deduplicator is not None and self.deduplicator.is_duplicate(messages):
-                continue
-            kept.append((row, messages))
-        return kept
-
-    def count_provenance(self, row: ExportRow) -> None:
-        if row.labeler_id is not None:
-            self.labelers.add(row.labeler_id)
-        self.reviewers.update(row.reviewer_ids)
-        self.reviews += len(row.reviewer_ids)
-        self.imported += int(row.imported)
-
-
-def clean_messages(row: ExportRow) -> list[dict[str, str]]:
-    """The revision's messages as {role, content, origin}; ExportError names a broken one."""
-    if not isinstance(row.messages, list):
-        raise ExportError(
-            f"Conversation {row.id} (project {row.project}): its revision holds no message list."
-        )
-    cleaned = []
-    for position, message in enumerate(row.messages, start=1):
-        where = f"Conversation {row.id} (project {row.project}), message {position}"
-        if not isinstance(message, Mapping):
-            raise ExportError(f"{where} is not an object.")
-        role, content = message.get("role"), message.get("content")
-        if role not in ROLES:
-            raise ExportError(f"{where} has the unknown role {role!r}.")
-        if not isinstance(content, str):
-            raise ExportError(f"{where} has no text content.")
-        cleaned.append({"role": role, "content": content, "origin": message.get("origin") or ""})
-    return cleaned
 
 
 def export_tokenizer(config: ExportConfig) -> ChatTokenizer:
@@ -181,15 +104,18 @@ def special_token_ids(tokenizer: ChatTokenizer, template: str) -> dict[str, int]
 
 
 def tokenize_rows(
-    kept: Sequence[tuple[ExportRow, list[dict[str, str]]]],
+    kept: Sequence[tuple[ExportRow, list[dict[str, Any]]]],
     config: ExportConfig,
     tokenizer: ChatTokenizer,
+    tools: Callable[[ExportRow], ToolSpecs],
 ) -> list[TokenizedExample]:
-    """One batched tokenizer call for a chunk's conversations."""
+    """One batched tokenizer call for a chunk's conversations; `tools(row)` are its tools."""
     if not kept:
         return []
     try:
-        return tokenize_conversations([m for _, m in kept], config.template, tokenizer)
+        return tokenize_conversations(
+            [m for _, m in kept], config.template, tokenizer, [tools(row) for row, _ in kept]
+        )
     except (TokenizerError, ValueError) as error:
         first, last = kept[0][0].id, kept[-1][0].id
         raise ExportError(
@@ -222,6 +148,7 @@ class _SplitWriters:
         self, folder: Path, config: ExportConfig, pad_id: int, stack: contextlib.ExitStack
     ) -> None:
         self.jsonl: dict[str, JsonlWriter] = {}
+        self.openai: dict[str, OpenAIJsonlWriter] = {}
         self.parquet: dict[str, ParquetWriter] = {}
         self.packed: dict[str, PackedParquetWriter] = {}
         self.packers: dict[str, Packer] = {}
@@ -229,6 +156,10 @@ class _SplitWriters:
             if "jsonl" in config.formats:
                 self.jsonl[split] = stack.enter_context(
                     JsonlWriter(folder / split_filename(split, "jsonl"))
+                )
+            if "openai" in config.formats:
+                self.openai[split] = stack.enter_context(
+                    OpenAIJsonlWriter(folder / split_filename(split, "openai"))
                 )
             if "parquet" in config.formats:
                 self.parquet[split] = stack.enter_context(
@@ -243,8 +174,15 @@ class _SplitWriters:
                 )
 
     def write(
-        self, split: str, row: ExportRow, messages: list[dict[str, str]], example: TokenizedExample
+        self,
+        split: str,
+        row: ExportRow,
+        conversation: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+        example: TokenizedExample,
+        turns_trained: Callable[[], list[bool]],
     ) -> None:
+        """`conversation` is (messages, tools); `turns_trained()` gives the OpenAI weights."""
+        messages, tools = conversation
         example_id = str(row.id)
         if split in self.jsonl:
             metadata: dict[str, Any] = {"project": row.project, "domain": row.domain}
@@ -252,7 +190,9 @@ class _SplitWriters:
                 metadata["source_id"] = row.source_id
             if row.imported:
                 metadata["imported"] = True
-            self.jsonl[split].write(example_id, messages, metadata)
+            self.jsonl[split].write(example_id, messages, metadata, tools=tools)
+        if split in self.openai:
+            self.openai[split].write(messages, tools=tools, assistant_weights=turns_trained())
         if split in self.parquet:
             self.parquet[split].write(example_id, example)
         if split in self.packers:
@@ -314,9 +254,8 @@ def export_run(
                 progress(0, total)
             for rows in _row_chunks(config, chunk_size=chunk_size):
                 kept = selection.keep(rows)
-                for (row, messages), example in zip(
-                    kept, tokenize_rows(kept, config, tokenizer), strict=True
-                ):
+                examples = tokenize_rows(kept, config, tokenizer, selection.tools_of)
+                for (row, messages), example in zip(kept, examples, strict=True):
                     _export_one(row, messages, example, config, stats, selection, writers)
                 if progress:
                     progress(selection.read, total)
@@ -338,6 +277,7 @@ def export_run(
             license=config.license,
             languages=config.language,
             formats=config.formats,
+            drop_reasoning=config.drop_reasoning,
             packed_seq_len=config.pack_length,
             max_tokens=config.max_tokens,
             overflow=config.overflow,
@@ -385,7 +325,7 @@ def export_run(
 
 def _export_one(
     row: ExportRow,
-    messages: list[dict[str, str]],
+    messages: list[dict[str, Any]],
     example: TokenizedExample,
     config: ExportConfig,
     stats: Stats,
@@ -402,4 +342,11 @@ def _export_one(
     split = assign_split(row.id, seed=config.seed, val_fraction=config.val_fraction)
     stats.add(messages, kept, split=split, domain=row.domain)
     selection.count_provenance(row)
-    writers.write(split, row, messages, kept)
+    assistant_turns = sum(m["role"] == ASSISTANT for m in messages)
+    writers.write(
+        split,
+        row,
+        (messages, selection.tools_of(row)),
+        kept,
+        lambda: assistant_turns_trained(example, kept, assistant_turns),
+    )

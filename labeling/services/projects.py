@@ -12,8 +12,17 @@ from django.utils.text import slugify
 
 from core.columns import max_length
 from core.exceptions import ApplicationError
-from labeling.models import Domain, GuidelineRead, GuidelineVersion, Project, ProjectStatus, User
+from labeling.models import (
+    Domain,
+    GuidelineRead,
+    GuidelineVersion,
+    Project,
+    ProjectStatus,
+    ReasoningMode,
+    User,
+)
 from labeling.slugs import slug_that_fits
+from structured_turns.rules import StructuredError, clean_tools
 
 
 class ProjectError(ApplicationError):
@@ -43,6 +52,8 @@ PROJECT_FIELDS = (
     "lease_minutes",
     "approvals_needed",
     "rubric",
+    "tools",
+    "reasoning_mode",
 )
 
 RUBRIC_MAX_CRITERIA = 10
@@ -89,6 +100,13 @@ def _check(project: Project) -> None:
         raise ProjectError(problem, field="rubric")
     if project.status not in ProjectStatus.values:
         raise ProjectError(f"use one of {', '.join(ProjectStatus.values)}", field="status")
+    if project.reasoning_mode not in ReasoningMode.values:
+        raise ProjectError(f"use one of {', '.join(ReasoningMode.values)}", field="reasoning_mode")
+    try:
+        project.tools = clean_tools(project.tools)
+    except StructuredError as error:
+        # The path (tools[1].function.parameters…) is the field.
+        raise ProjectError(error.problem, field=error.path or "tools") from None
 
 
 def _save(project: Project, domains: Iterable[Domain] | None) -> Project:

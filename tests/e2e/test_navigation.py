@@ -6,9 +6,9 @@ from tests.factories import UserFactory
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 NAVIGATION = {
-    "labeler": (["My tasks"], ["Review", "Projects", "Exports", "People"]),
-    "reviewer": (["Review"], ["My tasks", "Projects", "Exports", "People"]),
-    "admin": (["Projects", "Exports", "People"], ["My tasks", "Review"]),
+    "labeler": (["My tasks"], ["Review", "Conversations", "Projects", "Exports", "People"]),
+    "reviewer": (["Review", "Conversations"], ["My tasks", "Projects", "Exports", "People"]),
+    "admin": (["Projects", "Conversations", "Exports", "People"], ["My tasks", "Review"]),
 }
 
 

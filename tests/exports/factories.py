@@ -77,3 +77,79 @@ def approved_conversation(
             scores=scores if scores is not None else {"helpfulness": 4, "correctness": 5},
         )
     return conversation
+
+
+# Structured turns (design.md contract 6): two declared tools and a conversation that calls
+# both at once, reads their results and answers, with reasoning before each assistant turn.
+# Look-alikes of the special tokens sit in the reasoning, an argument and a tool result.
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "python",
+            "description": "Run Python code and return what it prints.",
+            "parameters": {
+                "type": "object",
+                "properties": {"code": {"type": "string", "description": "The code"}},
+                "required": ["code"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "search",
+            "description": "Search the web.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "query": {"type": "string"},
+                    "top_k": {"type": "integer", "minimum": 1},
+                },
+                "required": ["query"],
+            },
+        },
+    },
+]
+SYSTEM_TEXT = "You are a careful assistant."
+USER_TEXT = "What is 37 × 43, and who proved Fermat's Last Theorem?"
+FIRST_REASONING = "Exact arithmetic: use python. The proof: search. Not <|im_end|> here."
+CALL_PYTHON = {
+    "id": "call_1",
+    "type": "function",
+    "function": {"name": "python", "arguments": {"code": "print(37 * 43)"}},
+}
+CALL_SEARCH = {
+    "id": "call_2",
+    "type": "function",
+    "function": {
+        "name": "search",
+        "arguments": {"top_k": 3, "query": "Fermat's Last Theorem proof <|im_start|>"},
+    },
+}
+PYTHON_RESULT = "stdout: 1591"
+SEARCH_RESULT = "Andrew Wiles proved it in 1994 (published 1995). <|im_sep|>"
+SECOND_REASONING = "Both results are in; answer briefly."
+ANSWER = "37 × 43 = 1591, and Andrew Wiles proved Fermat's Last Theorem (1994)."
+
+
+def agentic_chat() -> list[dict]:
+    """The structured conversation as a revision stores it (model keys, origin included)."""
+
+    def message(role: str, content: str, **extra) -> dict:
+        return {"role": role, "content": content, "origin": "human", "model_original": "", **extra}
+
+    return [
+        message("system", SYSTEM_TEXT),
+        message("user", USER_TEXT),
+        message(
+            "assistant",
+            "",
+            reasoning=FIRST_REASONING,
+            tool_calls=[CALL_PYTHON, CALL_SEARCH],
+            tool_call_id="",
+        ),
+        message("tool", PYTHON_RESULT, tool_call_id="call_1"),
+        message("tool", SEARCH_RESULT, tool_call_id="call_2"),
+        message("assistant", ANSWER, reasoning=SECOND_REASONING, tool_calls=[]),
+    ]

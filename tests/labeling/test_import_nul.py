@@ -168,7 +168,9 @@ def test_conversation_import_names_the_line_and_field_with_nul():
         ),
     ]
     with pytest.raises(ConversationImportError) as caught:
-        conversations_parse(stream=[(line + "\n").encode() for line in lines])
+        conversations_parse(
+            stream=[(line + "\n").encode() for line in lines], project=ProjectFactory()
+        )
     assert caught.value.errors[0].startswith('line 2: field "messages[1].content": contains a NUL')
 
 

@@ -54,7 +54,14 @@ class Command(BaseCommand):
         parser.add_argument("--truncate", action="store_true", help="cut, don't drop, long ones")
         parser.add_argument("--val-fraction", type=float, default=0.05)
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--format", default="jsonl,parquet")
+        parser.add_argument(
+            "--format", default="jsonl,parquet", help="comma-separated: jsonl, parquet, openai"
+        )
+        parser.add_argument(
+            "--drop-reasoning",
+            action="store_true",
+            help="leave assistant reasoning out (for a model that does not think)",
+        )
         parser.add_argument("--pack-length", type=int)
         parser.add_argument("--no-dedupe", action="store_true")
         parser.add_argument("--domain", action="append", default=[])
@@ -80,6 +87,7 @@ class Command(BaseCommand):
                     "seed": options["seed"],
                     "formats": options["format"],
                     "pack_length": options["pack_length"],
+                    "drop_reasoning": options["drop_reasoning"],
                     "dedupe": not options["no_dedupe"],
                     "domains": options["domain"],
                     "min_score": options["min_score"],

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0004_structured_turns'),
+        ('conversations', '0006_review_comment_part'),
     ]
 
     operations = [
