@@ -57,7 +57,7 @@ def conversation_import(request, slug: str):
                         else "."
                     ),
                 )
-                return redirect("labeling:project-detail", slug=project.slug)
+                return redirect("conversations:project-detail", slug=project.slug)
     return render(
         request,
         "conversations/import.html",
