@@ -372,7 +372,8 @@
     const card = newCard(role);
     list.appendChild(card);
     renumber();
-    card.querySelector("textarea").focus();
+    renderParts(card);
+    card.querySelector("textarea[data-content]").focus();
     changed();
     return card;
   }
@@ -385,6 +386,7 @@
     if (text && !window.confirm("Remove the last message and its text?")) return;
     last.remove();
     renumber();
+    drawResultSlots();
     changed();
   }
 

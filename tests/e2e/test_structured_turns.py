@@ -74,6 +74,8 @@ def test_labeler_writes_a_tool_call_through_the_schema_form_fixes_it_and_submits
     result.get_by_label("Tool message 3").fill('[{"title": "The Rust Programming Language"}]')
     expect(call.locator("[data-call-result]")).to_contain_text("message #3")
     page.get_by_role("button", name="+ Assistant turn").click()
+    final = page.locator("#card-3")
+    expect(final.get_by_role("button", name="+ Tool call")).to_be_visible()
     page.get_by_label("Assistant message 4").fill("Start with *The Rust Programming Language*.")
 
     expect(page.locator("#save-state")).to_have_text(SAVED)
