@@ -206,3 +206,49 @@ def test_tool_results_and_reasoning_render_as_text(live_server, page, login, ope
     expect(page.get_by_label("Tool message 3")).to_have_value(HOSTILE_RESULT)
     expect(page.locator("#card-1 [data-call-result]").first).to_contain_text("<script>")
     assert page.evaluate("window.__xss") is None
+
+
+def test_unsent_parts_come_back_from_the_browser_and_through_the_merge(
+    live_server, page, context, login
+):
+    conversation = started_conversation(project=tool_project())
+    login(conversation.labeler)
+    url = f"{live_server.url}/conversations/{conversation.pk}/"
+    page.goto(url)
+    api = f"**/api/conversations/{conversation.pk}/"
+    context.route(api, lambda route: route.abort("internetdisconnected"))
+    answer = page.locator("#card-1")
+    answer.locator("summary", has_text="Reasoning").click()
+    answer.get_by_label("Reasoning").fill("Kept in this browser.")
+    answer.get_by_role("button", name="+ Tool call").click()
+    answer.get_by_label(re.compile("^city")).fill("Paris")
+    answer.get_by_label(re.compile("^unit")).select_option("F")
+    expect(page.locator("#save-state")).to_have_text("Not saved: offline, retrying")
+    context.unroute(api)
+
+    # Meanwhile another tab saved the conversation: the reload offers the merge.
+    client = Client()
+    client.force_login(conversation.labeler)
+    saved = [
+        {"role": "user", "content": conversation.prompt.text},
+        {"role": "assistant", "content": "Saved elsewhere.", "reasoning": "Other tab."},
+    ]
+    response = client.put(
+        f"/api/conversations/{conversation.pk}/",
+        {"version": 1, "messages": saved},
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    page.goto(url)
+    conflict = page.locator("#conflict")
+    expect(conflict).to_be_visible()
+    expect(conflict.locator(".conflict-mine")).to_contain_text("Kept in this browser.")
+    expect(conflict.locator(".conflict-mine")).to_contain_text('"city": "Paris"')
+    expect(conflict.locator(".conflict-theirs")).to_contain_text("Other tab.")
+    page.get_by_role("button", name="Keep all mine").click()
+    expect(page.locator("#save-state")).to_have_text(SAVED)
+    expect(answer.get_by_label(re.compile("^unit"))).to_have_value('"F"')
+
+    stored = Message.objects.get(conversation=conversation, position=1)
+    assert stored.reasoning == "Kept in this browser."
+    assert stored.tool_calls[0]["function"]["arguments"] == {"city": "Paris", "unit": "F"}
