@@ -8,7 +8,7 @@ from html import unescape
 
 import pytest
 from django.urls import reverse
-from exports.pipeline.tokenizers import get_tokenizer
+from sftpipeline.tokenizers import get_tokenizer
 
 from conversations.models import Message
 from tests.conversations.factories import reviewer_factory, started_conversation
