@@ -105,8 +105,8 @@ def _check(project: Project) -> None:
     try:
         project.tools = clean_tools(project.tools)
     except StructuredError as error:
-        # The path (tools[1].function.parameters…) is the field.
-        raise ProjectError(error.problem, field=error.path or "tools") from None
+        # The message starts with the full path below the field (tools[1].function…).
+        raise ProjectError(str(error), field="tools") from None
 
 
 def _save(project: Project, domains: Iterable[Domain] | None) -> Project:
