@@ -1,9 +1,7 @@
-import re
-
 from django import forms
 
 from .models import Domain, Project, Role, default_rubric
-from .services.projects import PROJECT_FIELDS
+from .services.projects import PROJECT_FIELDS, rubric_normalized
 
 
 class MemberForm(forms.Form):
@@ -37,17 +35,36 @@ class DomainForm(forms.Form):
 
 
 class RubricField(forms.CharField):
-    """The rubric as criterion names separated by commas or new lines; the service checks them."""
+    """The rubric, one criterion a line as `name | Label | description` (label and description
+    optional; a line with one comma-separated list of names is read as the old format). The
+    service checks the criteria."""
+
+    widget = forms.Textarea(attrs={"rows": 5})
 
     def prepare_value(self, value):
         if isinstance(value, list):
-            return ", ".join(str(v.get("name", v) if isinstance(v, dict) else v) for v in value)
+            lines = []
+            for criterion in rubric_normalized(value):
+                if isinstance(criterion, dict):
+                    parts = [criterion["name"], criterion["label"], criterion["description"]]
+                    lines.append(" | ".join(part for part in parts if part))
+            return "\n".join(lines)
         return value
 
     def to_python(self, value):
-        text = super().to_python(value)
         # CharField gives "" for empty input (its empty_value), never None.
-        return [name.strip() for name in re.split(r"[,\n]", text or "") if name.strip()]
+        text = super().to_python(value) or ""
+        criteria = []
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            if "|" not in line and "," in line:
+                criteria += [{"name": n.strip()} for n in line.split(",") if n.strip()]
+                continue
+            name, _, rest = (part.strip() for part in line.partition("|"))
+            label, _, description = (part.strip() for part in rest.partition("|"))
+            criteria.append({"name": name, "label": label, "description": description})
+        return criteria
 
 
 class ProjectForm(forms.ModelForm):
@@ -55,9 +72,12 @@ class ProjectForm(forms.ModelForm):
 
     rubric = RubricField(
         label="Review rubric",
-        initial=", ".join(default_rubric()),
-        help_text="Criteria reviewers score 1 to 5, separated by commas: 1 to 10 short "
-        "lowercase names (letters, digits, - or _).",
+        initial=default_rubric,
+        help_text="One criterion a line: name | Label | description, e.g. "
+        '"code_quality | Code quality | Idiomatic, tested, readable". Reviewers score each '
+        "1 to 5 and see the label, with the description as help. 1 to 10 criteria; names are "
+        "short lowercase words (letters, digits, - or _) and stay fixed so old scores keep "
+        "their meaning.",
     )
 
     class Meta:
@@ -68,6 +88,14 @@ class ProjectForm(forms.ModelForm):
             "domains": forms.CheckboxSelectMultiple,
             "description": forms.Textarea(attrs={"rows": 3}),
             "fixed_system_message": forms.Textarea(attrs={"rows": 3}),
+            "ai_draft_temperature": forms.NumberInput(attrs={"step": "0.1", "min": 0, "max": 2}),
+        }
+        labels = {
+            "ai_drafts_enabled": "AI drafts on",
+            "ai_draft_base_url": "Endpoint URL",
+            "ai_draft_model": "Model",
+            "ai_draft_temperature": "Temperature",
+            "ai_draft_max_tokens": "Max tokens per draft",
         }
         help_texts = {
             "slug": "Used in URLs, the API and the CLI. Leave empty to derive it from the name.",
@@ -76,6 +104,12 @@ class ProjectForm(forms.ModelForm):
             "replications": "How many different labelers write a conversation for each prompt.",
             "lease_minutes": "How long a labeler holds a task before it goes back to the pool.",
             "approvals_needed": "Approving reviews a conversation needs.",
+            "ai_drafts_enabled": "Labelers may ask for an AI draft of an assistant reply.",
+            "ai_draft_base_url": "An OpenAI-compatible chat-completions API, e.g. "
+            "https://api.openai.com/v1. Empty: the server's AI_DRAFT_BASE_URL.",
+            "ai_draft_model": "Empty: the server's AI_DRAFT_MODEL.",
+            "ai_draft_temperature": "0 to 2; empty: the endpoint's default.",
+            "ai_draft_max_tokens": "Empty: the endpoint's default.",
         }
 
     def __init__(self, *args, **kwargs):

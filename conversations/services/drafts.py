@@ -14,6 +14,7 @@ import socket
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -37,12 +38,32 @@ class DraftError(Exception):
     """The endpoint could not give a draft; the message says why, for the person to read."""
 
 
-def ai_drafts_configured() -> bool:
-    return bool(settings.AI_DRAFT_BASE_URL and settings.AI_DRAFT_MODEL)
+@dataclass(frozen=True)
+class DraftEndpoint:
+    """Where a project's drafts come from: its own settings, else the server's AI_DRAFT_*.
+    The key is always the server's AI_DRAFT_API_KEY: it is never stored or shown."""
+
+    base_url: str
+    model: str
+    temperature: float | None
+    max_tokens: int | None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url and self.model)
+
+
+def draft_endpoint(project: Project) -> DraftEndpoint:
+    return DraftEndpoint(
+        base_url=project.ai_draft_base_url or settings.AI_DRAFT_BASE_URL,
+        model=project.ai_draft_model or settings.AI_DRAFT_MODEL,
+        temperature=project.ai_draft_temperature,
+        max_tokens=project.ai_draft_max_tokens,
+    )
 
 
 def ai_drafts_available(project: Project) -> bool:
-    return project.ai_drafts_enabled and ai_drafts_configured()
+    return project.ai_drafts_enabled and draft_endpoint(project).configured
 
 
 @transaction.atomic
@@ -64,10 +85,11 @@ def draft_request_create(
         raise ConversationError("This conversation cannot be edited any more.")
     if not conversation.project.ai_drafts_enabled:
         raise ConversationError("AI drafts are turned off for this project.")
-    if not ai_drafts_configured():
+    if not draft_endpoint(conversation.project).configured:
         raise ConversationError(
-            "AI drafts are not configured on this server (AI_DRAFT_BASE_URL and AI_DRAFT_MODEL "
-            "are unset): ask an admin, and write the reply yourself meanwhile."
+            "AI drafts are not configured (no endpoint or model: set them on the project's settings page, or "
+            "AI_DRAFT_BASE_URL and AI_DRAFT_MODEL on the server): ask an admin, and write the "
+            "reply yourself meanwhile."
         )
     role = (
         conversation.messages.filter(position=message_position)
@@ -114,15 +136,18 @@ def draft_request_run(*, draft_request_id: int) -> DraftRequest:
             position__lt=draft_request.message_position
         ).order_by("position")
     ]
+    endpoint = draft_endpoint(draft_request.conversation.project)
     try:
-        if not ai_drafts_configured():
-            raise DraftError("AI drafts are not configured on this server.")
+        if not endpoint.configured:
+            raise DraftError("AI drafts have no endpoint or model configured.")
         text = chat_completion(
             history,
-            base_url=settings.AI_DRAFT_BASE_URL,
-            model=settings.AI_DRAFT_MODEL,
+            base_url=endpoint.base_url,
+            model=endpoint.model,
             api_key=settings.AI_DRAFT_API_KEY,
             timeout=settings.AI_DRAFT_TIMEOUT_SECONDS,
+            temperature=endpoint.temperature,
+            max_tokens=endpoint.max_tokens,
         )
     except DraftError as error:
         outcome = {"status": DraftRequest.Status.FAILED, "error": str(error), "text": ""}
@@ -172,10 +197,18 @@ def chat_completion(
     model: str,
     api_key: str = "",
     timeout: float = 60.0,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
 ) -> str:
-    """POST {base_url}/chat/completions and return the first choice's text, or raise DraftError."""
+    """POST {base_url}/chat/completions and return the first choice's text, or raise DraftError.
+    Unset parameters are left out, so the endpoint's defaults apply."""
     url = base_url.rstrip("/") + "/chat/completions"
-    body = json.dumps({"model": model, "messages": list(messages), "stream": False}).encode()
+    request_body: dict[str, object] = {"model": model, "messages": list(messages), "stream": False}
+    if temperature is not None:
+        request_body["temperature"] = temperature
+    if max_tokens is not None:
+        request_body["max_tokens"] = max_tokens
+    body = json.dumps(request_body).encode()
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"

@@ -2,6 +2,7 @@
 guidelines page for everyone. The project list and dashboard count conversations, so they
 live in conversations.views.projects."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -61,7 +62,12 @@ def project_create_view(request):
     return render(
         request,
         "labeling/project_form.html",
-        {"form": form, "project": None, "guidelines_form": GuidelinesForm()},
+        {
+            "form": form,
+            "project": None,
+            "guidelines_form": GuidelinesForm(),
+            "ai_draft_key_set": bool(settings.AI_DRAFT_API_KEY),
+        },
     )
 
 
@@ -84,6 +90,7 @@ def project_edit(request, slug: str):
             "project": project,
             "guidelines_form": GuidelinesForm(initial={"body": current.body if current else ""}),
             "guidelines": current,
+            "ai_draft_key_set": bool(settings.AI_DRAFT_API_KEY),
         },
     )
 
