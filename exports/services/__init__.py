@@ -11,7 +11,13 @@ from .jobs import (
     export_job_execute,
     export_job_folder,
 )
-from .preview import PreviewExample, export_job_preview, export_preview
+from .preview import (
+    ExportEstimate,
+    PreviewExample,
+    export_estimate,
+    export_job_preview,
+    export_preview,
+)
 from .running import ExportCancelled, ExportError, export_run
 
 __all__ = [
@@ -19,11 +25,13 @@ __all__ = [
     "ExportConfig",
     "ExportConfigError",
     "ExportError",
+    "ExportEstimate",
     "ExportJobBusy",
     "PreviewExample",
     "export_artifact_path",
     "export_config_check",
     "export_config_from_dict",
+    "export_estimate",
     "export_job_cancel",
     "export_job_create",
     "export_job_execute",
