@@ -138,3 +138,40 @@ class PromptUploadForm(forms.Form):
 
 class SkipForm(forms.Form):
     reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class PromptFilterForm(forms.Form):
+    """The prompts page's filters (the API reads the same through PromptFilter)."""
+
+    q = forms.CharField(label="Search", required=False, max_length=200)
+    domain = forms.ChoiceField(required=False)
+    status = forms.ChoiceField(required=False)
+    batch = forms.TypedChoiceField(label="Import", required=False, coerce=int, empty_value=None)
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        from .selectors import PromptStatus
+
+        self.fields["domain"].choices = [
+            ("", "Any domain"),
+            ("none", "No domain"),
+            *((d.slug, d.name) for d in Domain.objects.order_by("name")),
+        ]
+        self.fields["status"].choices = [("", "Any status"), *PromptStatus.choices]
+        self.fields["batch"].choices = [
+            ("", "Any import"),
+            *(
+                (b.pk, f"#{b.pk} {b.file_name} ({b.created_at:%Y-%m-%d})")
+                for b in project.import_batches.order_by("-created_at")[:200]
+            ),
+        ]
+
+
+class PromptEditForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}))
+    domain = forms.ModelChoiceField(
+        Domain.objects.order_by("name"),
+        to_field_name="slug",
+        required=False,
+        empty_label="No domain",
+    )

@@ -236,6 +236,8 @@ class Prompt(models.Model):
     # Written + unexpired leases; kept by the assignment service under the row lock.
     slots_taken = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+    # A retired prompt leaves the pool: no new lease; leases already running may finish.
+    retired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

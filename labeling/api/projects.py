@@ -32,6 +32,8 @@ class PromptOutput(serializers.ModelSerializer):
             "domain",
             "source_id",
             "metadata",
+            "import_batch",
+            "retired_at",
             "created_at",
         ]
 
