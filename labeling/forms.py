@@ -134,6 +134,20 @@ class PromptUploadForm(forms.Form):
         initial="skip",
         label="Duplicates",
     )
+    domain = forms.ModelChoiceField(
+        Domain.objects.none(),
+        to_field_name="slug",
+        required=False,
+        empty_label="No domain",
+        label="Domain for the whole import",
+        help_text="Given to every prompt of the file that names no domain of its own.",
+    )
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A project's prompts take its own domains (any domain when it names none).
+        domains = project.domains.all() if project.domains.exists() else Domain.objects.all()
+        self.fields["domain"].queryset = domains.order_by("name")
 
 
 class SkipForm(forms.Form):

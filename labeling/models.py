@@ -187,6 +187,10 @@ class ImportBatch(models.Model):
     # Background imports (the browser's confirm, the API's ?async=1): what to run and how far
     # it got. The worker writes progress while checking rows, outside the import's transaction.
     on_duplicate = models.CharField(max_length=8, default="skip")
+    # The domain given to every prompt of the import that names none of its own.
+    default_domain = models.ForeignKey(
+        Domain, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     upload_name = models.CharField(
         max_length=100, blank=True, help_text="The kept upload in MEDIA_ROOT/tmp while queued."
     )

@@ -176,6 +176,12 @@ class PromptImportFilter(serializers.Serializer):
 
     on_duplicate = serializers.ChoiceField(choices=ON_DUPLICATE, default="skip")
     dry_run = serializers.BooleanField(default=False)
+    domain = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Domain.objects.all(),
+        required=False,
+        help_text="Domain given to every prompt that names none of its own.",
+    )
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
@@ -230,6 +236,7 @@ class PromptImportApi(APIView):
         on_duplicate = query.validated_data["on_duplicate"]
         dry_run = query.validated_data["dry_run"]
         run_async = query.validated_data["async"]
+        domain = query.validated_data.get("domain")
         kept = None
         if isinstance(request.data, list):
             if run_async:
@@ -257,6 +264,7 @@ class PromptImportApi(APIView):
                     file_name=source.name,
                     user=request.user,
                     on_duplicate=on_duplicate,
+                    default_domain=domain,
                 )
                 queued = ImportBatchOutput(batch).data
                 return Response(
@@ -264,10 +272,16 @@ class PromptImportApi(APIView):
                 )
         try:
             if dry_run:
-                report = prompts_preview(project=project, source=source, on_duplicate=on_duplicate)
+                report = prompts_preview(
+                    project=project, source=source, on_duplicate=on_duplicate, default_domain=domain
+                )
             else:
                 report = prompts_import(
-                    project=project, source=source, user=request.user, on_duplicate=on_duplicate
+                    project=project,
+                    source=source,
+                    user=request.user,
+                    on_duplicate=on_duplicate,
+                    default_domain=domain,
                 )
         finally:
             if kept:

@@ -14,7 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from core.exceptions import form_add_error
 from core.markdown import render_markdown
 from labeling.forms import GuidelinesForm, ProjectForm, PromptUploadForm
-from labeling.models import ImportBatch, Project
+from labeling.models import Domain, ImportBatch, Project
 from labeling.permissions import ADMIN, can_view_project, member_required, role_required
 from labeling.services import (
     ImportSource,
@@ -162,7 +162,7 @@ def prompt_upload(request, slug: str):
 @csrf_protect
 def _prompt_upload(request, slug: str):
     project = get_object_or_404(Project, slug=slug)
-    form = PromptUploadForm(request.POST or None, request.FILES or None)
+    form = PromptUploadForm(request.POST or None, request.FILES or None, project=project)
     context = {"project": project, "form": form}
     if request.method == "POST":
         if request.upload_too_large:
@@ -172,16 +172,19 @@ def _prompt_upload(request, slug: str):
             uploaded = form.cleaned_data["file"]
             path = keep_upload(uploaded)
             on_duplicate = form.cleaned_data["on_duplicate"]
+            domain = form.cleaned_data["domain"]
             report = prompts_preview(
                 project=project,
                 source=ImportSource(name=uploaded.name, path=path),
                 on_duplicate=on_duplicate,
+                default_domain=domain,
             )
             pending = request.session.get(SESSION_KEY, {})
             pending[path.name] = {
                 "project": project.pk,
                 "name": uploaded.name,
                 "on_duplicate": on_duplicate,
+                "domain": domain.slug if domain else "",
                 "rows": report.rows_read,
             }
             request.session[SESSION_KEY] = pending
@@ -209,6 +212,9 @@ def prompt_import_confirm(request, slug: str):
         user=request.user,
         on_duplicate=entry["on_duplicate"],
         rows_total=entry.get("rows", 0),
+        default_domain=Domain.objects.filter(slug=entry.get("domain")).first()
+        if entry.get("domain")
+        else None,
     )
     return redirect("labeling:import-batch", slug=project.slug, batch_id=batch.pk)
 

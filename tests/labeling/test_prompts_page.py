@@ -3,6 +3,7 @@ domain, status and import, edit a prompt nobody started, retire one."""
 
 import pytest
 from django.db import connection
+from django.db.models import Count
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -121,3 +122,49 @@ def test_api_lists_with_the_same_filters_edits_and_retires(admin_user, project, 
     as_labeler.force_authenticate(labeler)
     assert as_labeler.post(f"{url}{prompt.pk}/retire/").status_code in (403, 404)
     assert as_labeler.patch(f"{url}{prompt.pk}/", {"text": "x"}).status_code in (403, 404)
+
+
+def test_the_import_forms_domain_goes_to_every_prompt_without_its_own(client, admin_user):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from labeling.services import prompts_import_execute
+
+    project = ProjectFactory(slug="bulk", domains=["python", "biology"])
+    client.force_login(admin_user)
+    lines = [f'{{"prompt": "Question {n}?"}}' for n in range(250)]
+    lines.append('{"prompt": "About cells?", "domain": "biology"}')
+    upload = SimpleUploadedFile("bulk.jsonl", "\n".join(lines).encode())
+    page = client.post(
+        reverse("labeling:prompt-upload", args=["bulk"]),
+        {"file": upload, "on_duplicate": "skip", "domain": "python"},
+    )
+    assert page.status_code == 200
+    token = page.context["token"]
+    confirmed = client.post(
+        reverse("labeling:prompt-import-confirm", args=["bulk"]), {"token": token}
+    )
+    assert confirmed.status_code == 302
+    batch = ImportBatch.objects.get(project=project)
+    assert batch.default_domain.slug == "python"
+    prompts_import_execute(batch_id=batch.pk)  # what the worker runs
+    domains = dict(
+        Prompt.objects.filter(project=project).values_list("domain__slug").annotate(n=Count("id"))
+    )
+    assert domains == {"python": 250, "biology": 1}
+
+
+def test_the_api_import_takes_a_domain_for_the_whole_file(admin_user):
+    project = ProjectFactory(slug="api-bulk", domains=["python"])
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    response = client.post(
+        "/api/projects/api-bulk/prompts/import/?domain=python",
+        ["First?", {"prompt": "Second?"}],
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    assert set(project.prompts.values_list("domain__slug", flat=True)) == {"python"}
+    outside = client.post(
+        "/api/projects/api-bulk/prompts/import/?domain=biology", ["Third?"], format="json"
+    )
+    assert outside.status_code in (400, 422)
