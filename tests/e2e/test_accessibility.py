@@ -103,7 +103,8 @@ def test_export_page_has_no_serious_violations_after_its_htmx_swaps(live_server,
     expect(page.get_by_label("Seed")).to_be_focused()
     assert_accessible(page)
     page.get_by_label("Seed").fill("0")
-    expect(page.get_by_test_id("estimate-conversations")).to_have_text("2")
+    page.keyboard.press("Tab")  # leaving the field sends its change too
+    expect(page.get_by_test_id("estimate-conversations")).to_have_text("2", timeout=20_000)
     expect(page.get_by_label("Seed")).not_to_have_attribute("aria-invalid", "true")
 
     page.get_by_role("button", name="Preview tokens").click()
