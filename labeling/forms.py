@@ -1,3 +1,5 @@
+from typing import cast
+
 from django import forms
 
 from .models import Domain, Project, Role, default_rubric
@@ -147,7 +149,7 @@ class PromptUploadForm(forms.Form):
         super().__init__(*args, **kwargs)
         # A project's prompts take its own domains (any domain when it names none).
         domains = project.domains.all() if project.domains.exists() else Domain.objects.all()
-        self.fields["domain"].queryset = domains.order_by("name")
+        cast(forms.ModelChoiceField, self.fields["domain"]).queryset = domains.order_by("name")
 
 
 class SkipForm(forms.Form):
@@ -166,13 +168,16 @@ class PromptFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         from .selectors import PromptStatus
 
-        self.fields["domain"].choices = [
+        cast(forms.ChoiceField, self.fields["domain"]).choices = [
             ("", "Any domain"),
             ("none", "No domain"),
             *((d.slug, d.name) for d in Domain.objects.order_by("name")),
         ]
-        self.fields["status"].choices = [("", "Any status"), *PromptStatus.choices]
-        self.fields["batch"].choices = [
+        cast(forms.ChoiceField, self.fields["status"]).choices = [
+            ("", "Any status"),
+            *PromptStatus.choices,
+        ]
+        cast(forms.ChoiceField, self.fields["batch"]).choices = [
             ("", "Any import"),
             *(
                 (b.pk, f"#{b.pk} {b.file_name} ({b.created_at:%Y-%m-%d})")

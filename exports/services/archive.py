@@ -42,7 +42,7 @@ def export_zip_stream(*, job: ExportJob) -> Iterator[bytes]:
         if path is not None:
             files.append((artifact.name, path))
     pipe = _Pipe()
-    with zipfile.ZipFile(pipe, mode="w", compression=zipfile.ZIP_DEFLATED) as archive:  # type: ignore[arg-type]
+    with zipfile.ZipFile(pipe, mode="w", compression=zipfile.ZIP_DEFLATED) as archive:  # type: ignore[call-overload]
         for name, path in files:
             with (
                 path.open("rb") as source,

@@ -58,7 +58,10 @@ class ProjectOutput(serializers.ModelSerializer):
 
 class RubricCriterionInput(serializers.Serializer):
     name = serializers.CharField(max_length=40)
-    label = serializers.CharField(max_length=80, required=False, allow_blank=True)
+    # A criterion's field named like Field.label, which the stubs type as a string.
+    label = serializers.CharField(  # type: ignore[assignment]
+        max_length=80, required=False, allow_blank=True
+    )
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
 

@@ -61,7 +61,7 @@ def rubric_label_default(name: str) -> str:
     return re.sub(r"[_-]+", " ", name).strip().capitalize()
 
 
-def rubric_normalized(rubric: object) -> object:
+def rubric_normalized(rubric: Any) -> Any:
     """Criteria as {"name", "label", "description"}; a bare name (the old format) gains its
     default label. Anything else is passed through for `_rubric_problem` to name."""
     if not isinstance(rubric, list):
