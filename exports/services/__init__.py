@@ -11,7 +11,13 @@ from .jobs import (
     export_job_execute,
     export_job_folder,
 )
-from .preview import PreviewExample, export_job_preview, export_preview
+from .preview import (
+    ExportEstimate,
+    PreviewExample,
+    export_estimate,
+    export_job_preview,
+    export_preview,
+)
 from .rows import ExportError
 from .running import ExportCancelled, export_run
 
@@ -20,11 +26,13 @@ __all__ = [
     "ExportConfig",
     "ExportConfigError",
     "ExportError",
+    "ExportEstimate",
     "ExportJobBusy",
     "PreviewExample",
     "export_artifact_path",
     "export_config_check",
     "export_config_from_dict",
+    "export_estimate",
     "export_job_cancel",
     "export_job_create",
     "export_job_execute",
