@@ -7,14 +7,15 @@ from pathlib import Path
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.generics import ListAPIView
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api_errors import ApiError
 from labeling.api.projects import PromptOutput, project_for
 from labeling.models import ImportBatch, Project, User
 from labeling.permissions import ADMIN, api_role
@@ -92,13 +93,13 @@ class ImportBatchApi(APIView):
         return Response(ImportBatchOutput(batch).data)
 
 
-class PromptListApi(APIView):
-    @extend_schema(responses=PromptOutput(many=True))
-    def get(self, request, slug: str):
-        project = project_for(request, slug)
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(visible_prompts(request.user, project), request, self)
-        return paginator.get_paginated_response(PromptOutput(page, many=True).data)
+class PromptListApi(ListAPIView):
+    """The project's prompts the caller may see, a page at a time (`?page=`)."""
+
+    serializer_class = PromptOutput
+
+    def get_queryset(self):
+        return visible_prompts(self.request.user, project_for(self.request, self.kwargs["slug"]))
 
 
 class PromptImportFilter(serializers.Serializer):
@@ -150,6 +151,7 @@ class PromptImportApi(APIView):
             200: ImportReportOutput,
             201: ImportReportOutput,
             202: ImportBatchOutput,
+            413: OpenApiResponse(ApiError, description="The file is over the upload limit."),
             422: ImportReportOutput,
         },
     )
