@@ -59,3 +59,14 @@ def test_conflicts_and_upload_limits_are_described(schema):
     assert "409" in paths["/api/review-queue/{conversation_id}/claim/"]["post"]["responses"]
     assert "409" in paths["/api/projects/{slug}/"]["delete"]["responses"]
     assert "413" in paths["/api/projects/{slug}/prompts/import/"]["post"]["responses"]
+
+
+@pytest.mark.parametrize("username", ["bad user name", "a/b", "<b>x</b>", "tab\there"])
+def test_members_api_refuses_usernames_the_schema_pattern_refuses(admin_user, username):
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    response = client.post(
+        "/api/members/", {"username": username, "roles": ["labeler"]}, format="json"
+    )
+    assert response.status_code == 400
+    assert "username" in response.json()["error"]["fields"]
