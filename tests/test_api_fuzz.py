@@ -149,5 +149,6 @@ def test_fuzzer_finds_no_server_error_and_no_schema_violation(
         *("--request-timeout", "30"),
         "--continue-on-failure",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    # In tmp_path: schemathesis keeps its own files in the working directory.
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-3000:]
