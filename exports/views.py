@@ -20,6 +20,7 @@ from .selectors import export_job_detail, export_jobs_recent
 from .services import (
     ExportConfigError,
     ExportError,
+    artifact_media_type,
     export_artifact_path,
     export_estimate,
     export_job_cancel,
@@ -185,7 +186,12 @@ def artifact_download(request, job_id: int, name: str):
     path = export_artifact_path(job=job, name=name)
     if path is None:
         raise Http404("No such file in this export.")
-    return FileResponse(path.open("rb"), as_attachment=True, filename=f"export-{job.id}-{name}")
+    return FileResponse(
+        path.open("rb"),
+        as_attachment=True,
+        filename=f"export-{job.id}-{name}",
+        content_type=artifact_media_type(name),
+    )
 
 
 @role_required(ADMIN)

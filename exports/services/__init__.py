@@ -3,7 +3,9 @@
 from .assets import tokenizer_asset_upload
 from .config import ExportConfig, ExportConfigError, export_config_from_dict
 from .jobs import (
+    ARTIFACT_MEDIA_TYPES,
     ExportJobBusy,
+    artifact_media_type,
     export_artifact_path,
     export_config_check,
     export_job_cancel,
@@ -29,6 +31,8 @@ __all__ = [
     "ExportEstimate",
     "ExportJobBusy",
     "PreviewExample",
+    "ARTIFACT_MEDIA_TYPES",
+    "artifact_media_type",
     "export_artifact_path",
     "export_config_check",
     "export_config_from_dict",

@@ -3,12 +3,13 @@ tasks: conversations.api.tasks). Same services as the browser and the CLI.
 
 Service errors (`ProjectError`) reach the caller through the API's exception handler."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api_errors import ApiError
 from labeling.models import Domain, Project, ProjectStatus, Prompt, ReasoningMode
 from labeling.permissions import ADMIN, has_role
 from labeling.selectors import visible_projects
@@ -18,7 +19,7 @@ from labeling.services.projects import PROJECT_FIELDS
 
 class PromptOutput(serializers.ModelSerializer):
     domain: serializers.SlugRelatedField[Domain] = serializers.SlugRelatedField(
-        read_only=True, slug_field="slug"
+        read_only=True, slug_field="slug", allow_null=True
     )
 
     class Meta:
@@ -176,7 +177,12 @@ class ProjectDetailApi(APIView):
             guidelines_save(project=project, body=guidelines, user=request.user)
         return Response(ProjectOutput(project).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        responses={
+            204: None,
+            409: OpenApiResponse(ApiError, description="The project has conversations."),
+        }
+    )
     def delete(self, request, slug: str):
         project = self._admin_project(request, slug)
         project_delete(project=project)

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.generics import ListAPIView
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api_errors import ApiError
 from labeling.api.projects import PromptOutput, project_for
 from labeling.models import Domain, ImportBatch, Project, Prompt, User
 from labeling.permissions import ADMIN, api_role, has_role
@@ -104,10 +106,19 @@ class PromptFilter(serializers.Serializer):
     batch = serializers.IntegerField(required=False, min_value=1, help_text="Import batch id.")
 
 
-class PromptListApi(APIView):
-    @extend_schema(parameters=[PromptFilter], responses=PromptOutput(many=True))
-    def get(self, request, slug: str):
-        project = project_for(request, slug)
+class PromptListApi(ListAPIView):
+    """The project's prompts the caller may see, filtered like the prompts page, a page at a
+    time (`?page=`)."""
+
+    serializer_class = PromptOutput
+
+    @extend_schema(parameters=[PromptFilter])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        request = self.request
+        project = project_for(request, self.kwargs["slug"])
         filters = PromptFilter(data=request.query_params)
         filters.is_valid(raise_exception=True)
         data = filters.validated_data
@@ -118,11 +129,10 @@ class PromptListApi(APIView):
             status=data.get("status", ""),
             batch=data.get("batch"),
         ).order_by("id")
-        if not has_role(request.user, ADMIN):
-            prompts = prompts.filter(pk__in=visible_prompts(request.user, project).values("pk"))
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(prompts, request, self)
-        return paginator.get_paginated_response(PromptOutput(page, many=True).data)
+        user = cast(User, request.user)  # the API's default permission: signed in
+        if not has_role(user, ADMIN):
+            prompts = prompts.filter(pk__in=visible_prompts(user, project).values("pk"))
+        return prompts
 
 
 class PromptInput(serializers.Serializer):
@@ -226,6 +236,7 @@ class PromptImportApi(APIView):
             200: ImportReportOutput,
             201: ImportReportOutput,
             202: ImportBatchOutput,
+            413: OpenApiResponse(ApiError, description="The file is over the upload limit."),
             422: ImportReportOutput,
         },
     )
