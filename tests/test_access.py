@@ -137,6 +137,15 @@ EXPECTED: dict[str, tuple] = {
     "password_reset_complete": ("GET", 200, 200, 200, 200, 200, 200, 200),
     "password_reset_confirm": ("GET", 200, 200, 200, 200, 200, 200, 200),
     "password_reset_done": ("GET", 200, 200, 200, 200, 200, 200, 200),
+    "api-prompt": ("GET", 401, 403, 403, 403, 403, 403, 200),
+    "api-prompt-retire": ("POST", 401, 403, 403, 403, 403, 403, 200),
+    "api-conversations-import": ("POST", 401, 403, 403, 403, 403, 403, 400),
+    "labeling:prompt-list": ("GET", LOGIN, 403, 403, 403, 403, 403, 200),
+    "labeling:prompt-edit": ("GET", LOGIN, 403, 403, 403, 403, 403, 200),
+    "labeling:prompt-retire": ("POST", LOGIN, 403, 403, 403, 403, 403, 302),
+    "conversations:conversation-import": ("GET", LOGIN, 403, 403, 403, 403, 403, 200),
+    "exports:export-estimate": ("GET", LOGIN, 403, 403, 403, 403, 403, 200),
+    "exports:export-zip": ("GET", LOGIN, 403, 403, 403, 403, 403, 404),
 }
 
 
@@ -190,7 +199,7 @@ def _world() -> dict:
     project = ProjectFactory(slug="acc-project", domains=["python"])
     submitted = submitted_conversation(project=project, labeler=labeler)
     guidelines_save(project=project, body="Answer like a senior engineer.", user=admin)
-    PromptFactory(project=project)
+    prompt = PromptFactory(project=project)
     task = next_task(labeler, project)
     draft_request = DraftRequest.objects.create(conversation=submitted, message_position=1)
     notification = notification_create(user=labeler, text="Reviewed", conversation=submitted)
@@ -218,6 +227,7 @@ def _world() -> dict:
             "draft_request_id": draft_request.pk,
             "notification_id": notification.pk,
             "batch_id": report.batch_id,
+            "prompt_id": prompt.pk,
             "user_id": labeler.pk,
             "pk": job.pk,
             "job_id": job.pk,
