@@ -99,8 +99,9 @@ def draft_request_create(
         raise ConversationError("AI drafts are turned off for this project.")
     if not draft_endpoint(conversation.project).configured:
         raise ConversationError(
-            "AI drafts are not configured (no endpoint or model: set them on the project's settings page, or "
-            "AI_DRAFT_BASE_URL and AI_DRAFT_MODEL on the server): ask an admin, and write the "
+            "AI drafts are not configured (no endpoint or model: set them on the project's "
+            "settings page, or AI_DRAFT_BASE_URL and AI_DRAFT_MODEL on the server): ask an "
+            "admin, and write the "
             "reply yourself meanwhile."
         )
     role = (
