@@ -11,7 +11,13 @@ from .jobs import (
     export_job_execute,
     export_job_folder,
 )
-from .preview import PreviewExample, export_job_preview, export_preview
+from .preview import (
+    PreviewExample,
+    PreviewPair,
+    export_job_preview,
+    export_pair_preview,
+    export_preview,
+)
 from .rows import ExportError
 from .running import ExportCancelled, export_run
 
@@ -22,6 +28,7 @@ __all__ = [
     "ExportError",
     "ExportJobBusy",
     "PreviewExample",
+    "PreviewPair",
     "export_artifact_path",
     "export_config_check",
     "export_config_from_dict",
@@ -30,6 +37,7 @@ __all__ = [
     "export_job_execute",
     "export_job_folder",
     "export_job_preview",
+    "export_pair_preview",
     "export_preview",
     "export_run",
     "tokenizer_asset_upload",

@@ -1,11 +1,15 @@
 """Preference pairs from corrections (contract 7), made through the real review flow."""
 
 import json
+from io import StringIO
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from datasets import load_dataset
+from django.core.management import call_command
+from django.urls import reverse
+from rest_framework.test import APIClient
 
 from conversations.services import review_edit, review_submit
 from exports.services import ExportConfigError, export_config_from_dict, export_run
@@ -230,3 +234,101 @@ def test_bad_preference_settings_are_named():
             {"projects": ["p"], "preference_sources": "edit,votes", "preference_threshold": 2}
         )
     assert set(error.value.errors) == {"preference_sources", "preference_threshold"}
+
+
+def test_reasoning_and_tool_calls_travel_whole_with_the_reply(project, reviewer, tmp_path):
+    # Snapshots that keep the draft's own reasoning and calls (model_original_* keys).
+    conversation = submitted_conversation(project=project, draft=DRAFT, answer=DRAFT)
+    approve(conversation, reviewer)
+    call = {"id": "c1", "type": "function", "function": {"name": "run", "arguments": {"x": 1}}}
+    revision = conversation.current_revision
+    revision.refresh_from_db()
+    messages = revision.messages
+    messages[-1] |= {
+        "content": "Checked by running it: sorted(xs) is new, xs.sort() sorts in place.",
+        "origin": "model_edited",
+        "reasoning": "Run it to be sure.",
+        "tool_calls": [call],
+        "model_original_reasoning": "Guess.",
+    }
+    revision.messages = messages
+    revision.save(update_fields=["messages"])
+
+    folder, _ = export(tmp_path)
+
+    [pair] = rows(folder / "train.preference.jsonl")
+    assert pair["chosen"][0]["reasoning_content"] == "Run it to be sure."
+    assert pair["chosen"][0]["tool_calls"] == [call]
+    assert pair["rejected"] == [
+        {"role": "assistant", "content": DRAFT, "reasoning_content": "Guess."}
+    ]
+
+
+def test_the_token_preview_shows_a_pair(project, reviewer, client, admin_user):
+    conversation = submitted_conversation(
+        project=project, draft=DRAFT, answer="A different reply entirely, written by the expert."
+    )
+    approve(conversation, reviewer)
+    client.force_login(admin_user)
+    response = client.get(
+        reverse("exports:export-preview"),
+        {
+            "projects": "prefs",
+            "val_fraction": "0",
+            "seed": "0",
+            "formats": ["preference"],
+            "template": "chatml-sep",
+            "tokenizer": "cl100k_base",
+            "overflow": "drop",
+            "date_field": "decided_at",
+            "license": "other",
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f"Preference pair {conversation.pk}-1-edit" in html
+    assert "<strong>Chosen</strong>" in html and "<strong>Rejected</strong>" in html
+
+
+def test_cli_and_api_take_the_preference_settings(project, reviewer, tmp_path, admin_user):
+    conversation = submitted_conversation(
+        project=project, draft=DRAFT, answer="A different reply entirely, written by the expert."
+    )
+    approve(conversation, reviewer)
+    out = StringIO()
+    call_command(
+        "export_dataset",
+        "--project",
+        "prefs",
+        "--out",
+        str(tmp_path / "cli"),
+        "--format",
+        "preference,kto",
+        "--preference-threshold",
+        "0.5",
+        "--preference-sources",
+        "edit",
+        stdout=out,
+        stderr=StringIO(),
+    )
+    assert "Preference pairs: 1 (1 edit)" in out.getvalue()
+    assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == [
+        "README.md",
+        "manifest.json",
+        "train.kto.jsonl",
+        "train.preference.jsonl",
+        "train.preference.parquet",
+        "validation.kto.jsonl",
+        "validation.preference.jsonl",
+        "validation.preference.parquet",
+    ]
+    api = APIClient()
+    api.force_authenticate(admin_user)
+    response = api.post(
+        "/api/exports/",
+        {"projects": ["prefs"], "formats": ["preference"], "preference_threshold": 3},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "preference_threshold" in response.json()["error"]["fields"]
