@@ -40,12 +40,17 @@ def word_change_ratio(before: str, after: str) -> float:
     Words changed = for each non-equal difflib opcode on the two word lists, the
     larger of its two spans (a replaced, deleted or inserted word counts once): the
     word-level edit distance as difflib aligns the texts. Divided by the longer text's
-    word count and capped at 1.
+    word count and capped at 1. The common first and last words are set aside before
+    difflib aligns the rest: they are equal either way, and corrections keep most of a
+    draft, so this saves most of difflib's quadratic work.
     """
     old, new = before.split(), after.split()
     longest = max(len(old), len(new))
     if not longest:
         return 0.0
+    start = _common_prefix(old, new)
+    end = _common_prefix(old[start:][::-1], new[start:][::-1])
+    old, new = old[start : len(old) - end], new[start : len(new) - end]
     matcher = SequenceMatcher(a=old, b=new, autojunk=False)
     changed = sum(
         max(a_end - a_start, b_end - b_start)
@@ -53,6 +58,18 @@ def word_change_ratio(before: str, after: str) -> float:
         if op != "equal"
     )
     return min(1.0, changed / longest)
+
+
+def _common_prefix(first: list[str], second: list[str]) -> int:
+    """Length of the common leading words, by bisection on slice equality (compared in C)."""
+    low, high = 0, min(len(first), len(second))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if first[:middle] == second[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def reply_text(message: Message) -> str:
@@ -63,8 +80,9 @@ def reply_text(message: Message) -> str:
 
 
 def same_reply(first: Message, second: Message) -> bool:
-    """Replies are the same when every exported key is (content, reasoning, tool calls)."""
-    return sorted_json(dict(first)) == sorted_json(dict(second))
+    """Replies are the same when every exported key is (content, reasoning, tool calls);
+    dicts compare without regard to key order."""
+    return dict(first) == dict(second)
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from sftpipeline.preference import (
 )
 from sftpipeline.split import SPLITS, assign_split
 from sftpipeline.tokenizers import ChatTokenizer, TokenizerError
-from sftpipeline.turns import ASSISTANT, export_message, sorted_json
+from sftpipeline.turns import ASSISTANT, export_message
 from sftpipeline.writers import split_filename
 
 from .config import ExportConfig
@@ -206,7 +206,7 @@ def conversation_pairs(
     counts: PairCounts,
 ) -> list[PreferencePair]:
     """The pairs of one exported conversation (`messages`: its cleaned current revision)."""
-    seen: set[str] = set()
+    kept: list[_Candidate] = []
     pairs = []
     for source in config.preference_sources:
         candidates = _EXTRACTORS[source](
@@ -224,17 +224,21 @@ def conversation_pairs(
             if ratio < config.preference_threshold:
                 counts.left_out["below_threshold"] += 1
                 continue
-            key = repr(
-                sorted_json(
-                    [candidate.position, candidate.prompt, candidate.chosen, candidate.rejected]
-                )
-            )
-            if key in seen:
+            if any(_same_pair(candidate, earlier) for earlier in kept):
                 counts.left_out["duplicate"] += 1
                 continue
-            seen.add(key)
+            kept.append(candidate)
             pairs.append(_pair(row, candidate, ratio, draft_model))
     return pairs
+
+
+def _same_pair(first: _Candidate, second: _Candidate) -> bool:
+    return (first.position, first.prompt, first.chosen, first.rejected) == (
+        second.position,
+        second.prompt,
+        second.chosen,
+        second.rejected,
+    )
 
 
 def _pair(
