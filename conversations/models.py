@@ -151,6 +151,9 @@ class ReviewComment(models.Model):
 
     review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="message_comments")
     message_position = models.PositiveIntegerField()
+    # What in the message it points at: "" (the whole message), "content", "reasoning",
+    # "tool_call:<call id>" or "result" (structured turns).
+    part = models.CharField(max_length=80, blank=True)
     text = models.TextField()
 
     class Meta:
@@ -207,6 +210,9 @@ class DraftRequest(models.Model):
     error = models.TextField(blank=True)
     # The model's reply; the editor puts it in the turn only if the turn is still empty.
     text = models.TextField(blank=True)
+    # Its reasoning (`reasoning_content`) and calls (arguments parsed to objects), contract 6.
+    reasoning = models.TextField(blank=True)
+    tool_calls = models.JSONField(default=list, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -39,7 +39,10 @@
   function collect() {
     return cards().map((card) => {
       const draft = card.querySelector("[data-draft-input]").value;
+      // Reasoning, tool calls and tool_call_id ride along unchanged (structured turns).
+      const parts = card.querySelector("[data-parts-input]");
       const message = {
+        ...(parts && parts.value ? JSON.parse(parts.value) : {}),
         role: card.querySelector("[data-role-input]").value,
         content: card.querySelector("[data-content]").value,
       };
@@ -91,6 +94,17 @@
     return card;
   }
 
+  // A message's structured parts (reasoning, tool calls, tool_call_id) where set, as JSON.
+  const PARTS = ["reasoning", "tool_calls", "tool_call_id"];
+  function partsOf(message) {
+    const parts = {};
+    PARTS.forEach((key) => {
+      const value = message[key];
+      if (value && (!Array.isArray(value) || value.length)) parts[key] = value;
+    });
+    return Object.keys(parts).length ? JSON.stringify(parts) : "";
+  }
+
   function applyMessages(messages) {
     // Only the editable tail is rebuilt; locked cards (the prompt) never change here.
     const existing = cards();
@@ -98,11 +112,15 @@
       const card = existing[position];
       if (card) {
         const field = card.querySelector("[data-content]");
-        if (card.dataset.locked !== "true") field.value = message.content;
+        if (card.dataset.locked !== "true") {
+          field.value = message.content;
+          card.querySelector("[data-parts-input]").value = partsOf(message);
+        }
         card.querySelector("[data-draft-input]").value = message.draft_request || "";
       } else {
         const added = newCard(message.role, message.content);
         added.querySelector("[data-draft-input]").value = message.draft_request || "";
+        added.querySelector("[data-parts-input]").value = partsOf(message);
         list.appendChild(added);
       }
     });
@@ -307,7 +325,15 @@
       const chosen = conflictEl.querySelector(`input[name="conflict-${position}"]:checked`);
       const choice = defaultChoice || (chosen ? chosen.value : "mine");
       const pick = choice === "theirs" ? theirs[position] : mine[position];
-      if (pick) merged.push({ role: pick.role, content: pick.content, draft_request: pick.draft_request });
+      if (pick) {
+        const parts = partsOf(pick);
+        merged.push({
+          ...(parts ? JSON.parse(parts) : {}),
+          role: pick.role,
+          content: pick.content,
+          draft_request: pick.draft_request,
+        });
+      }
     }
     version = conflict.version;
     syncVersion();
