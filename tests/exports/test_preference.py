@@ -12,7 +12,13 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from conversations.services import review_edit, review_submit
-from exports.services import ExportConfigError, export_config_from_dict, export_run
+from exports.models import ExportJob
+from exports.services import (
+    ExportConfigError,
+    export_config_from_dict,
+    export_job_execute,
+    export_run,
+)
 from labeling.models import Prompt
 from sftpipeline.preference import word_change_ratio
 from sftpipeline.render import tokenize_conversation
@@ -332,3 +338,19 @@ def test_cli_and_api_take_the_preference_settings(project, reviewer, tmp_path, a
     )
     assert response.status_code == 400
     assert "preference_threshold" in response.json()["error"]["fields"]
+
+
+def test_a_finished_job_page_counts_its_pairs(project, reviewer, client, admin_user):
+    conversation = submitted_conversation(
+        project=project, draft=DRAFT, answer="A different reply entirely, written by the expert."
+    )
+    approve(conversation, reviewer)
+    config = export_config_from_dict({"projects": ["prefs"], "formats": "jsonl,preference"})
+    job = ExportJob.objects.create(config=config.to_dict(), created_by=admin_user)
+    export_job_execute(job_id=job.id)
+    client.force_login(admin_user)
+
+    html = client.get(reverse("exports:export-detail", args=[job.id])).content.decode()
+
+    assert "preference pairs (1 edit, 0 review_edit)" in html
+    assert "train.preference.parquet" in html
