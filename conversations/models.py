@@ -159,6 +159,15 @@ class ReviewComment(models.Model):
     class Meta:
         ordering = ["message_position", "id"]
 
+    @property
+    def part_label(self) -> str:
+        """The part as a reader says it ("the reasoning", "call call_1"); "" for the whole."""
+        if self.part.startswith("tool_call:"):
+            return f"call {self.part.removeprefix('tool_call:')}"
+        return {"content": "the text", "reasoning": "the reasoning", "result": "the result"}.get(
+            self.part, ""
+        )
+
 
 class ReviewClaim(models.Model):
     """A reviewer's short hold on a conversation so two people do not review it at once."""

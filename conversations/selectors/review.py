@@ -214,6 +214,13 @@ class ShownMessage:
     tool_call_id: str = ""
     parts_draft_diff: dict = field(default_factory=dict)
     parts_previous_diff: dict = field(default_factory=dict)
+    # Each call with its arguments as indented JSON and the tool message answering it.
+    calls: list[dict] = field(default_factory=list)
+    reasoning_html: str = ""
+
+    @property
+    def tool_calls_json(self) -> str:
+        return part_text({"tool_calls": self.tool_calls}, "tool_calls")
 
 
 def part_text(message: dict, part: str) -> str:
@@ -245,6 +252,7 @@ def revision_messages(
             reasoning=message["reasoning"],
             tool_calls=message["tool_calls"],
             tool_call_id=message["tool_call_id"],
+            reasoning_html=render_markdown(message["reasoning"]) if message["reasoning"] else "",
         )
         is_model = item.role == MessageRole.ASSISTANT and item.origin != MessageOrigin.HUMAN
         if item.role == MessageRole.ASSISTANT and original:
@@ -269,6 +277,7 @@ def revision_messages(
             if before_content != content:
                 item.previous_diff = word_diff(before_content, content)
         shown.append(item)
+    _pair_calls_with_results(shown)
     # Comments on this revision, and on the one it is compared with (was the fix made?).
     judged = {revision.pk, previous.pk if previous else None}
     for review in reviews:
@@ -278,6 +287,29 @@ def revision_messages(
             if comment.message_position < len(shown):
                 shown[comment.message_position].comments.append((review, comment))
     return shown
+
+
+def _pair_calls_with_results(shown: list[ShownMessage]) -> None:
+    """Each assistant call beside the tool message that answers it (results follow the call)."""
+    for item in shown:
+        results: dict[str, ShownMessage] = {}
+        for later in shown[item.position + 1 :]:
+            if later.role != MessageRole.TOOL:
+                break
+            results.setdefault(later.tool_call_id, later)
+        for call in item.tool_calls:
+            answer = results.get(call["id"])
+            item.calls.append(
+                {
+                    "id": call["id"],
+                    "name": call["function"]["name"],
+                    "arguments": json.dumps(
+                        call["function"]["arguments"], indent=2, ensure_ascii=False
+                    ),
+                    "result": answer.content if answer else None,
+                    "result_position": answer.position if answer else None,
+                }
+            )
 
 
 DIFFED_PARTS = ("reasoning", "tool_calls", "tool_call_id")

@@ -134,6 +134,28 @@ def _posted_parts(value: str) -> dict:
     )
 
 
+def _check_marks(results, counts) -> str:
+    """What the page's script puts on each card: tokens per part and where each check points
+    (message, part, call id, JSON path), as JSON for a data attribute."""
+    return json.dumps(
+        {
+            "per_part": counts.per_part,
+            "results": [
+                {
+                    "position": result.position,
+                    "part": result.part,
+                    "call_id": result.call_id,
+                    "path": result.path,
+                    "message": result.message,
+                    "blocking": result.blocking,
+                }
+                for result in results
+                if result.position is not None
+            ],
+        }
+    )
+
+
 def _parts_json(message: dict) -> str:
     return json.dumps({key: message[key] for key in STRUCTURED_PARTS if message.get(key)})
 
@@ -160,6 +182,7 @@ def editor(request, conversation_id: int):
             "rows": _message_rows(conversation, messages, counts, comments),
             "results": results,
             "counts": counts,
+            "marks": _check_marks(results, counts),
             "editable": conversation.state in EDITABLE_STATES,
             "change_request": change_request,
             "guidelines": current_guidelines(project),
@@ -215,6 +238,7 @@ def checks(request, conversation_id: int):
             "conversation": conversation,
             "results": results,
             "counts": counts,
+            "marks": _check_marks(results, counts),
             "rows": _message_rows(conversation, messages, counts, {}),
             "oob": True,
         },

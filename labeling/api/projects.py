@@ -32,6 +32,8 @@ class PromptOutput(serializers.ModelSerializer):
             "domain",
             "source_id",
             "metadata",
+            "import_batch",
+            "retired_at",
             "created_at",
         ]
 
@@ -54,6 +56,35 @@ class ProjectOutput(serializers.ModelSerializer):
         fields = ["id", *PROJECT_FIELDS, "domains", "created_at"]
 
 
+class RubricCriterionInput(serializers.Serializer):
+    name = serializers.CharField(max_length=40)
+    # A criterion's field named like Field.label, which the stubs type as a string.
+    label = serializers.CharField(  # type: ignore[assignment]
+        max_length=80, required=False, allow_blank=True
+    )
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+class RubricCriterionField(serializers.Field):
+    """A criterion object, or a bare name (the format before labels)."""
+
+    default_error_messages = {
+        "invalid": 'Not a criterion: give a name or {{"name", "label", "description"}}.'
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            data = {"name": data}
+        if not isinstance(data, dict):
+            self.fail("invalid")
+        criterion = RubricCriterionInput(data=data)
+        criterion.is_valid(raise_exception=True)
+        return dict(criterion.validated_data)
+
+    def to_representation(self, value):
+        return value
+
+
 class ProjectInput(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     slug = serializers.SlugField(max_length=80, required=False, allow_blank=True)
@@ -72,10 +103,30 @@ class ProjectInput(serializers.Serializer):
     lease_minutes = serializers.IntegerField(min_value=1, required=False)
     approvals_needed = serializers.IntegerField(min_value=1, max_value=20, required=False)
     rubric = serializers.ListField(
-        child=serializers.CharField(),
+        child=RubricCriterionField(),
         required=False,
-        help_text="Criterion names reviewers score 1 to 5: 1 to 10 distinct lowercase labels "
-        '(letters, digits, "-" or "_"). Default helpfulness, correctness, harmlessness, style.',
+        help_text='Criteria reviewers score 1 to 5: 1 to 10 objects {"name", "label", '
+        '"description"} (label and description optional) or bare names. A name is a distinct '
+        'lowercase word (letters, digits, "-" or "_") and keys the reviews\' scores; reviewers '
+        "see the label with the description as help. Default helpfulness, correctness, "
+        "harmlessness, style.",
+    )
+    ai_drafts_enabled = serializers.BooleanField(required=False)
+    ai_draft_base_url = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        help_text="OpenAI-compatible chat-completions base URL; blank: the server's "
+        "AI_DRAFT_BASE_URL. The key is always the server's AI_DRAFT_API_KEY.",
+    )
+    ai_draft_model = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, help_text="Blank: AI_DRAFT_MODEL."
+    )
+    ai_draft_temperature = serializers.FloatField(
+        required=False, allow_null=True, help_text="0 to 2; null: the endpoint's default."
+    )
+    ai_draft_max_tokens = serializers.IntegerField(
+        required=False, allow_null=True, help_text="At least 1; null: the endpoint's default."
     )
     guidelines = serializers.CharField(required=False, allow_blank=True)
     # Checked by the projects service (errors name the path, e.g. tools[1].function.name).

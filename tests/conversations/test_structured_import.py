@@ -225,7 +225,9 @@ def test_the_browser_page_lists_the_bad_lines_then_imports_a_good_file(client, a
     project = tool_project()
     client.force_login(admin_user)
     page = reverse("conversations:conversation-import", args=[project.slug])
-    detail = client.get(reverse("conversations:project-detail", args=[project.slug])).content.decode()
+    detail = client.get(
+        reverse("conversations:project-detail", args=[project.slug])
+    ).content.decode()
     assert page in detail
     bad = export_row()
     bad["messages"][1]["tool_calls"][0]["function"]["arguments"] = "{city: Paris}"
