@@ -49,6 +49,8 @@ class ExportCreateInput(serializers.Serializer):
     drop_reasoning = serializers.BooleanField(required=False, default=False)
     dedupe = serializers.BooleanField(required=False, default=True)
     license = serializers.CharField(required=False)
+    preference_sources = serializers.ListField(child=serializers.CharField(), required=False)
+    preference_threshold = serializers.FloatField(required=False)
 
     def validate(self, attrs):
         try:

@@ -26,6 +26,7 @@ from .services import (
     export_job_cancel,
     export_job_create,
     export_job_preview,
+    export_pair_preview,
     export_preview,
     tokenizer_asset_upload,
 )
@@ -101,6 +102,7 @@ def export_preview_view(request):
     if form.is_valid():
         try:
             context["examples"] = export_preview(config=form.export_config())
+            context["pairs"] = export_pair_preview(config=form.export_config())
         except (ExportError, ExportConfigError) as error:
             context["preview_error"] = str(error)
     else:

@@ -16,8 +16,10 @@ from .jobs import (
 from .preview import (
     ExportEstimate,
     PreviewExample,
+    PreviewPair,
     export_estimate,
     export_job_preview,
+    export_pair_preview,
     export_preview,
 )
 from .rows import ExportError
@@ -33,6 +35,7 @@ __all__ = [
     "PreviewExample",
     "ARTIFACT_MEDIA_TYPES",
     "artifact_media_type",
+    "PreviewPair",
     "export_artifact_path",
     "export_config_check",
     "export_config_from_dict",
@@ -42,6 +45,7 @@ __all__ = [
     "export_job_execute",
     "export_job_folder",
     "export_job_preview",
+    "export_pair_preview",
     "export_preview",
     "export_run",
     "tokenizer_asset_upload",

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 
 from exports.models import ExportJob
 from exports.selectors import export_conversations_queryset, export_row_chunks
+from sftpipeline.preference import PreferencePair
 from sftpipeline.render import (
     PART_REASONING,
     PART_TOOL_CALL,
@@ -25,6 +26,7 @@ from sftpipeline.tokenizers import ChatTokenizer
 from sftpipeline.writers import split_filename
 
 from .config import ExportConfig, export_config_from_dict
+from .preference import PairCounts, chunk_pairs, tokenize_chunk_pairs
 from .rows import Selection
 from .running import export_tokenizer, special_token_ids, tokenize_rows
 
@@ -123,6 +125,53 @@ def export_preview(*, config: ExportConfig, limit: int = PREVIEW_EXAMPLES) -> li
         if selection.read >= PREVIEW_READ_LIMIT:
             break
     return examples
+
+
+@dataclass(frozen=True)
+class PreviewPair:
+    """One preference pair: chosen and rejected, each prompt + reply with the prompt untrained."""
+
+    pair_id: str
+    source: str
+    split: str
+    chosen: PreviewExample
+    rejected: PreviewExample
+
+
+def export_pair_preview(*, config: ExportConfig, limit: int = 1) -> list[PreviewPair]:
+    """The first `limit` preference pairs the export would write (none unless the config
+    asks for the preference or KTO files). Reads at most PREVIEW_READ_LIMIT conversations."""
+    if not config.writes_pairs:
+        return []
+    tokenizer = export_tokenizer(config)
+    special_token_ids(tokenizer, config.template)
+    selection = Selection(config)
+    shown: list[PreviewPair] = []
+
+    def tools(pair: PreferencePair) -> list[dict]:
+        return selection.tools.get(pair.metadata["project"], [])
+
+    for rows in export_row_chunks(config, chunk_size=50):
+        pairs = chunk_pairs(selection.keep(rows), config, PairCounts())[: limit - len(shown)]
+        for pair, tokens in zip(
+            pairs, tokenize_chunk_pairs(pairs, config, tokenizer, tools), strict=True
+        ):
+            split = assign_split(
+                pair.conversation_id, seed=config.seed, val_fraction=config.val_fraction
+            )
+            sides = []
+            for example, labels in (
+                (tokens.chosen, tokens.chosen_labels),
+                (tokens.rejected, tokens.rejected_labels),
+            ):
+                masked = TokenizedExample.from_ids_and_mask(
+                    example.input_ids, [int(label != -100) for label in labels], example.parts
+                )
+                sides.append(_example(pair.id, split, "kept", masked, tokenizer))
+            shown.append(PreviewPair(pair.id, pair.source, split, *sides))
+        if len(shown) >= limit or selection.read >= PREVIEW_READ_LIMIT:
+            break
+    return shown
 
 
 def export_job_preview(*, job: ExportJob, limit: int = PREVIEW_EXAMPLES) -> list[PreviewExample]:
