@@ -16,6 +16,11 @@ each size (target: 100k within 1.5× of 10k).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sft_bench_export \\
         .venv/bin/python bench/export.py [--sizes 10000,100000]
+
+`--preference` runs the preference benchmark instead (see `preference_main`): the same
+seeding where a third of the conversations began as AI drafts that people rewrote, then
+pairs/s of the `preference` export beside conversations/s of the SFT export of the same
+data (target ≥ 0.8×).
 """
 
 import argparse
@@ -91,7 +96,7 @@ def _conversation_shapes() -> list[list[tuple[str, str]]]:
     return shapes
 
 
-def _seed(slug: str, count: int) -> None:
+def _seed(slug: str, count: int, *, drafted_every: int = 0) -> None:
     from django.db import connection, transaction
     from django.utils import timezone
 
@@ -134,15 +139,11 @@ def _seed(slug: str, count: int) -> None:
                     conversation=conversation,
                     number=1,
                     kind="submit",
-                    messages=[
-                        {
-                            "role": role,
-                            "content": f"{text} (#{offset + i})" if index == 0 else text,
-                            "origin": "human",
-                            "model_original": "",
-                        }
-                        for index, (role, text) in enumerate(next(shapes))
-                    ],
+                    messages=_messages(
+                        next(shapes),
+                        offset + i,
+                        drafted=bool(drafted_every) and (offset + i) % drafted_every == 0,
+                    ),
                 )
                 for i, conversation in enumerate(conversations)
             )
@@ -167,6 +168,26 @@ def _seed(slug: str, count: int) -> None:
         )
         cursor.execute("ANALYZE")
     print()
+
+
+def _messages(shape: list[tuple[str, str]], number: int, *, drafted: bool) -> list[dict]:
+    """A revision's messages; `drafted`: the last reply began as an AI draft that the
+    labeler rewrote (its first half kept, the rest replaced: well above a 10% threshold)."""
+    messages = [
+        {
+            "role": role,
+            "content": f"{text} (#{number})" if index == 0 else text,
+            "origin": "human",
+            "model_original": "",
+        }
+        for index, (role, text) in enumerate(shape)
+    ]
+    if drafted and messages[-1]["role"] == "assistant":
+        words = messages[-1]["content"].split()
+        kept = " ".join(words[: len(words) // 2])
+        messages[-1]["origin"] = "model_edited"
+        messages[-1]["model_original"] = f"{kept} and so on, as a first draft would say it."
+    return messages
 
 
 def _peak_rss_mb() -> float:
@@ -259,15 +280,23 @@ def main() -> None:
     )
     parser.add_argument("--database", default=os.environ.get("DATABASE_URL", DEFAULT_DB))
     parser.add_argument("--sizes", default="10000,100000")
-    parser.add_argument("--child", choices=["export", "tiktoken"])
+    parser.add_argument("--child", choices=["export", "tiktoken", "preference"])
     parser.add_argument("--project")
+    parser.add_argument("--preference", action="store_true", help="the preference benchmark")
     args = parser.parse_args()
     if not args.database.startswith("postgres"):
         raise SystemExit("Run this on PostgreSQL: DATABASE_URL=postgres://…")
     if args.child:
         _setup(args.database)
-        measure = measure_export if args.child == "export" else measure_tiktoken
+        measure = {
+            "export": measure_export,
+            "tiktoken": measure_tiktoken,
+            "preference": measure_preference,
+        }[args.child]
         print(json.dumps(measure(args.project)))
+        return
+    if args.preference:
+        preference_main(args.database, [int(size) for size in args.sizes.split(",")])
         return
 
     create_database(args.database)
@@ -322,6 +351,61 @@ def main() -> None:
             f"{large['export_rss_peak_mb'] / small['export_rss_peak_mb']:.2f}× sampled during "
             "the export (target ≤ 1.5×)"
         )
+
+
+# Preference pairs (contract 7) -----------------------------------------------------
+
+
+def measure_preference(slug: str) -> dict:
+    """The `preference` export (pair JSONL + tokenized pair Parquet) of the project, timed."""
+    from exports.services import export_config_from_dict, export_run
+    from sftpipeline.tokenizers import load_cl100k_base
+
+    config = export_config_from_dict(
+        {"projects": [slug], "val_fraction": 0.05, "formats": "preference"}
+    )
+    load_cl100k_base()
+    with tempfile.TemporaryDirectory(prefix="bench-preference-") as folder:
+        started = time.perf_counter()
+        manifest = export_run(config=config, destination=Path(folder) / "out")
+        seconds = time.perf_counter() - started
+    return {
+        "conversations": manifest["counts"]["read"],
+        "pairs": manifest["counts"]["preference"]["pairs"],
+        "seconds": seconds,
+    }
+
+
+def preference_main(database_url: str, sizes: list[int]) -> None:
+    """Seed `bench-preference-{size}` (a third of the replies rewritten AI drafts) and print
+    pairs/s of the preference export beside conversations/s of the SFT export."""
+    create_database(database_url)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        env=_environment(database_url),
+        check=True,
+        cwd=ROOT,
+    )
+    _setup(database_url)
+    for size in sizes:
+        slug = f"bench-preference-{size}"
+        _seed(slug, size, drafted_every=3)
+        sft = _child("export", slug, database_url)
+        pairs = _child("preference", slug, database_url)
+        sft_rate = sft["conversations"] / sft["seconds"]
+        pair_rate = pairs["pairs"] / pairs["seconds"]
+        print(f"\n{size:,} approved conversations, a third begun as AI drafts people rewrote")
+        print(
+            f"  SFT export (jsonl + parquet): {sft_rate:>10,.0f} conversations/s "
+            f"({sft['conversations']:,} in {sft['seconds']:.1f}s)"
+        )
+        print(
+            f"  preference export:            {pair_rate:>10,.0f} pairs/s "
+            f"({pairs['pairs']:,} pairs from {pairs['conversations']:,} conversations in "
+            f"{pairs['seconds']:.1f}s; {pairs['conversations'] / pairs['seconds']:,.0f} "
+            "conversations/s read)"
+        )
+        print(f"  pairs/s ÷ SFT conversations/s: {pair_rate / sft_rate:.2f} (target ≥ 0.8)")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,9 @@ __all__ = [
     "split_filename",
 ]
 
-FileKind = Literal["jsonl", "parquet", "packed", "openai"]
+FileKind = Literal[
+    "jsonl", "parquet", "packed", "openai", "preference", "preference_parquet", "kto"
+]
 
 TOKENIZED_SCHEMA = pa.schema(
     [
@@ -63,12 +65,16 @@ DEFAULT_ROW_GROUP_SIZE = 1024
 
 def split_filename(split: str, kind: FileKind) -> str:
     """The file name of a split's artifact: ``train.jsonl``, ``train.parquet``,
-    ``train.packed.parquet``, ``train.openai.jsonl``."""
+    ``train.packed.parquet``, ``train.openai.jsonl``, ``train.preference.jsonl``,
+    ``train.preference.parquet``, ``train.kto.jsonl``."""
     suffix = {
         "jsonl": ".jsonl",
         "parquet": ".parquet",
         "packed": ".packed.parquet",
         "openai": ".openai.jsonl",
+        "preference": ".preference.jsonl",
+        "preference_parquet": ".preference.parquet",
+        "kto": ".kto.jsonl",
     }[kind]
     return f"{split}{suffix}"
 

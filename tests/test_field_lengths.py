@@ -16,7 +16,9 @@ import conversations.api.tasks
 import conversations.forms
 import conversations.views.imports
 import exports.api
+import labeling.api.projects
 import labeling.api.prompts
+import labeling.forms
 from exports.forms import ExportForm, TokenizerUploadForm
 from exports.models import TokenizerAsset
 from labeling.api.members import MemberInput
@@ -52,24 +54,36 @@ NO_LIMITED_COLUMN = {
     exports.api.ExportCreateInput,
     conversations.api.tasks.TaskNextInput,
     conversations.api.tasks.TaskSkipInput,
-    # Query filters: they read, they write nothing.
-    labeling.api.prompts.PromptImportFilter,
-    conversations.api.review.ReviewQueueFilter,
-    conversations.api.listing.ConversationListFilter,
-    conversations.forms.ConversationFilterForm,
-    # Conversation imports: a file and choices (the file's lines are checked by the import).
-    conversations.api.imports.ConversationImportInput,
-    conversations.views.imports.ConversationImportForm,
-    # An output serializer not named ...Output.
-    conversations.api.listing.ConversationListItem,
     conversations.api.review.MessageCommentInput,
     conversations.api.review.ReviewInput,
     conversations.api.review.ReviewEditInput,
+    conversations.api.review.NotificationsReadInput,
     conversations.api.editor.MessageInput,
     conversations.api.editor.SaveInput,
     conversations.api.editor.VersionInput,
     conversations.api.editor.MessagesInput,
     conversations.api.editor.DraftInput,
+    # A prompt's text (a text column) and domain (a lookup).
+    labeling.api.prompts.PromptInput,
+    labeling.forms.PromptEditForm,
+    # A rubric criterion lands in the project's JSON rubric, with limits of its own.
+    labeling.api.projects.RubricCriterionInput,
+    # Conversation imports: a file and choices (the file's lines are checked by the import).
+    conversations.api.imports.ConversationImportInput,
+    conversations.views.imports.ConversationImportForm,
+    # Query filters: they read, they write nothing.
+    labeling.api.prompts.PromptImportFilter,
+    labeling.api.prompts.PromptFilter,
+    labeling.forms.PromptFilterForm,
+    conversations.api.review.ReviewQueueFilter,
+    conversations.api.listing.ConversationListFilter,
+    conversations.forms.ConversationFilterForm,
+    # Output serializers not named ...Output.
+    conversations.api.listing.ConversationListItem,
+    conversations.api.review.QueueProjectCount,
+    conversations.api.review.QueueDomainCount,
+    conversations.api.review.QueueLabelerCount,
+    conversations.api.review.ReviewEditConflict,
 }
 # List fields whose items become rows of another model, named by that model's field.
 ITEM_COLUMNS = {

@@ -254,6 +254,20 @@ def _publish_record(job_id: int, folder: Path) -> None:
     job.save()
 
 
+# What each published file is, for downloads and the API schema: the same answer on every
+# machine (Python's mimetypes knows neither .jsonl nor .parquet, and reads /etc/mime.types).
+ARTIFACT_MEDIA_TYPES = {
+    ".jsonl": "application/jsonl",
+    ".parquet": "application/vnd.apache.parquet",
+    ".json": "application/json",
+    ".md": "text/markdown",
+}
+
+
+def artifact_media_type(name: str) -> str:
+    return ARTIFACT_MEDIA_TYPES.get(Path(name).suffix, "application/octet-stream")
+
+
 def export_artifact_path(*, job: ExportJob, name: str) -> Path | None:
     """The published file `name` of a succeeded job, or None (never a path outside its folder)."""
     if job.status != ExportJob.Status.SUCCEEDED or not job.output_dir:

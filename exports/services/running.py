@@ -54,6 +54,7 @@ from sftpipeline.writers import (
 )
 
 from .config import ExportConfig
+from .preference import PairOutput
 from .rows import ExportError, Selection
 
 ProgressCallback = Callable[[int, int], None]
@@ -250,13 +251,21 @@ def export_run(
     with guards, atomic_directory(destination, overwrite=True) as staging:
         with contextlib.ExitStack() as stack:
             writers = _SplitWriters(staging, config, _pad_id(tokenizer), stack)
+            pairs = (
+                PairOutput(staging, config, tokenizer, selection, stack)
+                if config.writes_pairs
+                else None
+            )
             if progress:
                 progress(0, total)
             for rows in _row_chunks(config, chunk_size=chunk_size):
                 kept = selection.keep(rows)
-                examples = tokenize_rows(kept, config, tokenizer, selection.tools_of)
-                for (row, messages), example in zip(kept, examples, strict=True):
-                    _export_one(row, messages, example, config, stats, selection, writers)
+                if config.writes_sft:
+                    examples = tokenize_rows(kept, config, tokenizer, selection.tools_of)
+                    for (row, messages), example in zip(kept, examples, strict=True):
+                        _export_one(row, messages, example, config, stats, selection, writers)
+                if pairs is not None:
+                    pairs.add(kept)
                 if progress:
                     progress(selection.read, total)
             packing = writers.finish()
@@ -285,6 +294,7 @@ def export_run(
             val_fraction=config.val_fraction,
             filters=config.filters,
             collection=collection,
+            preference=pairs.counts.to_dict(config) if pairs is not None else {},
         )
         (staging / "README.md").write_text(
             render_dataset_card(stats, card), encoding="utf-8", newline="\n"
@@ -306,6 +316,8 @@ def export_run(
         }
         if packing:
             counts["packing"] = packing
+        if pairs is not None:
+            counts["preference"] = pairs.counts.to_dict(config)
         manifest = write_manifest(
             staging,
             config=config.to_dict(),

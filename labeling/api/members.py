@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -35,6 +35,7 @@ class MemberOutput(serializers.ModelSerializer):
 
 
 class MemberInput(serializers.Serializer):
+    # The user model's own rule, so the API refuses what the schema's pattern refuses.
     username = serializers.CharField(
         max_length=USERNAME_MAX_LENGTH, validators=[User.username_validator]
     )
@@ -62,7 +63,13 @@ class MemberListApi(APIView):
     def get(self, request):
         return Response(MemberOutput(member_list(), many=True).data)
 
-    @extend_schema(request=MemberInput, responses=MemberOutput)
+    @extend_schema(
+        request=MemberInput,
+        responses={
+            201: OpenApiResponse(MemberOutput, description="A new person."),
+            200: OpenApiResponse(MemberOutput, description="An existing person, updated."),
+        },
+    )
     def post(self, request):
         data = MemberInput(data=request.data)
         data.is_valid(raise_exception=True)
