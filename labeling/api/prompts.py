@@ -150,7 +150,13 @@ class PromptDetailApi(APIView):
     def get(self, request, slug: str, prompt_id: int):
         return Response(PromptOutput(self._prompt(request, slug, prompt_id)).data)
 
-    @extend_schema(request=PromptInput, responses=PromptOutput)
+    @extend_schema(
+        request=PromptInput,
+        responses={
+            200: PromptOutput,
+            409: OpenApiResponse(ApiError, description="A labeler has started the prompt."),
+        },
+    )
     def patch(self, request, slug: str, prompt_id: int):
         """Edit the text and domain of a prompt nobody has started (409 once someone has)."""
         prompt = self._prompt(request, slug, prompt_id)
