@@ -3,7 +3,7 @@ tasks: conversations.api.tasks). Same services as the browser and the CLI.
 
 Service errors (`ProjectError`) reach the caller through the API's exception handler."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
@@ -66,6 +66,8 @@ class RubricCriterionInput(serializers.Serializer):
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
 
+# The schema shows the object form; a bare name (the older format) is accepted too.
+@extend_schema_field(RubricCriterionInput)
 class RubricCriterionField(serializers.Field):
     """A criterion object, or a bare name (the format before labels)."""
 
