@@ -55,6 +55,8 @@ class CardConfig:
     filters: Mapping[str, Any] = field(default_factory=dict)
     #: How the data was collected, as counts, e.g. ``{"labelers": 12, "reviews": 840}``.
     collection: Mapping[str, int] = field(default_factory=dict)
+    #: Files per split and format: one keeps ``train.jsonl``, more are ``train-00000-of-00004.jsonl``…
+    shards: int = 1
 
 
 def size_category(count: int) -> str:
@@ -89,7 +91,15 @@ def _front_matter(stats: Stats, config: CardConfig) -> list[str]:
             continue
         lines += [f"- config_name: {name}", "  data_files:"]
         for split in splits if kind != "packed" else config.packed_splits:
-            lines += [f"  - split: {split}", f"    path: {_q(split_filename(split, kind))}"]
+            lines.append(f"  - split: {split}")
+            if config.shards == 1:
+                lines.append(f"    path: {_q(split_filename(split, kind))}")
+                continue
+            lines.append("    path:")
+            lines += [
+                f"    - {_q(split_filename(split, kind, shard=index, shards=config.shards))}"
+                for index in range(config.shards)
+            ]
     if "parquet" in config.formats:
         lines += ["dataset_info:", "- config_name: tokenized", "  features:"]
         lines += ["  - name: id", "    dtype: string"]
@@ -220,6 +230,12 @@ def _format_section(config: CardConfig, *, structured: bool = False) -> list[str
             "restart at 0 for every conversation and `cu_seqlens` keeps attention "
             "inside each conversation."
         )
+        if config.shards > 1:
+            lines.append(
+                f"The export was written in {config.shards} shards and packing happens "
+                "within each shard: a packed sequence never holds conversations of two "
+                "shards, so the last sequence of each shard may carry more padding."
+            )
     return lines
 
 

@@ -25,6 +25,7 @@ from conversations.models import (
 )
 from labeling.models import ImportBatch, Project, User
 from labeling.services.imports import ImportFileError, decoded_lines
+from sftpipeline.split import snapshot_dedup_key
 
 FORMATS = ("messages", "oasst")
 STATES = (ConversationState.SUBMITTED.value, ConversationState.APPROVED.value)
@@ -292,7 +293,8 @@ def conversations_import(
                 conversation=conversation,
                 number=1,
                 kind=Revision.Kind.IMPORT,
-                messages=[_snapshot(m) for m in item.messages],
+                messages=(snapshot := [_snapshot(m) for m in item.messages]),
+                content_hash=snapshot_dedup_key(snapshot),
                 created_by=created_by,
                 reason=f"Imported from {file_name}",
             )

@@ -1,5 +1,6 @@
 from conversations.models import Conversation, Revision
 from labeling.models import User
+from sftpipeline.split import snapshot_dedup_key
 
 
 def revision_create(
@@ -24,6 +25,7 @@ def revision_create(
         number=last + 1,
         kind=kind,
         messages=snapshot,
+        content_hash=snapshot_dedup_key(snapshot),
         created_by=created_by,
         reason=reason,
     )
