@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -17,7 +17,7 @@ from .models import ExportJob
 from .selectors import export_job_detail, export_jobs_recent
 from .services import (
     ExportConfigError,
-    export_artifact_path,
+    export_artifact_open,
     export_config_from_dict,
     export_job_cancel,
     export_job_create,
@@ -153,7 +153,9 @@ class ExportFileDownloadApi(APIView):
     @extend_schema(operation_id="exports_files_download", responses={200: OpenApiTypes.BINARY})
     def get(self, request, pk: int, name: str):
         job = _job(request, pk)
-        path = export_artifact_path(job=job, name=name)
-        if path is None:
+        stream, url = export_artifact_open(job=job, name=name)
+        if url:
+            return HttpResponseRedirect(url)
+        if stream is None:
             raise Http404
-        return FileResponse(path.open("rb"), as_attachment=True, filename=name)
+        return FileResponse(stream, as_attachment=True, filename=name)

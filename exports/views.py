@@ -20,7 +20,7 @@ from .selectors import export_job_detail, export_jobs_recent
 from .services import (
     ExportConfigError,
     ExportError,
-    export_artifact_path,
+    export_artifact_open,
     export_job_cancel,
     export_job_create,
     export_job_preview,
@@ -135,10 +135,12 @@ def job_url(job: ExportJob) -> str:
 def artifact_download(request, job_id: int, name: str):
     """Stream one published file after the permission check."""
     job = _job_or_404(request, job_id)
-    path = export_artifact_path(job=job, name=name)
-    if path is None:
+    stream, url = export_artifact_open(job=job, name=name)
+    if url:
+        return redirect(url)
+    if stream is None:
         raise Http404("No such file in this export.")
-    return FileResponse(path.open("rb"), as_attachment=True, filename=f"export-{job.id}-{name}")
+    return FileResponse(stream, as_attachment=True, filename=f"export-{job.id}-{name}")
 
 
 @role_required(ADMIN)

@@ -4,7 +4,7 @@ from .assets import tokenizer_asset_upload
 from .config import ExportConfig, ExportConfigError, export_config_from_dict
 from .jobs import (
     ExportJobBusy,
-    export_artifact_path,
+    export_artifact_open,
     export_config_check,
     export_job_cancel,
     export_job_create,
@@ -22,7 +22,7 @@ __all__ = [
     "ExportError",
     "ExportJobBusy",
     "PreviewExample",
-    "export_artifact_path",
+    "export_artifact_open",
     "export_config_check",
     "export_config_from_dict",
     "export_job_cancel",

@@ -438,7 +438,9 @@ def export_run(
                     config=config,
                     shard=shard,
                     folder=staging,
-                    progress=(lambda read: progress(done + read, total)) if progress else None,
+                    progress=(lambda read, before=done: progress(before + read, total))
+                    if progress
+                    else None,
                     chunk_size=chunk_size,
                 )
             )
