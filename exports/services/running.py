@@ -205,10 +205,14 @@ class _SplitWriters:
             for sequence in self.packers[split].add(example_id, example):
                 self.packed[split].write(sequence)
 
-    def all(self) -> list[JsonlWriter | OpenAIJsonlWriter | ParquetWriter | PackedParquetWriter]:
-        return [*self.jsonl.values(), *self.openai.values(), *self.parquet.values()] + [
-            *self.packed.values()
-        ]
+    def paths(self) -> list[str]:
+        """Every file this shard writes, sorted."""
+        return sorted(
+            [w.path for w in self.jsonl.values()]
+            + [w.path for w in self.openai.values()]
+            + [w.path for w in self.parquet.values()]
+            + [w.path for w in self.packed.values()]
+        )
 
     def finish(self) -> dict[str, Any]:
         packing: dict[str, Any] = {}
@@ -282,7 +286,7 @@ def export_shard_run(
             if progress:
                 progress(selection.read)
         packing = writers.finish()
-    names = sorted(writer.path for writer in writers.all())
+    names = writers.paths()
     return {
         "stats": dataclasses.asdict(stats),
         "selection": {
@@ -325,14 +329,14 @@ def export_finish(
     files: list[dict[str, Any]] = []
     for result in results:
         stats.merge(Stats(**result["stats"]))
-        counts = result["selection"]
+        filtered = result["selection"]
         for key in left_out:
-            left_out[key] += counts[key]
-        read += counts["read"]
-        reviews += counts["reviews"]
-        imported += counts["imported"]
-        labelers.update(counts["labelers"])
-        reviewers.update(counts["reviewers"])
+            left_out[key] += filtered[key]
+        read += filtered["read"]
+        reviews += filtered["reviews"]
+        imported += filtered["imported"]
+        labelers.update(filtered["labelers"])
+        reviewers.update(filtered["reviewers"])
         for split, numbers in result["packing"].items():
             merged = packing.setdefault(split, dict.fromkeys(numbers, 0))
             for key, value in numbers.items():
@@ -430,17 +434,20 @@ def export_run(
     with guards, atomic_directory(destination, overwrite=True) as staging:
         if progress:
             progress(0, total)
-        results = []
+        results: list[dict[str, Any]] = []
         done = 0
+
+        def shard_progress(read: int) -> None:
+            if progress:
+                progress(done + read, total)
+
         for shard in plan:
             results.append(
                 export_shard_run(
                     config=config,
                     shard=shard,
                     folder=staging,
-                    progress=(lambda read, before=done: progress(before + read, total))
-                    if progress
-                    else None,
+                    progress=shard_progress,
                     chunk_size=chunk_size,
                 )
             )
