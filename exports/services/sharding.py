@@ -321,7 +321,9 @@ def export_shard_execute(*, job_id: int, index: int) -> str | None:
             raise ExportSuperseded
     except Exception as error:
         if isinstance(error, ExportSuperseded):
-            logger.warning("export job %s: shard %s was taken over", job_id, index)
+            logger.warning(
+                "export job %s: shard %s was taken over by another worker", job_id, index
+            )
             return None
         _job_failed(job_id, None, error, storage, folder)
         return _status(job_id)
