@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .api import editor, history, listing, review, tasks
+from .api import editor, history, imports, listing, review, tasks
 
 urlpatterns = [
     path("tasks/next/", tasks.TaskNextApi.as_view(), name="api-task-next"),
@@ -63,4 +63,9 @@ urlpatterns = [
         name="api-conversation-review-edit",
     ),
     path("notifications/", review.NotificationsApi.as_view(), name="api-notifications"),
+    path(
+        "projects/<slug:slug>/conversations/import/",
+        imports.ConversationImportApi.as_view(),
+        name="api-conversations-import",
+    ),
 ]

@@ -154,10 +154,22 @@ class ReviewComment(models.Model):
 
     review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="message_comments")
     message_position = models.PositiveIntegerField()
+    # What in the message it points at: "" (the whole message), "content", "reasoning",
+    # "tool_call:<call id>" or "result" (structured turns).
+    part = models.CharField(max_length=80, blank=True)
     text = models.TextField()
 
     class Meta:
         ordering = ["message_position", "id"]
+
+    @property
+    def part_label(self) -> str:
+        """The part as a reader says it ("the reasoning", "call call_1"); "" for the whole."""
+        if self.part.startswith("tool_call:"):
+            return f"call {self.part.removeprefix('tool_call:')}"
+        return {"content": "the text", "reasoning": "the reasoning", "result": "the result"}.get(
+            self.part, ""
+        )
 
 
 class ReviewClaim(models.Model):
@@ -210,6 +222,9 @@ class DraftRequest(models.Model):
     error = models.TextField(blank=True)
     # The model's reply; the editor puts it in the turn only if the turn is still empty.
     text = models.TextField(blank=True)
+    # Its reasoning (`reasoning_content`) and calls (arguments parsed to objects), contract 6.
+    reasoning = models.TextField(blank=True)
+    tool_calls = models.JSONField(default=list, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

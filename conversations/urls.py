@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import editor, history, listing, projects, review, tasks
+from .views import editor, history, imports, listing, projects, review, tasks
 
 app_name = "conversations"
 
@@ -11,6 +11,11 @@ urlpatterns = [
     path("projects/", projects.project_list, name="project-list"),
     path("projects/<slug:slug>/", projects.project_detail, name="project-detail"),
     path("conversations/", listing.conversation_list_page, name="conversation-list"),
+    path(
+        "projects/<slug:slug>/conversations/import/",
+        imports.conversation_import,
+        name="conversation-import",
+    ),
     path("conversations/<int:conversation_id>/", editor.editor, name="editor"),
     path("conversations/<int:conversation_id>/preview/", editor.preview, name="editor-preview"),
     path("conversations/<int:conversation_id>/checks/", editor.checks, name="editor-checks"),

@@ -104,3 +104,70 @@ DEMO_PROMPTS = [
     (None, "Write a short, friendly email declining a meeting invitation.", ""),
     (None, "Summarize the main arguments for and against a four-day work week.", ""),
 ]
+
+# A second project for structured turns (design.md contract 6): two declared tools, the
+# reasoning optional, and questions a model should not answer from memory.
+TOOLS_PROJECT = {
+    "name": "Tool use: code and search",
+    "slug": "tool-use",
+    "description": "Assistant replies that think, then run code or search before answering.",
+    "reasoning_mode": "optional",
+    "max_turns": 4,
+    "tools": [
+        {
+            "type": "function",
+            "function": {
+                "name": "python",
+                "description": "Run Python 3 code in a sandbox and return what it prints.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "code": {"type": "string", "description": "The program to run."}
+                    },
+                    "required": ["code"],
+                    "additionalProperties": False,
+                },
+            },
+        },
+        {
+            "type": "function",
+            "function": {
+                "name": "search",
+                "description": "Search the web; returns the top results as title, url and snippet.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "query": {"type": "string", "description": "What to search for."},
+                        "top_k": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": 10,
+                            "description": "How many results (default 5).",
+                        },
+                    },
+                    "required": ["query"],
+                    "additionalProperties": False,
+                },
+            },
+        },
+    ],
+}
+
+TOOLS_GUIDELINES = """# Replies that use tools
+
+1. **Think first.** Write the reasoning: what you need to know and which tool gives it.
+2. **Call, do not guess.** Counting, exact arithmetic and anything that changes over time
+   (prices, releases, news) go to `python` or `search`. Arguments must match the tool's schema.
+3. **Paste the real result.** Each call gets exactly one tool result, as the tool returned it.
+4. **Then answer.** The final reply uses the results and says where a fact came from.
+"""
+
+# (domain, prompt): questions that need code execution or a fresh search.
+TOOLS_PROMPTS = [
+    ("python", "How many times does the letter r appear in 'strawberry raspberry cranberry'?"),
+    ("math", "What is 37 to the power of 11, exactly?"),
+    ("math", "How many prime numbers are there below 100,000?"),
+    ("python", "Which is the latest stable release of Python, and what is new in it?"),
+    ("python", "Sort these by length, then alphabetically: kiwi, fig, banana, apple, date."),
+    (None, "What is the weather forecast for Lisbon this weekend?"),
+]

@@ -1,8 +1,9 @@
+import json
 import re
 
 from django import forms
 
-from .models import Domain, Project, Role, default_rubric
+from .models import Domain, Project, ReasoningMode, Role, default_rubric
 from .services.projects import PROJECT_FIELDS
 
 
@@ -50,6 +51,15 @@ class RubricField(forms.CharField):
         return [name.strip() for name in re.split(r"[,\n]", text or "") if name.strip()]
 
 
+class ToolsField(forms.JSONField):
+    """Declared tools as indented JSON; the projects service checks the specs and schemas."""
+
+    def prepare_value(self, value):
+        if isinstance(value, list | dict):
+            return json.dumps(value, indent=2, ensure_ascii=False)
+        return super().prepare_value(value)
+
+
 class ProjectForm(forms.ModelForm):
     """Settings, conversation rules and policies; the service checks them again."""
 
@@ -58,6 +68,14 @@ class ProjectForm(forms.ModelForm):
         initial=", ".join(default_rubric()),
         help_text="Criteria reviewers score 1 to 5, separated by commas: 1 to 10 short "
         "lowercase names (letters, digits, - or _).",
+    )
+    tools = ToolsField(
+        label="Declared tools (JSON)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false", "class": "mono"}),
+        help_text='A list of function specs: [{"type": "function", "function": {"name": '
+        '"search", "description": "…", "parameters": {JSON Schema}}}]. Assistant turns may '
+        "call only these tools, with arguments valid against their schema.",
     )
 
     class Meta:
@@ -76,11 +94,17 @@ class ProjectForm(forms.ModelForm):
             "replications": "How many different labelers write a conversation for each prompt.",
             "lease_minutes": "How long a labeler holds a task before it goes back to the pool.",
             "approvals_needed": "Approving reviews a conversation needs.",
+            "reasoning_mode": "Whether assistant replies carry the reasoning written before "
+            "the answer: required blocks submitting a reply without it, off one with it.",
         }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["slug"].required = False
+        self.fields["reasoning_mode"].required = False
+
+    def clean_reasoning_mode(self):
+        return self.cleaned_data.get("reasoning_mode") or ReasoningMode.OFF
 
 
 class GuidelinesForm(forms.Form):

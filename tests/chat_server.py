@@ -21,7 +21,10 @@ class ChatCompletionsHandler(BaseHTTPRequestHandler):
     """Speaks POST /v1/chat/completions like an OpenAI-compatible server.
 
     The last user message steers it: "SLOW" answers after the client's timeout,
-    "FAIL500" answers 500 with an error body; anything else gets a draft.
+    "FAIL500" answers 500 with an error body; with tools in the request, "CALL" answers
+    with `reasoning_content` and a call of the first tool (arguments a JSON string, as
+    OpenAI sends them) and "BADARGS" with arguments that are not JSON; anything else gets
+    a draft.
     """
 
     received: list[dict] = []
@@ -38,6 +41,23 @@ class ChatCompletionsHandler(BaseHTTPRequestHandler):
             time.sleep(SLOW_SECONDS)
         if "FAIL500" in last_user:
             return self._reply(500, {"error": {"message": "upstream exploded"}})
+        message = {"role": "assistant", "content": f"Draft answer to: {last_user}"}
+        tools = body.get("tools") or []
+        if tools and ("CALL" in last_user or "BADARGS" in last_user):
+            name = tools[0]["function"]["name"]
+            arguments = "{not json" if "BADARGS" in last_user else json.dumps({"query": last_user})
+            message = {
+                "role": "assistant",
+                "content": None,
+                "reasoning_content": f"I should call {name} first.",
+                "tool_calls": [
+                    {
+                        "id": "call_loopback_1",
+                        "type": "function",
+                        "function": {"name": name, "arguments": arguments},
+                    }
+                ],
+            }
         return self._reply(
             200,
             {
@@ -47,11 +67,8 @@ class ChatCompletionsHandler(BaseHTTPRequestHandler):
                 "choices": [
                     {
                         "index": 0,
-                        "message": {
-                            "role": "assistant",
-                            "content": f"Draft answer to: {last_user}",
-                        },
-                        "finish_reason": "stop",
+                        "message": message,
+                        "finish_reason": "tool_calls" if "tool_calls" in message else "stop",
                     }
                 ],
             },

@@ -10,7 +10,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # An app may import the apps of lower layers and the libraries (layer 0); a library imports
 # none of these packages.
-LAYERS = {"core": 0, "sftpipeline": 0, "labeling": 1, "conversations": 2, "exports": 3}
+LAYERS = {
+    "core": 0,
+    "sftpipeline": 0,
+    "structured_turns": 0,
+    "labeling": 1,
+    "conversations": 2,
+    "exports": 3,
+}
 
 
 def imported_packages(source: str) -> set[str]:

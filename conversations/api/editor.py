@@ -74,8 +74,20 @@ def _detail(conversation: Conversation) -> dict:
 
 
 class MessageInput(serializers.Serializer):
-    role = serializers.CharField()
-    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    """One message; the structured parts (contract 6) are checked by the save service."""
+
+    role = serializers.CharField(help_text="system, user, assistant or tool")
+    # Null is accepted for an assistant that only calls tools, as OpenAI writes it.
+    content = serializers.CharField(allow_blank=True, allow_null=True, trim_whitespace=False)
+    reasoning = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, trim_whitespace=False
+    )
+    tool_calls = serializers.JSONField(
+        required=False,
+        help_text='[{"id", "type": "function", "function": {"name", "arguments"}}]; arguments '
+        "a JSON object or a string of JSON",
+    )
+    tool_call_id = serializers.CharField(required=False, allow_blank=True, allow_null=True)
     draft_request = serializers.IntegerField(required=False, allow_null=True)
 
 
@@ -163,7 +175,7 @@ def _messages_for(request, conversation: Conversation) -> list[dict]:
         data.is_valid(raise_exception=True)
         if data.validated_data.get("messages"):
             return [
-                {"role": m["role"], "content": m["content"]}
+                {key: value for key, value in m.items() if key != "draft_request"}
                 for m in data.validated_data["messages"]
             ]
     return message_dicts(list(conversation.messages.all()))
@@ -206,7 +218,17 @@ class DraftRequestOutput(serializers.ModelSerializer):
 
     class Meta:
         model = DraftRequest
-        fields = ["id", "message_position", "status", "error", "text", "created_at", "finished_at"]
+        fields = [
+            "id",
+            "message_position",
+            "status",
+            "error",
+            "text",
+            "reasoning",
+            "tool_calls",
+            "created_at",
+            "finished_at",
+        ]
 
 
 class DraftInput(serializers.Serializer):

@@ -13,6 +13,7 @@ from conversations.selectors.history import (
     history_conversation,
 )
 from labeling.permissions import can_view_conversation_history
+from structured_turns.rules import snapshot_read
 
 
 def revision_out(revision) -> dict:
@@ -22,7 +23,8 @@ def revision_out(revision) -> dict:
         "created_by": revision.created_by.get_username() if revision.created_by else None,
         "created_at": revision.created_at,
         "reason": revision.reason,
-        "messages": revision.messages,
+        # Every key on every message: snapshots from before structured turns get defaults.
+        "messages": [snapshot_read(m) for m in revision.messages],
     }
 
 
@@ -35,7 +37,9 @@ def review_out(review) -> dict:
         "scores": review.scores,
         "comment": review.comment,
         "message_comments": [
-            {"position": c.message_position, "text": c.text} for c in review.message_comments.all()
+            # "part" (reasoning, tool_call:<id>, result…) only where the comment names one.
+            {"position": c.message_position, "text": c.text, **({"part": c.part} if c.part else {})}
+            for c in review.message_comments.all()
         ],
         "created_at": review.created_at,
     }

@@ -18,6 +18,7 @@ from conversations.services import (
     review_edit,
     review_submit,
 )
+from conversations.services.authoring import message_dicts
 from labeling.permissions import REVIEWER, api_role
 
 QUEUE_LIMIT = 200
@@ -92,6 +93,12 @@ class ClaimApi(APIView):
 
 class MessageCommentInput(serializers.Serializer):
     position = serializers.IntegerField(min_value=0)
+    part = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=80,
+        help_text='"content", "reasoning", "tool_call:<call id>" or "result"; empty: the message',
+    )
     text = serializers.CharField(max_length=5000)
 
 
@@ -134,6 +141,8 @@ class ConversationReviewsApi(APIView):
 
 
 class ReviewEditInput(serializers.Serializer):
+    """`messages`: [{"position", and any of "content", "reasoning", "tool_calls", "tool_call_id"}]."""
+
     expected_version = serializers.IntegerField(min_value=1)
     messages = serializers.ListField(child=serializers.DictField(), allow_empty=False)
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
@@ -159,7 +168,7 @@ class ReviewEditApi(APIView):
                 reason=values["reason"],
             )
         except VersionConflict as conflict:
-            current = {m.position: m.content for m in conversation.messages.all()}
+            current = message_dicts(list(conversation.messages.all()))
             return version_conflict_response(
                 conflict,
                 version=conflict.conversation.version,
@@ -167,10 +176,12 @@ class ReviewEditApi(APIView):
                     {
                         "position": item.get("position"),
                         "yours": item.get("content"),
-                        "theirs": current.get(_as_int(item.get("position"))),
+                        "theirs": _content_at(current, item.get("position")),
                     }
                     for item in values["messages"]
                 ],
+                # Every part of every message as saved, to merge reasoning, calls and results.
+                current={"version": conflict.conversation.version, "messages": current},
             )
         except ReviewError as error:
             return review_error_response(error)
@@ -181,10 +192,10 @@ class ReviewEditApi(APIView):
         )
 
 
-def _as_int(value):
+def _content_at(messages: list[dict], position) -> str | None:
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        return messages[int(position)]["content"] if int(position) >= 0 else None
+    except (TypeError, ValueError, IndexError):
         return None
 
 

@@ -1,5 +1,6 @@
 """Reads for the review queue, the review page, the labeler's feedback and notifications."""
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ from conversations.models import (
     Conversation,
     ConversationState,
     Message,
+    MessageOrigin,
     MessageRole,
     Notification,
     Review,
@@ -31,6 +33,7 @@ from conversations.models import (
 )
 from core.markdown import render_markdown
 from labeling.models import Project, User
+from structured_turns.rules import snapshot_read
 
 ProjectDomain = Project.domains.through
 PROMPT_PREVIEW_CHARS = 120
@@ -204,34 +207,77 @@ class ShownMessage:
     previous_diff: str | None = None
     changed_since_previous: bool = False
     comments: list = field(default_factory=list)
+    # Structured turns (contract 6) and, per part ("reasoning", "tool_calls", "tool_call_id"),
+    # the word diffs against the AI draft and the previous revision where they differ.
+    reasoning: str = ""
+    tool_calls: list = field(default_factory=list)
+    tool_call_id: str = ""
+    parts_draft_diff: dict = field(default_factory=dict)
+    parts_previous_diff: dict = field(default_factory=dict)
+    # Each call with its arguments as indented JSON and the tool message answering it.
+    calls: list[dict] = field(default_factory=list)
+    reasoning_html: str = ""
+
+    @property
+    def tool_calls_json(self) -> str:
+        return part_text({"tool_calls": self.tool_calls}, "tool_calls")
+
+
+def part_text(message: dict, part: str) -> str:
+    """A part as text to diff and show: calls as indented JSON (keys in their order)."""
+    value = message[part]
+    if part == "tool_calls":
+        return json.dumps(value, indent=2, ensure_ascii=False) if value else ""
+    return value
 
 
 def revision_messages(
     *, revision: Revision, previous: Revision | None = None, reviews: Sequence[Review] = ()
 ) -> list[ShownMessage]:
-    """The revision's messages as the labeler sees them, with diffs against the AI draft and
-    against `previous`, and the message comments of `reviews` that judged this revision."""
-    earlier = previous.messages if previous else []
+    """The revision's messages as the labeler sees them, with diffs (answer and each part)
+    against the AI draft and against `previous`, and the message comments of `reviews` that
+    judged this revision."""
+    earlier = [snapshot_read(m) for m in previous.messages] if previous else []
     shown = []
-    for position, message in enumerate(revision.messages):
-        content = message.get("content", "")
-        original = message.get("model_original") or ""
+    for position, snapshot in enumerate(revision.messages):
+        message = snapshot_read(snapshot)
+        content = message["content"]
+        original = message["model_original"]
         item = ShownMessage(
             position=position,
-            role=message.get("role", ""),
+            role=message["role"],
             content=content,
-            origin=message.get("origin", "human"),
+            origin=message["origin"],
             html=render_markdown(content),
+            reasoning=message["reasoning"],
+            tool_calls=message["tool_calls"],
+            tool_call_id=message["tool_call_id"],
+            reasoning_html=render_markdown(message["reasoning"]) if message["reasoning"] else "",
         )
+        is_model = item.role == MessageRole.ASSISTANT and item.origin != MessageOrigin.HUMAN
         if item.role == MessageRole.ASSISTANT and original:
             item.draft_diff = word_diff(original, content)
             item.draft_edit_ratio = edit_ratio(original, content)
+        before = earlier[position] if position < len(earlier) else None
+        for part in DIFFED_PARTS:
+            text = part_text(message, part)
+            if is_model and part in DRAFTED_PARTS:
+                draft = part_text(message, f"model_original_{part}")
+                if draft != text:
+                    item.parts_draft_diff[part] = word_diff(draft, text)
+            if previous is not None:
+                old = part_text(before, part) if before else ""
+                if old != text:
+                    item.parts_previous_diff[part] = word_diff(old, text)
         if previous is not None:
-            before = earlier[position].get("content", "") if position < len(earlier) else ""
-            item.changed_since_previous = before != content
-            if item.changed_since_previous:
-                item.previous_diff = word_diff(before, content)
+            before_content = before["content"] if before else ""
+            item.changed_since_previous = before_content != content or bool(
+                item.parts_previous_diff
+            )
+            if before_content != content:
+                item.previous_diff = word_diff(before_content, content)
         shown.append(item)
+    _pair_calls_with_results(shown)
     # Comments on this revision, and on the one it is compared with (was the fix made?).
     judged = {revision.pk, previous.pk if previous else None}
     for review in reviews:
@@ -241,6 +287,34 @@ def revision_messages(
             if comment.message_position < len(shown):
                 shown[comment.message_position].comments.append((review, comment))
     return shown
+
+
+def _pair_calls_with_results(shown: list[ShownMessage]) -> None:
+    """Each assistant call beside the tool message that answers it (results follow the call)."""
+    for item in shown:
+        results: dict[str, ShownMessage] = {}
+        for later in shown[item.position + 1 :]:
+            if later.role != MessageRole.TOOL:
+                break
+            results.setdefault(later.tool_call_id, later)
+        for call in item.tool_calls:
+            answer = results.get(call["id"])
+            item.calls.append(
+                {
+                    "id": call["id"],
+                    "name": call["function"]["name"],
+                    "arguments": json.dumps(
+                        call["function"]["arguments"], indent=2, ensure_ascii=False
+                    ),
+                    "result": answer.content if answer else None,
+                    "result_position": answer.position if answer else None,
+                }
+            )
+
+
+DIFFED_PARTS = ("reasoning", "tool_calls", "tool_call_id")
+# The parts an AI draft writes (kept as model_original_*).
+DRAFTED_PARTS = ("reasoning", "tool_calls")
 
 
 def conversation_feedback(*, conversation: Conversation) -> list[dict]:

@@ -20,6 +20,12 @@ from conversations.models import (
 from core.exceptions import ApplicationError
 from labeling.models import Assignment, User
 from labeling.services.assignment import task_complete
+from structured_turns.rules import (
+    STRUCTURED_DEFAULTS,
+    StructuredError,
+    clean_parts,
+    conversation_problems,
+)
 
 from .checks import CheckResult, ConversationRules, blocking_results, run_checks
 from .revisions import revision_create
@@ -31,6 +37,30 @@ SAVE_KINDS = (AUTHOR, REVIEW)
 EDITABLE_STATES = (ConversationState.DRAFT, ConversationState.CHANGES_REQUESTED)
 MAX_MESSAGES = 401
 MAX_MESSAGE_CHARS = 100_000
+# What a save writes on each message; origin and model originals are worked out here.
+MESSAGE_FIELDS = (
+    "role",
+    "content",
+    "reasoning",
+    "tool_calls",
+    "tool_call_id",
+    "origin",
+    "model_original",
+    "model_original_reasoning",
+    "model_original_tool_calls",
+)
+# The parts a model may write and a human may then edit.
+MODEL_PARTS = (
+    ("content", "model_original"),
+    ("reasoning", "model_original_reasoning"),
+    ("tool_calls", "model_original_tool_calls"),
+)
+# A message without anything a model wrote.
+_NO_ORIGINAL: dict = {
+    original: STRUCTURED_DEFAULTS.get(original, "") for _, original in MODEL_PARTS
+}
+# The structured parts a person writes beside the content (contract 6).
+STRUCTURED_PARTS = ("reasoning", "tool_calls", "tool_call_id")
 
 
 class ConversationError(ApplicationError):
@@ -130,7 +160,8 @@ def protected_prefix_length(conversation: Conversation, existing: Sequence[Messa
 def _clean_messages(
     conversation: Conversation, existing: Sequence[Message], messages: Sequence[Mapping], kind: str
 ) -> list[dict]:
-    """Validate the shape of what was sent; content rules are the checks' job, not the save's."""
+    """Validate the shape of what was sent, structured parts included (contract 6: arguments
+    are JSON objects, sizes within limits); content rules are the checks' job, not the save's."""
     if not isinstance(messages, Sequence) or isinstance(messages, str | bytes):
         raise ConversationError("send a list of {role, content} objects.", field="messages")
     if not messages:
@@ -143,17 +174,22 @@ def _clean_messages(
         where = f"messages[{position}]"
         if not isinstance(message, Mapping):
             raise ConversationError("send an object with role and content.", field=where)
-        role, content = message.get("role"), message.get("content", "")
+        role, content = message.get("role"), message.get("content") or ""
         if role not in MessageRole.values:
             raise ConversationError(
                 f"use one of {', '.join(MessageRole.values)}.", field=f"{where}.role"
             )
         if not isinstance(content, str):
             raise ConversationError("must be text.", field=f"{where}.content")
-        if len(content) > MAX_MESSAGE_CHARS:
+        # A tool result has its own, larger limit (clean_parts).
+        if role != MessageRole.TOOL and len(content) > MAX_MESSAGE_CHARS:
             raise ConversationError(
                 f"at most {MAX_MESSAGE_CHARS} characters.", field=f"{where}.content"
             )
+        try:
+            parts = clean_parts(message, path=where)
+        except StructuredError as error:
+            raise ConversationError(f"{error.problem}.", field=error.path or where) from None
         if role == MessageRole.SYSTEM:
             if position != 0:
                 raise ConversationError("a system message can only come first.", field=where)
@@ -165,7 +201,12 @@ def _clean_messages(
         if draft_request is not None and not isinstance(draft_request, int):
             raise ConversationError("must be a draft request id.", field=f"{where}.draft_request")
         cleaned.append(
-            {"role": role, "content": content.replace("\r\n", "\n"), "draft_request": draft_request}
+            {
+                "role": role,
+                "content": content.replace("\r\n", "\n"),
+                **parts,
+                "draft_request": draft_request,
+            }
         )
     if kind == AUTHOR:
         _check_protected(conversation, existing, cleaned)
@@ -212,14 +253,17 @@ def conversation_save(
 ) -> Conversation:
     """Replace the conversation's messages with `messages`, if nobody saved since `expected_version`.
 
-    `messages` is the whole list, in order: `{"role", "content"}` and optionally
-    `"draft_request"` (the id of a succeeded AI draft the text came from). Origins are
-    worked out here, never taken from the caller: a message whose model text was edited
-    becomes `model_edited`, the model's original is kept.
+    `messages` is the whole list, in order: `{"role", "content"}`, the structured parts
+    (`reasoning`, `tool_calls`, `tool_call_id`, contract 6; their shape is checked here,
+    the rules across messages by the checks) and optionally `"draft_request"` (the id of a
+    succeeded AI draft the message came from). Origins are worked out here, never taken
+    from the caller: a message whose model answer, reasoning or calls were edited becomes
+    `model_edited`, the model's originals are kept.
 
     `kind="author"` is the labeler's autosave (draft or changes requested; the prompt is
     read-only). `kind="review"` is a reviewer's in-place edit of a submitted conversation:
-    it also stores a review-edit revision with `reason`. The caller checks permissions.
+    it also stores a review-edit revision with `reason`, and the result must keep every
+    contract-6 rule (it was submitted so). The caller checks permissions.
 
     Raises `VersionConflict` (nothing written) when the version moved on, and
     `ConversationError` for anything else refused. A constant number of queries
@@ -247,47 +291,36 @@ def conversation_save(
 
     existing = list(conversation.messages.order_by("position"))
     cleaned = _clean_messages(conversation, existing, messages, kind)
+    if kind == REVIEW:
+        _check_structure(conversation, cleaned)
     drafts = _succeeded_drafts(conversation, cleaned)
 
     # Model originals follow their message even when a system message is added or removed.
-    originals = [m.model_original for m in existing if m.role != MessageRole.SYSTEM]
+    originals = [_originals(m) for m in existing if m.role != MessageRole.SYSTEM]
     old_roles = [m.role for m in existing if m.role != MessageRole.SYSTEM]
     to_update, to_create = [], []
     turn = 0
     for position, new in enumerate(cleaned):
-        original = ""
+        original = _NO_ORIGINAL
         if new["role"] != MessageRole.SYSTEM:
             if turn < len(originals) and old_roles[turn] == new["role"]:
                 original = originals[turn]
             turn += 1
         if new["draft_request"] is not None:
             original = drafts[new["draft_request"]]
-        origin = MessageOrigin.HUMAN
-        if new["role"] == MessageRole.ASSISTANT and original:
-            unchanged = new["content"] == original
-            origin = MessageOrigin.MODEL if unchanged else MessageOrigin.MODEL_EDITED
-        else:
-            original = ""
-        fields = (new["role"], new["content"], origin, original)
+        fields = {name: new[name] for name in ("role", "content", *STRUCTURED_PARTS)}
+        fields.update(_origin(new, original))
         message = existing[position] if position < len(existing) else None
         if message is None:
-            to_create.append(
-                Message(
-                    conversation=conversation,
-                    position=position,
-                    role=fields[0],
-                    content=fields[1],
-                    origin=fields[2],
-                    model_original=fields[3],
-                )
-            )
-        elif (message.role, message.content, message.origin, message.model_original) != fields:
-            message.role, message.content, message.origin, message.model_original = fields
+            to_create.append(Message(conversation=conversation, position=position, **fields))
+        elif any(getattr(message, name) != value for name, value in fields.items()):
+            for name, value in fields.items():
+                setattr(message, name, value)
             to_update.append(message)
     if len(existing) > len(cleaned):
         conversation.messages.filter(position__gte=len(cleaned)).delete()
     if to_update:
-        Message.objects.bulk_update(to_update, ["role", "content", "origin", "model_original"])
+        Message.objects.bulk_update(to_update, list(MESSAGE_FIELDS))
     if to_create:
         Message.objects.bulk_create(to_create)
 
@@ -305,15 +338,48 @@ def conversation_save(
     return conversation
 
 
-def _succeeded_drafts(conversation: Conversation, cleaned: list[dict]) -> dict[int, str]:
+def _originals(message: Message) -> dict:
+    return {original: getattr(message, original) for _, original in MODEL_PARTS}
+
+
+def _origin(new: Mapping, original: Mapping) -> dict:
+    """Origin and model originals of an assistant message: `model` while every part the model
+    wrote (answer, reasoning, calls) is unchanged, `model_edited` once a human changed one."""
+    if new["role"] != MessageRole.ASSISTANT or not any(original.values()):
+        return {"origin": MessageOrigin.HUMAN, **_NO_ORIGINAL}
+    unchanged = all(new[part] == original[key] for part, key in MODEL_PARTS)
+    return {
+        "origin": MessageOrigin.MODEL if unchanged else MessageOrigin.MODEL_EDITED,
+        **original,
+    }
+
+
+def _check_structure(conversation: Conversation, cleaned: list[dict]) -> None:
+    """A reviewer's edit keeps the conversation within contract 6 (it was submitted so)."""
+    project = conversation.project
+    problems = conversation_problems(
+        cleaned, tools=project.tools or [], reasoning_mode=project.reasoning_mode
+    )
+    if problems:
+        first = problems[0]
+        raise ConversationError(f"{first.detail}.", field=first.path or None)
+
+
+def _succeeded_drafts(conversation: Conversation, cleaned: list[dict]) -> dict[int, dict]:
+    """Draft request id → the model's parts, as model originals."""
     wanted = {m["draft_request"] for m in cleaned if m["draft_request"] is not None}
     if not wanted:
         return {}
-    found = dict(
-        DraftRequest.objects.filter(
+    found = {
+        pk: {
+            "model_original": text,
+            "model_original_reasoning": reasoning,
+            "model_original_tool_calls": tool_calls,
+        }
+        for pk, text, reasoning, tool_calls in DraftRequest.objects.filter(
             pk__in=wanted, conversation=conversation, status=DraftRequest.Status.SUCCEEDED
-        ).values_list("pk", "text")
-    )
+        ).values_list("pk", "text", "reasoning", "tool_calls")
+    }
     missing = wanted - set(found)
     if missing:
         raise ConversationError(
@@ -329,15 +395,8 @@ def _succeeded_drafts(conversation: Conversation, cleaned: list[dict]) -> dict[i
 
 
 def message_dicts(messages: Sequence[Message]) -> list[dict]:
-    return [
-        {
-            "role": m.role,
-            "content": m.content,
-            "origin": m.origin,
-            "model_original": m.model_original,
-        }
-        for m in messages
-    ]
+    """Every stored field of each message, structured parts included (empty where unset)."""
+    return [{name: getattr(m, name) for name in MESSAGE_FIELDS} for m in messages]
 
 
 def conversation_checks(

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from labeling.models import Project
+from structured_turns.rules import conversation_problems, is_empty_turn
 
 BLOCKING = "blocking"
 WARNING = "warning"
@@ -30,6 +31,9 @@ class ConversationRules:
     max_tokens: int = 4096
     system_message_allowed: bool = False
     fixed_system_message: str = ""
+    # Declared tools (already valid: the project service checks them) and reasoning mode.
+    tools: tuple = ()
+    reasoning_mode: str = "off"
 
     @classmethod
     def for_project(cls, project: Project) -> ConversationRules:
@@ -39,6 +43,8 @@ class ConversationRules:
             max_tokens=project.max_tokens,
             system_message_allowed=project.system_message_allowed,
             fixed_system_message=project.fixed_system_message,
+            tools=tuple(project.tools or ()),
+            reasoning_mode=project.reasoning_mode,
         )
 
 
@@ -49,6 +55,11 @@ class CheckResult:
     message: str
     # Index of the message concerned in the list checked; None for the whole conversation.
     position: int | None = None
+    # Structured turns: which part of the message ("content", "reasoning", "tool_call",
+    # "result"), the call id concerned and the JSON path, for the editor to mark the spot.
+    part: str | None = None
+    call_id: str = ""
+    path: str = ""
 
     @property
     def blocking(self) -> bool:
@@ -74,16 +85,22 @@ def check_empty_messages(messages: Sequence[Mapping]) -> list[CheckResult]:
             position,
         )
         for position, message in enumerate(messages)
-        if not (message.get("content") or "").strip()
+        if is_empty_turn(message)
     ]
 
 
 def check_roles(messages: Sequence[Mapping], rules: ConversationRules) -> list[CheckResult]:
-    """System first (if any, and only where allowed), then user/assistant alternating, ending on assistant."""
+    """System first (if any, and only where allowed), then user/assistant alternating, ending on assistant.
+
+    Tool results are placed by the structured rules (`check_structured`): an assistant that
+    called tools is followed by their results and then another assistant message.
+    """
     results = []
     expected = "user"
     for position, message in enumerate(messages):
         role = message.get("role")
+        if role == "tool":
+            continue
         if role == "system":
             if position != 0:
                 results.append(
@@ -115,7 +132,8 @@ def check_roles(messages: Sequence[Mapping], rules: ConversationRules) -> list[C
                 )
             )
             # Re-synchronise on what is there, so one slip is reported once.
-        expected = "assistant" if role == "user" else "user"
+        calls_tools = role == "assistant" and bool(message.get("tool_calls"))
+        expected = "assistant" if role == "user" or calls_tools else "user"
     conversational = [m for m in messages if m.get("role") != "system"]
     if not conversational or conversational[-1].get("role") != "assistant":
         last = len(messages) - 1
@@ -178,6 +196,30 @@ def check_token_limit(total_tokens: int | None, rules: ConversationRules) -> lis
     return []
 
 
+def check_structured(messages: Sequence[Mapping], rules: ConversationRules) -> list[CheckResult]:
+    """Contract 6 (tool calls, tool results, reasoning): the same rules as save and import."""
+    results = []
+    for problem in conversation_problems(
+        messages, tools=rules.tools, reasoning_mode=rules.reasoning_mode
+    ):
+        message = messages[problem.position]
+        where = (
+            f" (at {problem.path})" if problem.code in ("invalid_arguments", "malformed") else ""
+        )
+        results.append(
+            CheckResult(
+                problem.code,
+                BLOCKING,
+                f"{_where(problem.position, message)}: {problem.detail}{where}.",
+                problem.position,
+                part=problem.part,
+                call_id=problem.call_id,
+                path=problem.path,
+            )
+        )
+    return results
+
+
 # --- warnings ---------------------------------------------------------------------------
 
 _SPECIAL_TOKEN = re.compile(r"<\|[^|<>\n]{0,40}\|>")
@@ -203,45 +245,66 @@ def _looks_like_phone(match: str) -> bool:
     return 9 <= digits <= 15
 
 
+def _texts(message: Mapping) -> list[tuple[str, str, str]]:
+    """(part, label, text) of each free text a message holds: its content (a tool's result)
+    and an assistant's reasoning."""
+    role = message.get("role")
+    texts = [("result" if role == "tool" else "content", "", message.get("content") or "")]
+    reasoning = message.get("reasoning")
+    if isinstance(reasoning, str) and reasoning:
+        texts.append(("reasoning", "'s reasoning", reasoning))
+    return [t for t in texts if isinstance(t[2], str)]
+
+
 def check_special_tokens(messages: Sequence[Mapping]) -> list[CheckResult]:
     results = []
     for position, message in enumerate(messages):
-        found = _SPECIAL_TOKEN.search(message.get("content") or "")
-        if found:
-            results.append(
-                CheckResult(
-                    "special_token_lookalike",
-                    WARNING,
-                    f"{_where(position, message)} contains {found.group(0)}, which looks like a "
-                    "special token (it will be exported as plain text).",
-                    position,
+        for part, label, text in _texts(message):
+            found = _SPECIAL_TOKEN.search(text)
+            if found:
+                results.append(
+                    CheckResult(
+                        "special_token_lookalike",
+                        WARNING,
+                        f"{_where(position, message)}{label} contains {found.group(0)}, which "
+                        "looks like a special token (it will be exported as plain text).",
+                        position,
+                        part=part,
+                    )
                 )
-            )
     return results
 
 
 def check_personal_data(messages: Sequence[Mapping]) -> list[CheckResult]:
     results = []
     for position, message in enumerate(messages):
-        content = message.get("content") or ""
-        kinds = []
-        for kind, pattern in _PERSONAL_DATA:
-            matches = [m.group(0) for m in pattern.finditer(content)]
-            if kind == "a phone number":
-                matches = [m for m in matches if _looks_like_phone(m)]
-            if matches:
-                kinds.append(kind)
-        if kinds:
-            results.append(
-                CheckResult(
-                    "personal_data",
-                    WARNING,
-                    f"{_where(position, message)} may contain personal data or a secret: "
-                    f"{', '.join(kinds)}. Replace it with a placeholder unless it is meant to be there.",
-                    position,
-                )
-            )
+        for part, label, text in _texts(message):
+            results += _personal_data(position, message, part, label, text)
     return results
+
+
+def _personal_data(
+    position: int, message: Mapping, part: str, label: str, content: str
+) -> list[CheckResult]:
+    kinds = []
+    for kind, pattern in _PERSONAL_DATA:
+        matches = [m.group(0) for m in pattern.finditer(content)]
+        if kind == "a phone number":
+            matches = [m for m in matches if _looks_like_phone(m)]
+        if matches:
+            kinds.append(kind)
+    if not kinds:
+        return []
+    return [
+        CheckResult(
+            "personal_data",
+            WARNING,
+            f"{_where(position, message)}{label} may contain personal data or a secret: "
+            f"{', '.join(kinds)}. Replace it with a placeholder unless it is meant to be there.",
+            position,
+            part=part,
+        )
+    ]
 
 
 def check_unedited_drafts(messages: Sequence[Mapping]) -> list[CheckResult]:
@@ -256,8 +319,10 @@ def check_unedited_drafts(messages: Sequence[Mapping]) -> list[CheckResult]:
         for position, message in enumerate(messages)
         if message.get("role") == "assistant"
         and message.get("origin") == "model"
-        and (message.get("content") or "").strip()
+        and not is_empty_turn(message)
         and message.get("content") == message.get("model_original")
+        and (message.get("reasoning") or "") == (message.get("model_original_reasoning") or "")
+        and (message.get("tool_calls") or []) == (message.get("model_original_tool_calls") or [])
     ]
 
 
@@ -325,6 +390,7 @@ def run_checks(
     results = [
         *check_empty_messages(messages),
         *check_roles(messages, rules),
+        *check_structured(messages, rules),
         *check_turns(messages, rules),
         *check_token_limit(total_tokens, rules),
         *check_special_tokens(messages),

@@ -14,14 +14,17 @@ import socket
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from conversations.models import Conversation, DraftRequest, MessageRole
+from conversations.models import Conversation, DraftRequest, Message, MessageRole
 from labeling.models import Project, User
+from structured_turns.rules import StructuredError, clean_tool_calls
 
 from .authoring import EDITABLE_STATES, ConversationError
 
@@ -35,6 +38,16 @@ STALE_ERROR = "The draft did not come back in time; try again."
 
 class DraftError(Exception):
     """The endpoint could not give a draft; the message says why, for the person to read."""
+
+
+@dataclass(frozen=True)
+class DraftReply:
+    """The model's reply: its answer, its reasoning (`reasoning_content`) and its tool calls
+    (arguments parsed to objects; contract 6)."""
+
+    text: str
+    reasoning: str = ""
+    tool_calls: list[dict] = field(default_factory=list)
 
 
 def ai_drafts_configured() -> bool:
@@ -108,26 +121,40 @@ def draft_request_run(*, draft_request_id: int) -> DraftRequest:
             return draft_request
         draft_request.status = DraftRequest.Status.RUNNING
         draft_request.save(update_fields=["status"])
+    conversation = draft_request.conversation
     history = [
-        {"role": m.role, "content": m.content}
-        for m in draft_request.conversation.messages.filter(
-            position__lt=draft_request.message_position
-        ).order_by("position")
+        _openai_message(m)
+        for m in conversation.messages.filter(position__lt=draft_request.message_position).order_by(
+            "position"
+        )
     ]
     try:
         if not ai_drafts_configured():
             raise DraftError("AI drafts are not configured on this server.")
-        text = chat_completion(
+        reply = chat_completion(
             history,
             base_url=settings.AI_DRAFT_BASE_URL,
             model=settings.AI_DRAFT_MODEL,
             api_key=settings.AI_DRAFT_API_KEY,
             timeout=settings.AI_DRAFT_TIMEOUT_SECONDS,
+            tools=conversation.project.tools,
         )
     except DraftError as error:
-        outcome = {"status": DraftRequest.Status.FAILED, "error": str(error), "text": ""}
+        outcome: dict[str, Any] = {
+            "status": DraftRequest.Status.FAILED,
+            "error": str(error),
+            "text": "",
+            "reasoning": "",
+            "tool_calls": [],
+        }
     else:
-        outcome = {"status": DraftRequest.Status.SUCCEEDED, "error": "", "text": text}
+        outcome = {
+            "status": DraftRequest.Status.SUCCEEDED,
+            "error": "",
+            "text": reply.text,
+            "reasoning": reply.reasoning,
+            "tool_calls": reply.tool_calls,
+        }
     # Only a request still running takes the outcome: one already reported as lost
     # (draft_requests_expire_stale) stays failed, as the person was told.
     DraftRequest.objects.filter(pk=draft_request.pk, status=DraftRequest.Status.RUNNING).update(
@@ -165,17 +192,42 @@ def draft_requests_expire_stale(
     )
 
 
+def _openai_message(message: Message) -> dict:
+    """A stored message in the chat-completions request shape (arguments as a JSON string)."""
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {
+                "id": call["id"],
+                "type": "function",
+                "function": {
+                    "name": call["function"]["name"],
+                    "arguments": json.dumps(call["function"]["arguments"], ensure_ascii=False),
+                },
+            }
+            for call in message.tool_calls
+        ]
+    if message.tool_call_id:
+        out["tool_call_id"] = message.tool_call_id
+    return out
+
+
 def chat_completion(
-    messages: Sequence[Mapping[str, str]],
+    messages: Sequence[Mapping],
     *,
     base_url: str,
     model: str,
     api_key: str = "",
     timeout: float = 60.0,
-) -> str:
-    """POST {base_url}/chat/completions and return the first choice's text, or raise DraftError."""
+    tools: Sequence[Mapping] = (),
+) -> DraftReply:
+    """POST {base_url}/chat/completions (with the project's `tools`, if any) and return the
+    first choice's answer, reasoning and tool calls, or raise DraftError."""
     url = base_url.rstrip("/") + "/chat/completions"
-    body = json.dumps({"model": model, "messages": list(messages), "stream": False}).encode()
+    request_body = {"model": model, "messages": list(messages), "stream": False}
+    if tools:
+        request_body["tools"] = list(tools)
+    body = json.dumps(request_body).encode()
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
@@ -200,9 +252,20 @@ def chat_completion(
     except (ValueError, UnicodeDecodeError) as error:
         raise DraftError("The AI endpoint answered with something that is not JSON.") from error
     try:
-        text = payload["choices"][0]["message"]["content"]
-    except (KeyError, IndexError, TypeError) as error:
-        raise DraftError("The AI endpoint's answer has no choices[0].message.content.") from error
-    if not isinstance(text, str) or not text.strip():
+        message = payload["choices"][0]["message"]
+        text = message.get("content") or ""
+    except (KeyError, IndexError, TypeError, AttributeError) as error:
+        raise DraftError("The AI endpoint's answer has no choices[0].message.") from error
+    # DeepSeek and vLLM name it reasoning_content; some servers say reasoning.
+    reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
+    if not isinstance(text, str) or not isinstance(reasoning, str):
+        raise DraftError("The AI endpoint's answer has a content or reasoning that is not text.")
+    try:
+        tool_calls = clean_tool_calls(
+            message.get("tool_calls"), path="choices[0].message.tool_calls"
+        )
+    except StructuredError as error:
+        raise DraftError(f"The AI endpoint's tool calls are malformed: {error}.") from error
+    if not text.strip() and not tool_calls:
         raise DraftError("The AI endpoint answered with an empty draft.")
-    return text
+    return DraftReply(text, reasoning, tool_calls)

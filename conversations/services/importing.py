@@ -3,6 +3,15 @@
 Same rules as the prompt import: every line is checked first; any bad line is named
 (`line 7: field "messages[2].role": unknown role "bot"`) and nothing is imported.
 Everything that passes is written in one transaction.
+
+Structured turns (contract 6) in the export's shape: `tools` on the row, `tool_calls` on
+assistant messages (arguments an object or a JSON string, as OpenAI's fine-tuning files
+write them), `tool_call_id` on tool messages, and the reasoning as `reasoning_content`
+(or `reasoning`, or `thinking`). Every contract-6 rule is checked against the project's
+declared tools (`line 4: messages[2].tool_calls[0].function.arguments.unit: 'K' is not
+one of ['C', 'F']`). A row's `tools` must each be declared by the project, identically:
+the project's declaration is what labelers, reviewers and the export use, so a file
+cannot widen it; rows without `tools` use the project's.
 """
 
 from __future__ import annotations
@@ -26,6 +35,13 @@ from conversations.models import (
 from labeling.models import ImportBatch, Project, User
 from labeling.services.imports import ImportFileError, decoded_lines
 from sftpipeline.split import snapshot_dedup_key
+from structured_turns.rules import (
+    StructuredError,
+    clean_parts,
+    conversation_problems,
+    is_empty_turn,
+    snapshot_compact,
+)
 
 FORMATS = ("messages", "oasst")
 STATES = (ConversationState.SUBMITTED.value, ConversationState.APPROVED.value)
@@ -33,6 +49,8 @@ ROLES = frozenset(MessageRole.values)
 ORIGINS = frozenset(MessageOrigin.values)
 OASST_ROLES = {"prompter": MessageRole.USER.value, "assistant": MessageRole.ASSISTANT.value}
 MAX_ERRORS = 50
+# Names other tools give an assistant's reasoning, first found wins (one per message).
+REASONING_KEYS = ("reasoning_content", "reasoning", "thinking")
 
 
 class ConversationImportError(ValueError):
@@ -46,14 +64,23 @@ class ConversationImportError(ValueError):
 
 
 class _LineError(Exception):
-    def __init__(self, field_path: str, problem: str) -> None:
-        super().__init__(f'field "{field_path}": {problem}' if field_path else problem)
+    def __init__(self, field_path: str, problem: str, *, quoted: bool = True) -> None:
+        if field_path and quoted:
+            problem = f'field "{field_path}": {problem}'
+        elif field_path:
+            problem = f"{field_path}: {problem}"
+        super().__init__(problem)
+
+    @classmethod
+    def at(cls, path: str, problem: str) -> _LineError:
+        """A structured-turn error, written `path: problem` like the editor's."""
+        return cls(path, problem, quoted=False)
 
 
 @dataclass
 class ParsedConversation:
     source_id: str
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -73,7 +100,58 @@ def _text(value: Any, field_path: str) -> str:
     return value
 
 
-def _parse_messages_line(record: Any, number: int) -> list[ParsedConversation]:
+def _reasoning(message: dict, where: str) -> str:
+    given = [key for key in REASONING_KEYS if message.get(key) not in (None, "")]
+    if len(given) > 1:
+        raise _LineError.at(f"{where}.{given[1]}", f"give the reasoning once (also in {given[0]})")
+    return message[given[0]] if given else ""
+
+
+def _parse_message(message: Any, where: str) -> dict[str, Any]:
+    if not isinstance(message, dict):
+        raise _LineError(where, "must be an object with role and content")
+    role = message.get("role")
+    if role not in ROLES:
+        raise _LineError(f"{where}.role", f"unknown role {json.dumps(role)}")
+    origin = message.get("origin") or MessageOrigin.HUMAN.value
+    if origin not in ORIGINS:
+        raise _LineError(f"{where}.origin", f"unknown origin {json.dumps(origin)}")
+    try:
+        parts = clean_parts({**message, "reasoning": _reasoning(message, where)}, path=where)
+    except StructuredError as error:
+        raise _LineError.at(error.path, error.problem) from None
+    content = message.get("content")
+    if content is None and parts["tool_calls"]:
+        content = ""  # OpenAI writes null for an assistant that only calls tools
+    parsed = {"role": role, "content": content, "origin": origin, **parts}
+    if is_empty_turn(parsed) or not isinstance(content, str):
+        _text(content, f"{where}.content")
+    return parsed
+
+
+def _row_tools(record: dict, project: Project) -> None:
+    """A row's tools must be the project's own declarations (see the module's docstring)."""
+    tools = record.get("tools")
+    if tools in (None, []):
+        return
+    if not isinstance(tools, list):
+        raise _LineError.at("tools", "must be a list of function specs")
+    declared = {spec["function"]["name"]: spec for spec in project.tools or []}
+    for index, spec in enumerate(tools):
+        name = spec.get("function", {}).get("name") if isinstance(spec, dict) else None
+        if name not in declared:
+            raise _LineError.at(
+                f"tools[{index}]",
+                f"{json.dumps(name)} is not a tool project {project.slug!r} declares "
+                "(declare it in the project settings first)",
+            )
+        if spec != declared[name]:
+            raise _LineError.at(
+                f"tools[{index}]", f'"{name}" differs from the project\'s declaration'
+            )
+
+
+def _parse_messages_line(record: Any, number: int, project: Project) -> list[ParsedConversation]:
     if not isinstance(record, dict):
         raise _LineError("", "expected a JSON object")
     if "messages" not in record:
@@ -81,21 +159,17 @@ def _parse_messages_line(record: Any, number: int) -> list[ParsedConversation]:
     raw_messages = record["messages"]
     if not isinstance(raw_messages, list) or not raw_messages:
         raise _LineError("messages", "must be a non-empty list")
-    messages = []
-    for index, message in enumerate(raw_messages):
-        where = f"messages[{index}]"
-        if not isinstance(message, dict):
-            raise _LineError(where, "must be an object with role and content")
-        role = message.get("role")
-        if role not in ROLES:
-            raise _LineError(f"{where}.role", f"unknown role {json.dumps(role)}")
-        origin = message.get("origin") or MessageOrigin.HUMAN.value
-        if origin not in ORIGINS:
-            raise _LineError(f"{where}.origin", f"unknown origin {json.dumps(origin)}")
-        content = _text(message.get("content"), f"{where}.content")
-        messages.append({"role": role, "content": content, "origin": origin})
+    messages = [
+        _parse_message(message, f"messages[{index}]") for index, message in enumerate(raw_messages)
+    ]
     if not any(m["role"] == MessageRole.ASSISTANT for m in messages):
         raise _LineError("messages", "has no assistant message")
+    _row_tools(record, project)
+    problems = conversation_problems(
+        messages, tools=project.tools or [], reasoning_mode=project.reasoning_mode
+    )
+    if problems:
+        raise _LineError.at(problems[0].path, problems[0].detail)
     metadata = record.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise _LineError("metadata", "must be an object")
@@ -199,9 +273,14 @@ def _parse_oasst_line(record: Any, all_paths: bool) -> list[ParsedConversation]:
 
 
 def conversations_parse(
-    *, stream: IO[bytes] | Iterable[bytes], file_format: str = "messages", all_paths: bool = False
+    *,
+    stream: IO[bytes] | Iterable[bytes],
+    project: Project,
+    file_format: str = "messages",
+    all_paths: bool = False,
 ) -> tuple[list[ParsedConversation], int, int]:
-    """Check every line; return (conversations, lines read, trees without a reply).
+    """Check every line against `project`'s rules (declared tools, reasoning mode);
+    return (conversations, lines read, trees without a reply).
 
     Raises ConversationImportError listing each bad line.
     """
@@ -223,7 +302,7 @@ def conversations_parse(
                         "", f"not valid JSON ({error.msg}, column {error.colno})"
                     ) from None
                 if file_format == "messages":
-                    found = _parse_messages_line(record, number)
+                    found = _parse_messages_line(record, number, project)
                 else:
                     found = _parse_oasst_line(record, all_paths)
                     without_reply += int(not found)
@@ -261,7 +340,7 @@ def conversations_import(
     if state not in STATES:
         raise ConversationImportError([f"state must be one of {', '.join(STATES)}, not {state!r}"])
     parsed, lines, without_reply = conversations_parse(
-        stream=stream, file_format=file_format, all_paths=all_paths
+        stream=stream, project=project, file_format=file_format, all_paths=all_paths
     )
     existing = set(
         Conversation.objects.filter(project=project, imported=True).values_list(
@@ -293,7 +372,7 @@ def conversations_import(
                 conversation=conversation,
                 number=1,
                 kind=Revision.Kind.IMPORT,
-                messages=(snapshot := [_snapshot(m) for m in item.messages]),
+                messages=(snapshot := [snapshot_compact(_snapshot(m)) for m in item.messages]),
                 content_hash=snapshot_dedup_key(snapshot),
                 created_by=created_by,
                 reason=f"Imported from {file_name}",
@@ -318,13 +397,19 @@ def conversations_import(
     return ImportResult(batch, len(fresh), len(parsed) - len(fresh), without_reply)
 
 
-def _snapshot(message: Mapping[str, str]) -> dict[str, str]:
-    model_original = message["content"] if message["origin"] == MessageOrigin.MODEL else ""
+def _snapshot(message: Mapping[str, Any]) -> dict[str, Any]:
+    """The message with its model originals: a model's message keeps every part it wrote."""
+    is_model = message["origin"] == MessageOrigin.MODEL
     return {
         "role": message["role"],
         "content": message["content"],
         "origin": message["origin"],
-        "model_original": model_original,
+        "model_original": message["content"] if is_model else "",
+        "reasoning": message.get("reasoning", ""),
+        "tool_calls": message.get("tool_calls", []),
+        "tool_call_id": message.get("tool_call_id", ""),
+        "model_original_reasoning": message.get("reasoning", "") if is_model else "",
+        "model_original_tool_calls": message.get("tool_calls", []) if is_model else [],
     }
 
 
@@ -333,12 +418,4 @@ def _message_rows(
 ) -> Iterator[Message]:
     for conversation, item in zip(conversations, items, strict=True):
         for position, message in enumerate(item.messages):
-            snapshot = _snapshot(message)
-            yield Message(
-                conversation=conversation,
-                position=position,
-                role=snapshot["role"],
-                content=snapshot["content"],
-                origin=snapshot["origin"],
-                model_original=snapshot["model_original"],
-            )
+            yield Message(conversation=conversation, position=position, **_snapshot(message))

@@ -26,12 +26,20 @@ from conversations.models import (
 )
 from labeling import permissions
 from labeling.models import Project, User
+from structured_turns.rules import is_empty_turn, snapshot_read
 
 from .authoring import REVIEW as REVIEW_SAVE
-from .authoring import ConversationError, VersionConflict, conversation_save
+from .authoring import (
+    STRUCTURED_PARTS,
+    ConversationError,
+    VersionConflict,
+    conversation_save,
+    message_dicts,
+)
 from .notifications import notification_create
 
 CLAIM_LENGTH = timedelta(minutes=30)
+EDITABLE_PARTS = ("content", *STRUCTURED_PARTS)
 SCORE_RANGE = range(1, 6)
 
 
@@ -173,9 +181,27 @@ def _clean_scores(project: Project, scores: dict | None, *, required: bool) -> d
     return cleaned
 
 
+def _comment_part(message: dict, part: object) -> str:
+    """The part a comment points at, checked against the message it is on ("" = whole)."""
+    if part in (None, "", "content"):
+        return part or ""
+    message = snapshot_read(message)
+    call_ids = [call.get("id") for call in message["tool_calls"]]
+    if part == "reasoning" and message["reasoning"]:
+        return part
+    if part == "result" and message["role"] == "tool":
+        return part
+    if isinstance(part, str) and part.startswith("tool_call:") and part[10:] in call_ids:
+        return part
+    choices = ["content"] + (["reasoning"] if message["reasoning"] else [])
+    choices += [f"tool_call:{call_id}" for call_id in call_ids]
+    choices += ["result"] if message["role"] == "tool" else []
+    raise ReviewError(f"part {part!r}: this message has {', '.join(choices)}.")
+
+
 def _clean_message_comments(
     revision: Revision, message_comments: list[dict] | None
-) -> list[tuple[int, str]]:
+) -> list[tuple[int, str, str]]:
     cleaned = []
     count = len(revision.messages)
     for index, item in enumerate(message_comments or []):
@@ -191,8 +217,12 @@ def _clean_message_comments(
                 f"Message comment {index + 1} points at message {position}; "
                 f"this revision has messages 0 to {count - 1}."
             )
+        try:
+            part = _comment_part(revision.messages[position], item.get("part"))
+        except ReviewError as error:
+            raise ReviewError(f"Message comment {index + 1}: {error}") from None
         if text:
-            cleaned.append((position, text))
+            cleaned.append((position, part, text))
     return cleaned
 
 
@@ -214,7 +244,9 @@ def review_submit(
     """Record a reviewer's decision on the current revision and apply the approval policy.
 
     `revision_number`, when given, is the revision the reviewer looked at: if someone edited
-    the conversation since, nothing is recorded (StaleRevision).
+    the conversation since, nothing is recorded (StaleRevision). `message_comments` are
+    `{"position", "text"}` and optionally `"part"`: "content", "reasoning",
+    "tool_call:<call id>" or "result" (checked against that message).
     """
     if decision not in ReviewDecision.values:
         raise ReviewError(
@@ -247,8 +279,8 @@ def review_submit(
         comment=comment,
     )
     ReviewComment.objects.bulk_create(
-        ReviewComment(review=review, message_position=position, text=text)
-        for position, text in cleaned_comments
+        ReviewComment(review=review, message_position=position, part=part, text=text)
+        for position, part, text in cleaned_comments
     )
     _apply_policy(conversation=conversation, review=review, reviewer=reviewer, now=now)
     return review
@@ -295,42 +327,58 @@ def review_edit(
     messages: list[dict],
     reason: str = "",
 ) -> Revision:
-    """A reviewer's correction: new message texts become a new current revision.
+    """A reviewer's correction: new message parts become a new current revision.
 
-    `messages` is [{"position", "content"}] for the messages that change. Raises
+    `messages` is [{"position", and any of "content", "reasoning", "tool_calls",
+    "tool_call_id"}] for the messages that change; the result passes the same shape
+    checks as the editor's save and keeps every contract-6 rule. Raises
     VersionConflict (nothing written) when the conversation moved past `expected_version`.
     """
     conversation = _lock_for_review(conversation_id=conversation_id, reviewer=reviewer)
     _claim_locked(conversation=conversation, reviewer=reviewer, now=timezone.now())
     if conversation.version != int(expected_version):
         raise VersionConflict(conversation, int(expected_version))
-    stored = list(conversation.messages.order_by("position"))
-    replacements = {}
+    stored = message_dicts(list(conversation.messages.order_by("position")))
+    edited = [dict(m) for m in stored]
     for index, item in enumerate(messages or []):
         try:
-            position, content = int(item["position"]), str(item["content"])
+            position = int(item["position"])
         except (KeyError, TypeError, ValueError):
-            raise ReviewError(
-                f"Edit {index + 1} needs a whole-number position and a content."
-            ) from None
+            raise ReviewError(f"Edit {index + 1} needs a whole-number position.") from None
         if not 0 <= position < len(stored):
             raise ReviewError(f"Edit {index + 1}: there is no message at position {position}.")
-        if not content.strip():
+        parts = {part: item[part] for part in EDITABLE_PARTS if part in item}
+        if not parts:
+            raise ReviewError(
+                f"Edit {index + 1} needs a content (or reasoning, tool_calls, tool_call_id)."
+            )
+        if "content" in parts and not isinstance(parts["content"], str):
+            raise ReviewError(f"Edit {index + 1}: content must be text.")
+        edited[position].update(parts)
+        if is_empty_turn(edited[position]):
             raise ReviewError(f"Message {position} cannot be empty.")
-        replacements[position] = content
-    if all(stored[p].content == content for p, content in replacements.items()):
+    # The editor's save service: same shape checks, versioning, origin bookkeeping and
+    # review-edit revision; it also keeps every contract-6 rule.
+    try:
+        conversation = conversation_save(
+            conversation_id=conversation.pk,
+            user=reviewer,
+            expected_version=int(expected_version),
+            messages=[
+                {"role": m["role"], "content": m["content"], **{p: m[p] for p in STRUCTURED_PARTS}}
+                for m in edited
+            ],
+            kind=REVIEW_SAVE,
+            reason=(reason or "").strip(),
+        )
+    except VersionConflict:
+        raise
+    except ConversationError as error:
+        raise ReviewError(str(error)) from None
+    # Compared once cleaned (arguments sent as a JSON string equal the stored object);
+    # raising here rolls the save back with this transaction.
+    if message_dicts(list(conversation.messages.order_by("position"))) == stored:
         raise ReviewError("Nothing changed: edit a message before saving.")
-    # The editor's save service: same versioning, origin bookkeeping and review-edit revision.
-    conversation_save(
-        conversation_id=conversation.pk,
-        user=reviewer,
-        expected_version=int(expected_version),
-        messages=[
-            {"role": m.role, "content": replacements.get(m.position, m.content)} for m in stored
-        ],
-        kind=REVIEW_SAVE,
-        reason=(reason or "").strip(),
-    )
     conversation.refresh_from_db(fields=["current_revision", "version"])
     revision = conversation.current_revision
     assert revision is not None  # conversation_save just recorded it

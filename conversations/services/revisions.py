@@ -1,6 +1,14 @@
-from conversations.models import Conversation, Revision
+from conversations.models import Conversation, Message, Revision
 from labeling.models import User
 from sftpipeline.split import snapshot_dedup_key
+from structured_turns.rules import STRUCTURED_DEFAULTS, snapshot_compact
+
+SNAPSHOT_FIELDS = ("role", "content", "origin", "model_original", *STRUCTURED_DEFAULTS)
+
+
+def message_snapshot(message: Message) -> dict:
+    """A message as a revision stores it (structured keys only where set)."""
+    return snapshot_compact({name: getattr(message, name) for name in SNAPSHOT_FIELDS})
 
 
 def revision_create(
@@ -11,15 +19,7 @@ def revision_create(
     Caller holds the conversation's row lock, so revision numbers cannot collide.
     """
     last = conversation.revisions.order_by("-number").values_list("number", flat=True).first() or 0
-    snapshot = [
-        {
-            "role": message.role,
-            "content": message.content,
-            "origin": message.origin,
-            "model_original": message.model_original,
-        }
-        for message in conversation.messages.order_by("position")
-    ]
+    snapshot = [message_snapshot(m) for m in conversation.messages.order_by("position")]
     revision = Revision.objects.create(
         conversation=conversation,
         number=last + 1,

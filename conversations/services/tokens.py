@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from labeling.models import Project
 from sftpipeline.render import count_conversation_tokens
@@ -17,6 +18,8 @@ class TokenCounts:
     max_tokens: int
     tokenizer: str
     error: str = ""
+    # Per message: {"content", "reasoning", "tool_calls"} tokens (structured turns, contract 6).
+    per_part: list[dict] = field(default_factory=list)
 
     @property
     def share(self) -> float:
@@ -39,11 +42,13 @@ class TokenCounts:
             "tokenizer": self.tokenizer,
             "level": self.level,
             "error": self.error,
+            "per_part": self.per_part,
         }
 
 
 def token_counts(*, project: Project, messages: Sequence[Mapping]) -> TokenCounts:
-    """Content tokens per message and the whole rendered conversation's tokens, as exported.
+    """Content tokens per message (and per part: content, reasoning, tool calls) and the whole
+    rendered conversation's tokens, as exported.
 
     A tokenizer that needs a vocabulary file the server does not have (o200k_base,
     an uploaded Hugging Face tokenizer) gives no counts and says why, rather than
@@ -51,11 +56,21 @@ def token_counts(*, project: Project, messages: Sequence[Mapping]) -> TokenCount
     """
     try:
         tokenizer = get_tokenizer(project.tokenizer)
-        contents = [m.get("content") or "" for m in messages]
-        per_message = [len(ids) for ids in tokenizer.encode_ordinary_batch(contents)]
+        texts = [_part_texts(m) for m in messages]
+        counts = tokenizer.encode_ordinary_batch([text for parts in texts for text in parts])
+        lengths = [len(ids) for ids in counts]
+        per_part = [
+            dict(zip(PARTS, lengths[i * len(PARTS) : (i + 1) * len(PARTS)], strict=True))
+            for i in range(len(messages))
+        ]
+        per_message = [part["content"] for part in per_part]
         total = count_conversation_tokens(
             [
-                {"role": m.get("role") or "user", "content": m.get("content") or ""}
+                {
+                    **{key: m[key] for key in _STRUCTURED if m.get(key)},
+                    "role": m.get("role") or "user",
+                    "content": m.get("content") or "",
+                }
                 for m in messages
             ],
             project.template,
@@ -65,4 +80,33 @@ def token_counts(*, project: Project, messages: Sequence[Mapping]) -> TokenCount
         return TokenCounts(
             [0] * len(messages), None, project.max_tokens, project.tokenizer, str(error)
         )
-    return TokenCounts(per_message, total, project.max_tokens, project.tokenizer)
+    return TokenCounts(per_message, total, project.max_tokens, project.tokenizer, per_part=per_part)
+
+
+PARTS = ("content", "reasoning", "tool_calls")
+_STRUCTURED = ("reasoning", "tool_calls", "tool_call_id")
+
+
+def _part_texts(message: Mapping) -> list[str]:
+    """Each part's text: the content, the reasoning, and the calls as the export writes them
+    (`{"name", "arguments"}` JSON, one per call)."""
+    calls = message.get("tool_calls")
+    functions = [
+        call["function"]
+        for call in (calls if isinstance(calls, list) else [])
+        if isinstance(call, Mapping) and isinstance(call.get("function"), Mapping)
+    ]
+    rendered = "\n".join(
+        json.dumps(
+            {"name": function.get("name"), "arguments": function.get("arguments")},
+            ensure_ascii=False,
+        )
+        for function in functions
+    )
+    reasoning = message.get("reasoning")
+    content = message.get("content")
+    return [
+        content if isinstance(content, str) else "",
+        reasoning if isinstance(reasoning, str) else "",
+        rendered,
+    ]

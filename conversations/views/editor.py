@@ -7,6 +7,8 @@ and answers 404 for a conversation that is not the person's own.
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages as flash
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -33,6 +35,7 @@ from conversations.services import (
 )
 from conversations.services.authoring import (
     EDITABLE_STATES,
+    STRUCTURED_PARTS,
     message_dicts,
     protected_prefix_length,
 )
@@ -83,6 +86,7 @@ def _message_rows(conversation: Conversation, messages: list[dict], counts, comm
                 "locked": locked,
                 "is_prompt": locked and role == MessageRole.USER,
                 "comments": comments.get(position, []),
+                "parts_json": _parts_json(message),
             }
         )
     return rows
@@ -91,11 +95,13 @@ def _message_rows(conversation: Conversation, messages: list[dict], counts, comm
 def _posted_dicts(request, conversation: Conversation) -> list[dict]:
     """The messages as typed (not yet saved), with origins worked out like the save does."""
     roles, contents = request.POST.getlist("role"), request.POST.getlist("content")
+    parts = request.POST.getlist("parts")
     stored = list(conversation.messages.all())
     messages = []
     for position, (role, content) in enumerate(zip(roles, contents, strict=False)):
         if role not in MessageRole.values:
             continue
+        structured = _posted_parts(parts[position] if position < len(parts) else "")
         content = content.replace("\r\n", "\n")
         original = ""
         if position < len(stored) and stored[position].role == role:
@@ -104,9 +110,54 @@ def _posted_dicts(request, conversation: Conversation) -> list[dict]:
         if original and role == MessageRole.ASSISTANT:
             origin = MessageOrigin.MODEL if content == original else MessageOrigin.MODEL_EDITED
         messages.append(
-            {"role": role, "content": content, "origin": origin, "model_original": original}
+            {
+                **structured,
+                "role": role,
+                "content": content,
+                "origin": origin,
+                "model_original": original,
+            }
         )
     return messages
+
+
+def _posted_parts(value: str) -> dict:
+    """A card's structured parts as posted (JSON); the checks report anything malformed."""
+    try:
+        parts = json.loads(value) if value else {}
+    except ValueError:
+        return {}
+    return (
+        {key: parts[key] for key in STRUCTURED_PARTS if key in parts}
+        if isinstance(parts, dict)
+        else {}
+    )
+
+
+def _check_marks(results, counts) -> str:
+    """What the page's script puts on each card: tokens per part and where each check points
+    (message, part, call id, JSON path), as JSON for a data attribute."""
+    return json.dumps(
+        {
+            "per_part": counts.per_part,
+            "results": [
+                {
+                    "position": result.position,
+                    "part": result.part,
+                    "call_id": result.call_id,
+                    "path": result.path,
+                    "message": result.message,
+                    "blocking": result.blocking,
+                }
+                for result in results
+                if result.position is not None
+            ],
+        }
+    )
+
+
+def _parts_json(message: dict) -> str:
+    return json.dumps({key: message[key] for key in STRUCTURED_PARTS if message.get(key)})
 
 
 @member_required
@@ -131,6 +182,7 @@ def editor(request, conversation_id: int):
             "rows": _message_rows(conversation, messages, counts, comments),
             "results": results,
             "counts": counts,
+            "marks": _check_marks(results, counts),
             "editable": conversation.state in EDITABLE_STATES,
             "change_request": change_request,
             "guidelines": current_guidelines(project),
@@ -186,6 +238,7 @@ def checks(request, conversation_id: int):
             "conversation": conversation,
             "results": results,
             "counts": counts,
+            "marks": _check_marks(results, counts),
             "rows": _message_rows(conversation, messages, counts, {}),
             "oob": True,
         },

@@ -1,5 +1,6 @@
 """Review screens: the queue, the review page, the labeler's feedback, notifications, quality."""
 
+import json
 from typing import Any
 
 from django.contrib import messages
@@ -147,7 +148,11 @@ def _decision_form(post, criteria: list[str], message_count: int) -> dict:
         "comment": post.get("comment", ""),
         "scores": {name: post.get(f"score-{name}", "") for name in criteria},
         "message_comments": [
-            {"position": position, "text": post.get(f"message-comment-{position}", "")}
+            {
+                "position": position,
+                "text": post.get(f"message-comment-{position}", ""),
+                "part": post.get(f"message-comment-part-{position}", ""),
+            }
             for position in range(message_count)
             if post.get(f"message-comment-{position}", "").strip()
         ],
@@ -186,6 +191,17 @@ def review_decide(request, conversation_id: int):
     return redirect("conversations:review-queue")
 
 
+def _edited_parts(post) -> dict:
+    """The structured parts the edit form sent (only those its message has)."""
+    parts = {key: post[key] for key in ("reasoning", "tool_call_id") if key in post}
+    if "tool_calls" in post:
+        try:
+            parts["tool_calls"] = json.loads(post["tool_calls"] or "[]")
+        except ValueError as error:
+            raise ReviewError(f"tool_calls: not valid JSON ({error}).") from None
+    return parts
+
+
 @role_required(REVIEWER)
 @require_POST
 def review_edit_view(request, conversation_id: int):
@@ -197,7 +213,7 @@ def review_edit_view(request, conversation_id: int):
             conversation_id=conversation.pk,
             reviewer=request.user,
             expected_version=_int_or_none(request.POST.get("expected_version")) or 0,
-            messages=[{"position": position, "content": content}],
+            messages=[{"position": position, "content": content, **_edited_parts(request.POST)}],
             reason=request.POST.get("reason", ""),
         )
     except VersionConflict:

@@ -9,7 +9,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from labeling.models import Domain, Project, ProjectStatus, Prompt
+from labeling.models import Domain, Project, ProjectStatus, Prompt, ReasoningMode
 from labeling.permissions import ADMIN, has_role
 from labeling.selectors import visible_projects
 from labeling.services import guidelines_save, project_create, project_delete, project_update
@@ -78,6 +78,13 @@ class ProjectInput(serializers.Serializer):
         '(letters, digits, "-" or "_"). Default helpfulness, correctness, harmlessness, style.',
     )
     guidelines = serializers.CharField(required=False, allow_blank=True)
+    # Checked by the projects service (errors name the path, e.g. tools[1].function.name).
+    tools = serializers.JSONField(
+        required=False,
+        help_text='Declared tools: [{"type": "function", "function": {"name", "description", '
+        '"parameters": <JSON Schema>}}] (OpenAI / Hugging Face function specs).',
+    )
+    reasoning_mode = serializers.ChoiceField(choices=ReasoningMode.choices, required=False)
 
 
 class ProjectListApi(APIView):

@@ -11,7 +11,16 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from core.exceptions import ApplicationError
-from labeling.models import Domain, GuidelineRead, GuidelineVersion, Project, ProjectStatus, User
+from labeling.models import (
+    Domain,
+    GuidelineRead,
+    GuidelineVersion,
+    Project,
+    ProjectStatus,
+    ReasoningMode,
+    User,
+)
+from structured_turns.rules import StructuredError, clean_tools
 
 
 class ProjectError(ApplicationError):
@@ -41,6 +50,8 @@ PROJECT_FIELDS = (
     "lease_minutes",
     "approvals_needed",
     "rubric",
+    "tools",
+    "reasoning_mode",
 )
 
 RUBRIC_MAX_CRITERIA = 10
@@ -85,6 +96,13 @@ def _check(project: Project) -> None:
         raise ProjectError(problem, field="rubric")
     if project.status not in ProjectStatus.values:
         raise ProjectError(f"use one of {', '.join(ProjectStatus.values)}", field="status")
+    if project.reasoning_mode not in ReasoningMode.values:
+        raise ProjectError(f"use one of {', '.join(ReasoningMode.values)}", field="reasoning_mode")
+    try:
+        project.tools = clean_tools(project.tools)
+    except StructuredError as error:
+        # The message starts with the full path below the field (tools[1].function…).
+        raise ProjectError(str(error), field="tools") from None
 
 
 def _save(project: Project, domains: Iterable[Domain] | None) -> Project:

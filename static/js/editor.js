@@ -39,7 +39,10 @@
   function collect() {
     return cards().map((card) => {
       const draft = card.querySelector("[data-draft-input]").value;
+      // Reasoning, tool calls and tool_call_id ride along unchanged (structured turns).
+      const parts = card.querySelector("[data-parts-input]");
       const message = {
+        ...(parts && parts.value ? JSON.parse(parts.value) : {}),
         role: card.querySelector("[data-role-input]").value,
         content: card.querySelector("[data-content]").value,
       };
@@ -76,19 +79,29 @@
     card.classList.remove("msg-user");
     card.classList.add(`msg-${role}`);
     card.querySelector("[data-role-input]").value = role;
-    card.querySelector("[data-role-label]").textContent = capitalize(role);
+    card.querySelector("[data-role-label]").textContent = role === "tool" ? "Tool result" : capitalize(role);
     const textarea = card.querySelector("textarea[data-content]");
     textarea.value = content;
-    textarea.rows = role === "assistant" ? 8 : 3;
-    textarea.placeholder =
-      role === "assistant"
-        ? "Write the ideal assistant reply (markdown)…"
-        : role === "system"
-          ? "System message…"
-          : "The user's next message…";
+    textarea.rows = role === "assistant" ? 8 : role === "tool" ? 4 : 3;
+    textarea.placeholder = {
+      assistant: "Write the ideal assistant reply (markdown)…",
+      system: "System message…",
+      tool: "What the tool returned (paste it exactly)…",
+    }[role] || "The user's next message…";
     textarea.dataset.modelOriginal = "";
     if (role !== "assistant") card.querySelectorAll("[data-assistant-only]").forEach((b) => b.remove());
     return card;
+  }
+
+  // A message's structured parts (reasoning, tool calls, tool_call_id) where set, as JSON.
+  const PARTS = ["reasoning", "tool_calls", "tool_call_id"];
+  function partsOf(message) {
+    const parts = {};
+    PARTS.forEach((key) => {
+      const value = message[key];
+      if (value && (!Array.isArray(value) || value.length)) parts[key] = value;
+    });
+    return Object.keys(parts).length ? JSON.stringify(parts) : "";
   }
 
   function applyMessages(messages) {
@@ -98,11 +111,15 @@
       const card = existing[position];
       if (card) {
         const field = card.querySelector("[data-content]");
-        if (card.dataset.locked !== "true") field.value = message.content;
+        if (card.dataset.locked !== "true") {
+          field.value = message.content;
+          card.querySelector("[data-parts-input]").value = partsOf(message);
+        }
         card.querySelector("[data-draft-input]").value = message.draft_request || "";
       } else {
         const added = newCard(message.role, message.content);
         added.querySelector("[data-draft-input]").value = message.draft_request || "";
+        added.querySelector("[data-parts-input]").value = partsOf(message);
         list.appendChild(added);
       }
     });
@@ -110,6 +127,8 @@
       if (card.dataset.locked !== "true") card.remove();
     });
     renumber();
+    cards().forEach(renderParts);
+    drawResultSlots();
   }
 
   // --- save state -----------------------------------------------------------------------
@@ -251,7 +270,7 @@
     for (let position = 0; position < count; position += 1) {
       const ours = mine[position];
       const theirs = current.messages[position];
-      if (ours && theirs && ours.content === theirs.content && ours.role === theirs.role) continue;
+      if (ours && theirs && messageText(ours) === messageText(theirs) && ours.role === theirs.role) continue;
       rows.appendChild(conflictRow(position, ours, theirs));
     }
     conflictEl.hidden = false;
@@ -268,8 +287,8 @@
     row.appendChild(heading);
     const columns = document.createElement("div");
     columns.className = "conflict-columns";
-    columns.appendChild(conflictColumn("Yours (in the editor)", ours ? ours.content : "(not in your version)", "mine"));
-    columns.appendChild(conflictColumn("Saved elsewhere", theirs ? theirs.content : "(not in the saved version)", "theirs"));
+    columns.appendChild(conflictColumn("Yours (in the editor)", ours ? messageText(ours) : "(not in your version)", "mine"));
+    columns.appendChild(conflictColumn("Saved elsewhere", theirs ? messageText(theirs) : "(not in the saved version)", "theirs"));
     row.appendChild(columns);
     const choices = document.createElement("div");
     choices.className = "row";
@@ -284,6 +303,18 @@
     }
     row.appendChild(choices);
     return row;
+  }
+
+  // A message with its parts as one text, to compare and to show side by side.
+  function messageText(message) {
+    const lines = [];
+    if (message.reasoning) lines.push(`Reasoning:\n${message.reasoning}\n`);
+    if (message.tool_call_id) lines.push(`Result of call ${message.tool_call_id}:`);
+    lines.push(message.content || "");
+    (message.tool_calls || []).forEach((call) => {
+      lines.push(`\nTool call ${call.id}: ${call.function.name} ${JSON.stringify(call.function.arguments, null, 2)}`);
+    });
+    return lines.join("\n");
   }
 
   function conflictColumn(title, text, kind) {
@@ -307,7 +338,15 @@
       const chosen = conflictEl.querySelector(`input[name="conflict-${position}"]:checked`);
       const choice = defaultChoice || (chosen ? chosen.value : "mine");
       const pick = choice === "theirs" ? theirs[position] : mine[position];
-      if (pick) merged.push({ role: pick.role, content: pick.content, draft_request: pick.draft_request });
+      if (pick) {
+        const parts = partsOf(pick);
+        merged.push({
+          ...(parts ? JSON.parse(parts) : {}),
+          role: pick.role,
+          content: pick.content,
+          draft_request: pick.draft_request,
+        });
+      }
     }
     version = conflict.version;
     syncVersion();
@@ -335,7 +374,8 @@
     const card = newCard(role);
     list.appendChild(card);
     renumber();
-    card.querySelector("textarea").focus();
+    renderParts(card);
+    card.querySelector("textarea[data-content]").focus();
     changed();
     return card;
   }
@@ -348,6 +388,7 @@
     if (text && !window.confirm("Remove the last message and its text?")) return;
     last.remove();
     renumber();
+    drawResultSlots();
     changed();
   }
 
@@ -407,7 +448,7 @@
     const textarea = card.querySelector("textarea[data-content]");
     const draftText = box.querySelector(".draft-text").value;
     if (textarea && !textarea.value.trim()) {
-      fillDraft(card, draftText, box.dataset.draftRequest);
+      fillDraft(card, draftText, box);
       box.querySelector(".draft-ready-what").textContent = "It is in the reply below the prompt: edit it freely.";
       return;
     }
@@ -416,11 +457,19 @@
     box.querySelector(".draft-actions").hidden = false;
   }
 
-  function fillDraft(card, text, draftRequestId) {
+  // The draft's answer, and its reasoning and tool calls where the model wrote them.
+  function fillDraft(card, text, box) {
     const textarea = card.querySelector("textarea[data-content]");
     textarea.value = text;
     textarea.dataset.modelOriginal = text;
-    card.querySelector("[data-draft-input]").value = draftRequestId;
+    card.querySelector("[data-draft-input]").value = box.dataset.draftRequest;
+    const calls = box.querySelector('script[type="application/json"]');
+    const parts = readParts(card);
+    parts.reasoning = box.querySelector(".draft-reasoning")?.value || "";
+    parts.tool_calls = calls ? JSON.parse(calls.textContent) : [];
+    card.querySelector("[data-parts-input]").value = partsOf(parts);
+    renderParts(card);
+    drawResultSlots();
     const origin = card.querySelector("[data-origin]");
     origin.textContent = "AI draft · unedited";
     origin.className = "origin pill warn";
@@ -449,13 +498,510 @@
     element.replaceWith(note);
   });
 
+
+  // --- structured parts: reasoning, tool calls and tool results (contract 6) ------------
+  // The hidden parts input of each card stays the one source the save, localStorage and the
+  // merge read; the fields below are drawn from it and write back to it on every input.
+
+  const reasoningMode = form.dataset.reasoningMode || "off";
+  const toolsEl = document.getElementById("project-tools");
+  const tools = toolsEl ? JSON.parse(toolsEl.textContent) : [];
+  const toolByName = new Map(tools.map((tool) => [tool.function.name, tool.function]));
+  let lastMarks = { per_part: [], results: [] };
+
+  function el(tag, props = {}, ...children) {
+    const node = document.createElement(tag);
+    Object.entries(props).forEach(([key, value]) => {
+      if (value === undefined || value === null || value === false) return;
+      if (key === "class") node.className = value;
+      else if (key === "text") node.textContent = value;
+      else if (key in node && !key.includes("-")) node[key] = value;
+      else node.setAttribute(key, value === true ? "" : value);
+    });
+    node.append(...children.filter((child) => child !== null && child !== undefined && child !== false));
+    return node;
+  }
+
+  function readParts(card) {
+    const input = card.querySelector("[data-parts-input]");
+    try {
+      return input && input.value ? JSON.parse(input.value) : {};
+    } catch (error) {
+      return {};
+    }
+  }
+
+  const roleOf = (card) => card.querySelector("[data-role-input]").value;
+  let uid = 0;
+  const nextUid = () => `part-${(uid += 1)}`;
+
+  function allCallIds() {
+    return new Set(cards().flatMap((card) => (readParts(card).tool_calls || []).map((call) => call.id)));
+  }
+
+  function newCallId() {
+    const taken = allCallIds();
+    let id;
+    do {
+      id = `call_${Math.random().toString(36).slice(2, 10)}`;
+    } while (taken.has(id));
+    return id;
+  }
+
+  function renderParts(card) {
+    if (card.dataset.locked === "true" || !card.querySelector("[data-reasoning-slot]")) return;
+    const role = roleOf(card);
+    const parts = readParts(card);
+    const reasoningSlot = card.querySelector("[data-reasoning-slot]");
+    const resultSlot = card.querySelector("[data-result-slot]");
+    const callsSlot = card.querySelector("[data-calls-slot]");
+    [reasoningSlot, resultSlot, callsSlot].forEach((slot) => slot.replaceChildren());
+    if (role === "assistant") {
+      if (reasoningMode !== "off" || parts.reasoning) reasoningSlot.append(reasoningBox(parts.reasoning || ""));
+      const calls = parts.tool_calls || [];
+      if (calls.length) {
+        callsSlot.append(
+          el(
+            "div",
+            { class: "calls-head" },
+            el("h3", { text: "Tool calls" }),
+            el("span", { class: "tokens", "data-part-tokens": "tool_calls" }),
+          ),
+        );
+      }
+      calls.forEach((call) => callsSlot.append(callBlock(call)));
+      if (editable && tools.length) {
+        callsSlot.append(el("button", { type: "button", class: "small add-call", "data-action": "add-call", text: "+ Tool call" }));
+      }
+    } else if (role === "tool") {
+      resultSlot.append(resultHeader(card, parts.tool_call_id || ""));
+    }
+    applyMarks(lastMarks);
+  }
+
+  function reasoningBox(text) {
+    const id = nextUid();
+    const required = reasoningMode === "required";
+    const box = el(
+      "details",
+      { class: `part reasoning-box${required ? " required" : ""}`, "data-reasoning-box": true, open: required || Boolean(text) },
+      el(
+        "summary",
+        {},
+        el("span", { class: "part-title", text: "Reasoning" }),
+        required ? el("span", { class: "pill warn", text: "required" }) : el("span", { class: "muted small", text: "optional" }),
+        el("span", { class: "tokens", "data-part-tokens": "reasoning" }),
+      ),
+      required
+        ? el("p", { class: "muted small hint", text: "This project trains the thinking too: write how you get to the answer (which facts you need, which tool gives them) before you write the answer." })
+        : null,
+      el("textarea", {
+        id,
+        "aria-label": "Reasoning",
+        rows: 4,
+        class: "reasoning-input",
+        "data-reasoning": true,
+        readOnly: !editable,
+        placeholder: "Think step by step before the answer…",
+        value: text,
+      }),
+      el("ul", { class: "part-errors", "data-part-errors": "reasoning" }),
+    );
+    return box;
+  }
+
+  // One call: its id, a tool picker, one field per parameter of the tool's JSON Schema, the
+  // arguments as JSON (for nested values or anything the fields do not cover) and its result.
+  function callBlock(call) {
+    const block = el("section", { class: "tool-call", "data-call": true, id: nextUid(), "aria-label": `Tool call ${call.id}` });
+    block.dataset.callId = call.id;
+    block.args = call.function && typeof call.function.arguments === "object" && call.function.arguments !== null ? call.function.arguments : {};
+    const name = (call.function && call.function.name) || "";
+    const picker = el("select", { class: "call-name", "data-call-name": true, disabled: !editable, "aria-label": `Tool of call ${call.id}` });
+    if (!toolByName.has(name)) picker.append(el("option", { value: name, text: name ? `${name} (not declared)` : "— choose a tool —" }));
+    tools.forEach((tool) => picker.append(el("option", { value: tool.function.name, text: tool.function.name })));
+    picker.value = name;
+    block.append(
+      el(
+        "header",
+        { class: "tool-call-head" },
+        el("span", { class: "pill active", text: "call" }),
+        el("code", { class: "call-id", "data-call-id-label": true, text: call.id }),
+        el("label", { class: "small" }, "Tool ", picker),
+        el("span", { class: "spacer" }),
+        editable ? el("button", { type: "button", class: "small link", "data-action": "remove-call", text: "Remove call" }) : null,
+      ),
+      el("p", { class: "muted small tool-desc", "data-tool-desc": true }),
+      el("ul", { class: "part-errors", "data-call-errors": true }),
+      el("div", { class: "arg-fields", "data-arg-fields": true }),
+      el(
+        "details",
+        { class: "args-json" },
+        el("summary", { text: "Arguments as JSON" }),
+        el("textarea", { rows: 4, class: "mono", "data-args-json": true, readOnly: !editable, "aria-label": `Arguments of call ${call.id} as JSON` }),
+        el("p", { class: "field-error", "data-args-json-error": true, hidden: true }),
+      ),
+      el("div", { class: "call-result", "data-call-result": true }),
+    );
+    drawFields(block);
+    return block;
+  }
+
+  const schemaType = (schema) =>
+    Array.isArray(schema.type) ? schema.type.find((type) => type !== "null") : schema.type;
+
+  function drawFields(block) {
+    const tool = toolByName.get(block.querySelector("[data-call-name]").value);
+    const fields = block.querySelector("[data-arg-fields]");
+    fields.replaceChildren();
+    block.querySelector("[data-tool-desc]").textContent = tool ? tool.description || "" : "Choose one of the project's tools.";
+    const schema = (tool && tool.parameters) || {};
+    const properties = schema.properties || {};
+    const required = new Set(schema.required || []);
+    Object.entries(properties).forEach(([key, property]) =>
+      fields.append(argField(block, key, property || {}, required.has(key), block.args[key])),
+    );
+    if (tool && !Object.keys(properties).length) {
+      fields.append(el("p", { class: "muted small", text: "This tool's parameters have no fields: write the arguments as JSON below." }));
+      block.querySelector(".args-json").open = true;
+    }
+    const json = block.querySelector("[data-args-json]");
+    if (document.activeElement !== json) json.value = JSON.stringify(block.args, null, 2);
+  }
+
+  function argField(block, key, schema, required, value) {
+    const id = `${block.id}-${key}`;
+    const type = schemaType(schema);
+    let input;
+    let kind = type;
+    if (Array.isArray(schema.enum)) {
+      kind = "enum";
+      input = el("select", {}, el("option", { value: "", text: "— choose —" }));
+      schema.enum.forEach((choice) => input.append(el("option", { value: JSON.stringify(choice), text: String(choice) })));
+      input.value = value === undefined ? "" : JSON.stringify(value);
+    } else if (type === "boolean") {
+      input = el("select", {}, ...["", "true", "false"].map((v) => el("option", { value: v, text: v || "— not set —" })));
+      input.value = value === undefined ? "" : String(value);
+    } else if (type === "integer" || type === "number") {
+      input = el("input", { type: "number", step: type === "integer" ? "1" : "any", inputMode: type === "integer" ? "numeric" : "decimal" });
+      if (schema.minimum !== undefined) input.min = schema.minimum;
+      if (schema.maximum !== undefined) input.max = schema.maximum;
+      input.value = value === undefined ? "" : String(value);
+    } else if (type === "string") {
+      const long = /code|program|script|text|content|body|sql|html/i.test(key) || (value || "").includes?.("\n");
+      input = long ? el("textarea", { rows: 4, class: "mono" }) : el("input", { type: "text" });
+      input.value = value === undefined ? "" : String(value);
+    } else {
+      // Nested objects, arrays and untyped values: raw JSON.
+      kind = "json";
+      input = el("textarea", { rows: 3, class: "mono", placeholder: type === "array" ? "[ … ]" : "{ … }" });
+      input.value = value === undefined ? "" : JSON.stringify(value, null, 2);
+    }
+    Object.assign(input, { id, disabled: !editable && input.tagName === "SELECT", readOnly: !editable });
+    input.dataset.arg = key;
+    input.dataset.kind = kind;
+    if (required) input.required = true;
+    return el(
+      "div",
+      { class: "field arg-field", "data-field": key },
+      el(
+        "label",
+        { for: id },
+        el("code", { text: key }),
+        " ",
+        el("span", { class: "arg-type", text: kind === "enum" ? "one of" : type || "JSON" }),
+        required ? el("span", { class: "arg-required", text: " required" }) : null,
+      ),
+      schema.description ? el("span", { class: "help", text: schema.description }) : null,
+      input,
+      el("p", { class: "field-error", "data-arg-error": key, hidden: true }),
+    );
+  }
+
+  // The fields' values as arguments; a value the schema would refuse is still sent as typed
+  // (the server's check, the authority, says what is wrong and where).
+  function readArguments(block) {
+    const tool = toolByName.get(block.querySelector("[data-call-name]").value);
+    const known = new Set(Object.keys((tool && tool.parameters && tool.parameters.properties) || {}));
+    const args = Object.fromEntries(Object.entries(block.args).filter(([key]) => !known.has(key)));
+    block.querySelectorAll("[data-arg]").forEach((input) => {
+      const raw = input.value;
+      const errorEl = block.querySelector(`[data-arg-error="${CSS.escape(input.dataset.arg)}"]`);
+      if (input.dataset.kind === "json") setError(errorEl, "");
+      if (raw === "") return; // not set: the schema says whether it is required
+      switch (input.dataset.kind) {
+        case "integer":
+        case "number": {
+          const number = Number(raw);
+          args[input.dataset.arg] = Number.isFinite(number) ? number : raw;
+          break;
+        }
+        case "boolean":
+          args[input.dataset.arg] = raw === "true";
+          break;
+        case "enum":
+          args[input.dataset.arg] = JSON.parse(raw);
+          break;
+        case "json":
+          try {
+            args[input.dataset.arg] = JSON.parse(raw);
+          } catch (error) {
+            args[input.dataset.arg] = raw;
+            setError(errorEl, `Not valid JSON: ${error.message}`);
+          }
+          break;
+        default:
+          args[input.dataset.arg] = raw;
+      }
+    });
+    return args;
+  }
+
+  function setError(node, text) {
+    if (!node) return;
+    node.textContent = text;
+    node.hidden = !text;
+  }
+
+  function resultHeader(card, callId) {
+    const id = nextUid();
+    const picker = el("select", { id, "data-result-for": true, disabled: !editable });
+    const calls = callsBefore(card);
+    if (!calls.some((call) => call.id === callId)) {
+      picker.append(el("option", { value: callId, text: callId ? `${callId} (no such call before)` : "— choose the call —" }));
+    }
+    calls.forEach((call) => picker.append(el("option", { value: call.id, text: `${call.id} · ${call.function.name}` })));
+    picker.value = callId;
+    return el(
+      "div",
+      { class: "result-head" },
+      el("label", { for: id, class: "small" }, "Result of call "),
+      picker,
+      el("span", { class: "muted small", text: "Paste what the tool returned, exactly." }),
+      el("ul", { class: "part-errors", "data-part-errors": "result" }),
+    );
+  }
+
+  // The calls of the assistant message this tool message follows (results come right after).
+  function callsBefore(card) {
+    const all = cards();
+    for (let index = all.indexOf(card) - 1; index >= 0; index -= 1) {
+      const role = roleOf(all[index]);
+      if (role === "assistant") return readParts(all[index]).tool_calls || [];
+      if (role !== "tool") return [];
+    }
+    return [];
+  }
+
+  // Reads a card's part fields back into its parts input.
+  function syncParts(card) {
+    const parts = readParts(card);
+    const reasoning = card.querySelector("[data-reasoning]");
+    if (reasoning) parts.reasoning = reasoning.value;
+    if (roleOf(card) === "assistant" && card.querySelector("[data-calls-slot]")) {
+      parts.tool_calls = Array.from(card.querySelectorAll("[data-call]")).map((block) => ({
+        id: block.dataset.callId,
+        type: "function",
+        function: { name: block.querySelector("[data-call-name]").value, arguments: block.args },
+      }));
+    }
+    const resultFor = card.querySelector("[data-result-for]");
+    if (resultFor) parts.tool_call_id = resultFor.value;
+    card.querySelector("[data-parts-input]").value = partsOf(parts);
+  }
+
+  function addCall(card) {
+    syncParts(card);
+    const parts = readParts(card);
+    const first = tools[0].function.name;
+    parts.tool_calls = [...(parts.tool_calls || []), { id: newCallId(), type: "function", function: { name: first, arguments: {} } }];
+    card.querySelector("[data-parts-input]").value = partsOf(parts);
+    renderParts(card);
+    const blocks = card.querySelectorAll("[data-call]");
+    const block = blocks[blocks.length - 1];
+    (block.querySelector("[data-arg]") || block.querySelector("[data-call-name]")).focus();
+    partsChanged();
+  }
+
+  function removeCall(block) {
+    const card = block.closest("[data-message]");
+    block.remove();
+    syncParts(card);
+    renderParts(card);
+    partsChanged();
+  }
+
+  // A tool message answering `callId`, placed after the assistant message and its results.
+  function addResult(card, callId) {
+    const all = cards();
+    let after = card;
+    for (let index = all.indexOf(card) + 1; index < all.length && roleOf(all[index]) === "tool"; index += 1) {
+      after = all[index];
+    }
+    const result = newCard("tool");
+    result.querySelector("[data-parts-input]").value = partsOf({ tool_call_id: callId });
+    after.after(result);
+    renumber();
+    renderParts(result);
+    result.querySelector("textarea[data-content]").focus();
+    partsChanged();
+  }
+
+  // Each call's result slot: the tool message answering it, or a button to add one.
+  function drawResultSlots() {
+    const all = cards();
+    all.forEach((card, position) => {
+      card.querySelectorAll("[data-call]").forEach((block) => {
+        const slot = block.querySelector("[data-call-result]");
+        slot.replaceChildren();
+        let answer = null;
+        for (let index = position + 1; index < all.length && roleOf(all[index]) === "tool"; index += 1) {
+          if (readParts(all[index]).tool_call_id === block.dataset.callId) answer = index;
+        }
+        if (answer !== null) {
+          const text = all[answer].querySelector("[data-content]").value;
+          slot.append(
+            el("span", { class: "pill ok", text: "result" }),
+            " ",
+            el("a", { href: `#card-${answer}`, text: `message #${answer + 1}` }),
+            el("span", { class: "muted small result-excerpt", text: text ? ` ${text.slice(0, 120)}` : " (empty yet)" }),
+          );
+        } else {
+          slot.append(el("span", { class: "pill warn", text: "no result yet" }));
+          if (editable) slot.append(" ", el("button", { type: "button", class: "small", "data-action": "add-result", text: "+ Tool result" }));
+        }
+      });
+    });
+  }
+
+  function partsChanged() {
+    drawResultSlots();
+    changed();
+  }
+
+  // Tokens per part and each check's reason on the turn, part, call or argument it names.
+  function applyMarks(marks) {
+    lastMarks = marks;
+    const all = cards();
+    all.forEach((card, position) => {
+      const counts = marks.per_part[position] || {};
+      card.querySelectorAll("[data-part-tokens]").forEach((badge) => {
+        const count = counts[badge.dataset.partTokens];
+        badge.textContent = count === undefined ? "" : `${count} tokens`;
+      });
+      card.querySelectorAll("[data-part-errors], [data-call-errors]").forEach((list) => list.replaceChildren());
+      card.querySelectorAll("[data-arg-error]").forEach((node) => {
+        if (node.previousElementSibling?.dataset.kind !== "json" || !node.textContent.startsWith("Not valid JSON")) setError(node, "");
+      });
+      card.querySelectorAll("[aria-invalid]").forEach((node) => node.removeAttribute("aria-invalid"));
+      card.classList.remove("has-blocking");
+    });
+    marks.results.forEach((result) => {
+      const card = all[result.position];
+      if (!card) return;
+      if (result.blocking) card.classList.add("has-blocking");
+      const item = el("li", { class: `check-${result.blocking ? "blocking" : "warning"}`, text: result.message });
+      if (result.part === "tool_call" && result.call_id) {
+        const block = Array.from(card.querySelectorAll("[data-call]")).find((b) => b.dataset.callId === result.call_id);
+        if (block && markArgument(block, result)) return;
+        (block?.querySelector("[data-call-errors]") || card.querySelector('[data-part-errors="content"]'))?.append(item);
+        return;
+      }
+      const list = card.querySelector(`[data-part-errors="${result.part || "content"}"]`) || card.querySelector('[data-part-errors="content"]');
+      list?.append(item);
+    });
+  }
+
+  // An argument error shown under the field it concerns (a missing required one too).
+  function markArgument(block, result) {
+    const match = /\.function\.arguments(?:\.([A-Za-z_][A-Za-z0-9_]*)|\["((?:[^"\\]|\\.)*)"\])?/.exec(result.path || "");
+    if (!match) return false;
+    let key = match[1] || (match[2] !== undefined ? JSON.parse(`"${match[2]}"`) : null);
+    if (!key) {
+      const missing = /'([^']+)' is a required property/.exec(result.message);
+      key = missing ? missing[1] : null;
+    }
+    const input = key && block.querySelector(`[data-arg="${CSS.escape(key)}"]`);
+    if (!input) return false;
+    input.setAttribute("aria-invalid", "true");
+    setError(block.querySelector(`[data-arg-error="${CSS.escape(key)}"]`), result.message);
+    return true;
+  }
+
+  function readMarks() {
+    const holder = document.querySelector("#checks [data-check-marks]");
+    if (!holder) return;
+    try {
+      applyMarks(JSON.parse(holder.dataset.checkMarks));
+    } catch (error) {
+      /* no marks */
+    }
+  }
+
+  // The checks box is swapped in after each change; its marks go onto the cards.
+  document.body.addEventListener("htmx:afterSettle", readMarks);
+
+  form.addEventListener("input", (event) => {
+    const target = event.target;
+    const card = target.closest("[data-message]");
+    if (!card) return;
+    const block = target.closest("[data-call]");
+    if (block && target.matches("[data-arg]")) {
+      block.args = readArguments(block);
+      const json = block.querySelector("[data-args-json]");
+      json.value = JSON.stringify(block.args, null, 2);
+    } else if (block && target.matches("[data-args-json]")) {
+      const errorEl = block.querySelector("[data-args-json-error]");
+      let parsed;
+      try {
+        parsed = JSON.parse(target.value);
+      } catch (error) {
+        setError(errorEl, `Not valid JSON: ${error.message}`);
+        return;
+      }
+      if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
+        setError(errorEl, "The arguments must be a JSON object: { … }");
+        return;
+      }
+      setError(errorEl, "");
+      block.args = parsed;
+      drawFields(block);
+    } else if (target.matches("textarea[data-content]") && roleOf(card) === "tool") {
+      drawResultSlots();
+      return;
+    } else if (!target.matches("[data-reasoning]")) {
+      return;
+    }
+    syncParts(card);
+    changed();
+  });
+
+  form.addEventListener("change", (event) => {
+    const target = event.target;
+    const card = target.closest("[data-message]");
+    if (!card) return;
+    if (target.matches("[data-call-name]")) {
+      // Another tool: keep only the arguments its schema also has.
+      const block = target.closest("[data-call]");
+      const tool = toolByName.get(target.value);
+      const known = (tool && tool.parameters && tool.parameters.properties) || {};
+      block.args = Object.fromEntries(Object.entries(block.args).filter(([key]) => key in known));
+      syncParts(card);
+      renderParts(card);
+      partsChanged();
+    } else if (target.matches("[data-result-for]")) {
+      syncParts(card);
+      partsChanged();
+    }
+  });
+
   // --- events ---------------------------------------------------------------------------
 
   form.addEventListener("input", (event) => {
     if (event.target.matches("textarea[data-content]")) changed();
   });
   form.addEventListener("focusout", (event) => {
-    if (event.target.matches("textarea[data-content]") && dirty) save();
+    if (event.target.closest("[data-message]") && dirty) save();
   });
 
   document.addEventListener("click", (event) => {
@@ -478,12 +1024,21 @@
       case "preview":
         togglePreview(card);
         break;
+      case "add-call":
+        addCall(card);
+        break;
+      case "remove-call":
+        removeCall(button.closest("[data-call]"));
+        break;
+      case "add-result":
+        addResult(card, button.closest("[data-call]").dataset.callId);
+        break;
       case "draft":
         requestDraft(card);
         break;
       case "use-draft": {
         const box = button.closest("[data-draft-ready]");
-        fillDraft(card, box.querySelector(".draft-text").value, box.dataset.draftRequest);
+        fillDraft(card, box.querySelector(".draft-text").value, box);
         box.remove();
         break;
       }
@@ -520,10 +1075,12 @@
   }
 
   function focusMessage(offset) {
+    // From any field of a card (its reasoning, a call's argument, the answer) to the next card.
     const fields = cards()
       .map((card) => card.querySelector("textarea[data-content]"))
       .filter(Boolean);
-    const index = fields.indexOf(document.activeElement);
+    const current = document.activeElement?.closest?.("[data-message]");
+    const index = fields.findIndex((field) => field.closest("[data-message]") === current);
     const next = fields[index + offset];
     if (next) {
       next.focus();
@@ -598,6 +1155,9 @@
   }
 
   renumber();
+  cards().forEach(renderParts);
+  drawResultSlots();
+  readMarks();
   restore();
   watchLease();
 })();

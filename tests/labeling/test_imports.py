@@ -248,3 +248,14 @@ def test_seed_demo_goes_through_the_services_and_is_idempotent():
     assert project.prompts.count() == 30
     assert project.guideline_versions.get().version == 1
     assert project.import_batches.get().rows_imported == 30
+
+
+def test_seed_demo_has_a_tool_use_project_with_python_and_search():
+    call_command("seed_demo")
+    project = Project.objects.get(slug="tool-use")
+    names = [spec["function"]["name"] for spec in project.tools]
+    assert names == ["python", "search"]
+    search = project.tools[1]["function"]["parameters"]
+    assert search["required"] == ["query"] and search["properties"]["top_k"]["type"] == "integer"
+    assert project.reasoning_mode == "optional"
+    assert project.prompts.count() == 6 and project.guideline_versions.exists()

@@ -7,6 +7,9 @@ from labeling.demo_data import (
     DEMO_PASSWORD,
     DEMO_PROJECT,
     DEMO_PROMPTS,
+    TOOLS_GUIDELINES,
+    TOOLS_PROJECT,
+    TOOLS_PROMPTS,
 )
 from labeling.models import Project, ProjectStatus
 from labeling.services import (
@@ -19,7 +22,10 @@ from labeling.services import (
 
 
 class Command(BaseCommand):
-    help = "Load the demo: one person per role and a project with 30 prompts. Safe to run twice."
+    help = (
+        "Load the demo: one person per role, a project with 30 prompts and a tool-use project "
+        "(python and search tools) with its own prompts. Safe to run twice."
+    )
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -32,35 +38,41 @@ class Command(BaseCommand):
                 email=f"{username}@example.com",
                 password=DEMO_PASSWORD,
             )
-        project = Project.objects.filter(slug=DEMO_PROJECT["slug"]).first()
-        if project is None:
-            domains = [
-                domain_get_or_create(name=slug)
-                for slug in sorted({d for d, _, _ in DEMO_PROMPTS if d})
-            ]
-            project = project_create(
-                created_by=None,
-                domains=domains,
-                guidelines=DEMO_GUIDELINES,
-                status=ProjectStatus.ACTIVE,
-                **DEMO_PROJECT,
-            )
-            items = [
-                {"prompt": text, "domain": domain, "draft": draft, "id": f"demo-{index}"}
-                for index, (domain, text, draft) in enumerate(DEMO_PROMPTS, start=1)
-            ]
-            for item in items:
-                if not item["domain"]:
-                    del item["domain"]
-                if not item["draft"]:
-                    del item["draft"]
-            report = prompts_import(
-                project=project, source=ImportSource(name="demo", items=items), user=None
-            )
-            if report.status != "imported":
-                raise CommandError("; ".join(report.all_messages()))
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Demo ready: project {project.slug!r}, {project.prompts.count()} prompts."
-            )
+        projects = [
+            self._project(DEMO_PROJECT, DEMO_GUIDELINES, DEMO_PROMPTS),
+            self._project(
+                TOOLS_PROJECT, TOOLS_GUIDELINES, [(d, text, "") for d, text in TOOLS_PROMPTS]
+            ),
+        ]
+        summary = ", ".join(f"{p.slug!r} with {p.prompts.count()} prompts" for p in projects)
+        self.stdout.write(self.style.SUCCESS(f"Demo ready: projects {summary}."))
+
+    def _project(self, fields: dict, guidelines: str, prompts: list) -> Project:
+        """The project (created once, through the services) with its prompts."""
+        project = Project.objects.filter(slug=fields["slug"]).first()
+        if project is not None:
+            return project
+        domains = [
+            domain_get_or_create(name=slug) for slug in sorted({d for d, _, _ in prompts if d})
+        ]
+        project = project_create(
+            created_by=None,
+            domains=domains,
+            guidelines=guidelines,
+            status=ProjectStatus.ACTIVE,
+            **fields,
         )
+        items = []
+        for index, (domain, text, draft) in enumerate(prompts, start=1):
+            item = {"prompt": text, "id": f"demo-{fields['slug']}-{index}"}
+            if domain:
+                item["domain"] = domain
+            if draft:
+                item["draft"] = draft
+            items.append(item)
+        report = prompts_import(
+            project=project, source=ImportSource(name="demo", items=items), user=None
+        )
+        if report.status != "imported":
+            raise CommandError("; ".join(report.all_messages()))
+        return project

@@ -1,0 +1,65 @@
+"""The admin's page for importing finished conversations: the CLI's service in the browser."""
+
+from pathlib import Path
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+
+from conversations.services import ConversationImportError, conversations_import
+from conversations.services.importing import FORMATS, STATES
+from labeling.models import Project
+from labeling.permissions import ADMIN, role_required
+from labeling.uploads import too_large_message
+
+
+class ConversationImportForm(forms.Form):
+    file = forms.FileField(help_text="JSONL, UTF-8: one conversation per line.")
+    format = forms.ChoiceField(
+        choices=[(f, f) for f in FORMATS],
+        initial="messages",
+        help_text="messages: the export's rows (structured turns included); oasst: OpenAssistant trees.",
+    )
+    state = forms.ChoiceField(choices=[(s, s) for s in STATES], initial="submitted")
+
+
+@role_required(ADMIN)
+def conversation_import(request, slug: str):
+    """GET the form; POST imports the file, or lists every bad line and imports nothing."""
+    project = get_object_or_404(Project, slug=slug)
+    form = ConversationImportForm(request.POST or None, request.FILES or None)
+    errors: list[str] = []
+    if request.method == "POST" and form.is_valid():
+        uploaded = form.cleaned_data["file"]
+        name = Path(uploaded.name).name
+        if uploaded.size > settings.UPLOAD_MAX_BYTES:
+            errors = [too_large_message(uploaded.size)]
+        else:
+            try:
+                result = conversations_import(
+                    project=project,
+                    stream=uploaded.open("rb"),
+                    file_name=name,
+                    file_format=form.cleaned_data["format"],
+                    state=form.cleaned_data["state"],
+                    created_by=request.user,
+                )
+            except ConversationImportError as error:
+                errors = error.errors
+            else:
+                messages.success(
+                    request,
+                    f"Imported {result.imported} conversations from {name}"
+                    + (
+                        f"; {result.skipped_existing} already imported, skipped."
+                        if result.skipped_existing
+                        else "."
+                    ),
+                )
+                return redirect("conversations:project-detail", slug=project.slug)
+    return render(
+        request,
+        "conversations/import.html",
+        {"project": project, "form": form, "errors": errors},
+    )
