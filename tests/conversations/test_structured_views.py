@@ -8,9 +8,9 @@ from html import unescape
 
 import pytest
 from django.urls import reverse
-from sftpipeline.tokenizers import get_tokenizer
 
 from conversations.models import Message
+from sftpipeline.tokenizers import get_tokenizer
 from tests.conversations.factories import reviewer_factory, started_conversation
 from tests.conversations.test_structured_review import submitted_agentic
 from tests.structured_turns.factories import agentic_messages, tool_project
