@@ -31,7 +31,10 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data" / "oasst1_en_100_trees.jsonl"
+# ../shared/data beside the checkout; BENCH_DATA points elsewhere (e.g. from a worktree).
+DATA = Path(
+    os.environ.get("BENCH_DATA", ROOT.parent / "shared" / "data" / "oasst1_en_100_trees.jsonl")
+)
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/sft_bench_export"
 DOMAINS = ["python", "biology", "law", "math"]
 sys.path.insert(0, str(ROOT))
