@@ -330,7 +330,7 @@ def main() -> None:
     )
     _setup(args.database)
     sizes = [int(size) for size in args.sizes.split(",")]
-    source = f"{DATA.name} (texts cycled)" if DATA.exists() else "generated text"
+    source = f"{DATA.name} (texts recombined, numbered)" if DATA.exists() else "generated text"
     print(f"Seeding approved conversations shaped like {source} …")
     for size in sizes:
         _seed(f"bench-export-{size}", size)
