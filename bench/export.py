@@ -218,7 +218,17 @@ def measure_export(slug: str, workers: int, database_url: str, shard_size: int) 
         log = open(Path(env["EXPORT_ROOT"]) / f"worker-{number}.log", "w")  # noqa: SIM115
         processes.append(
             subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo"]
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "--pool=solo",
+                    "-l",
+                    "INFO",
+                ]
                 + ["-Q", queue, "-n", f"bench-{number}-{uuid.uuid4().hex[:6]}@%h"]
                 + ["--without-heartbeat", "--without-mingle", "--without-gossip"],
                 cwd=ROOT,
