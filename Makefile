@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 APP_STAMP := $(VENV)/.installed-app
 DEV_STAMP := $(VENV)/.installed-dev
+# axe-core for the accessibility browser tests, from the npm registry (tests/e2e/axe).
+AXE := tests/e2e/axe/node_modules/axe-core/axe.min.js
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -22,6 +24,10 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(APP_STAMP) $@
 
+$(AXE): tests/e2e/axe/package.json tests/e2e/axe/package-lock.json
+	npm ci --prefix tests/e2e/axe --no-audit --no-fund --silent
+	touch $@
+
 install: $(APP_STAMP)
 install-dev: $(DEV_STAMP)
 
@@ -31,8 +37,8 @@ run: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py seed_demo
 	HOST=$(HOST) PORT=$(PORT) bash bin/serve
 
-## test: install the dev extras and run the whole suite
-test: install-dev
+## test: install the dev extras and axe-core (npm), and run the whole suite
+test: install-dev $(AXE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## lint: ruff (lint rules and formatting) and mypy (types, cached in .mypy_cache)

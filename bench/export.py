@@ -18,6 +18,11 @@ Prints conversations/s for each worker count, the 2-to-1 worker ratio (target �
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sft_bench_export \\
     CELERY_BROKER_URL=redis://127.0.0.1:6379/12 \\
         .venv/bin/python bench/export.py --workers 1,2 [--sizes 200000] [--shard-size N]
+
+`--preference` runs the preference benchmark instead (see `preference_main`): the same
+seeding where a third of the conversations began as AI drafts that people rewrote, then
+pairs/s of the `preference` export beside conversations/s of the SFT export of the same
+data, both in this process on one shard (target ≥ 0.8×).
 """
 
 import argparse
@@ -95,9 +100,13 @@ def _conversation_shapes() -> list[list[tuple[str, str]]]:
     return shapes
 
 
-def _unique_messages(shapes: list[list[tuple[str, str]]], number: int) -> list[dict]:
+def _unique_messages(
+    shapes: list[list[tuple[str, str]]], number: int, *, drafted: bool = False
+) -> list[dict]:
     """Conversation `number`: the turns of one path with the assistant texts of another,
-    every message tagged with the conversation's number, so none repeats."""
+    every message tagged with the conversation's number, so none repeats. `drafted`: the
+    last reply began as an AI draft that the labeler rewrote (its first half kept, the rest
+    replaced: well above a 10% threshold)."""
     turns = shapes[number % len(shapes)]
     other = shapes[(number * 7 + 3) % len(shapes)]
     answers = [text for role, text in other if role == "assistant"] or ["…"]
@@ -113,10 +122,15 @@ def _unique_messages(shapes: list[list[tuple[str, str]]], number: int) -> list[d
                 "model_original": "",
             }
         )
+    if drafted and messages[-1]["role"] == "assistant":
+        words = messages[-1]["content"].split()
+        kept = " ".join(words[: len(words) // 2])
+        messages[-1]["origin"] = "model_edited"
+        messages[-1]["model_original"] = f"{kept} and so on, as a first draft would say it."
     return messages
 
 
-def _seed(slug: str, count: int) -> None:
+def _seed(slug: str, count: int, *, drafted_every: int = 0) -> None:
     from django.db import connection, transaction
     from django.utils import timezone
 
@@ -156,7 +170,14 @@ def _seed(slug: str, count: int) -> None:
                 )
                 for i in range(size)
             )
-            snapshots = [_unique_messages(shapes, offset + i) for i in range(size)]
+            snapshots = [
+                _unique_messages(
+                    shapes,
+                    offset + i,
+                    drafted=bool(drafted_every) and (offset + i) % drafted_every == 0,
+                )
+                for i in range(size)
+            ]
             revisions = Revision.objects.bulk_create(
                 Revision(
                     conversation=conversation,
@@ -315,12 +336,13 @@ def main() -> None:
     )
     parser.add_argument("--database", default=os.environ.get("DATABASE_URL", DEFAULT_DB))
     parser.add_argument("--sizes", default="200000")
-    parser.add_argument("--child", choices=["tiktoken"])
+    parser.add_argument("--child", choices=["tiktoken", "sft", "preference"])
     parser.add_argument("--workers", default="1,2")
     parser.add_argument(
         "--shard-size", type=int, default=0, help="conversations per shard (default: size / 8)"
     )
     parser.add_argument("--project")
+    parser.add_argument("--preference", action="store_true", help="the preference benchmark")
     args = parser.parse_args()
     if not args.database.startswith("postgres"):
         raise SystemExit("Run this on PostgreSQL: DATABASE_URL=postgres://…")
@@ -328,7 +350,15 @@ def main() -> None:
     os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"bench-export-{uuid.uuid4().hex[:8]}")
     if args.child:
         _setup(args.database)
-        print(json.dumps(measure_tiktoken(args.project)))
+        measure = {
+            "tiktoken": measure_tiktoken,
+            "sft": measure_sft,
+            "preference": measure_preference,
+        }[args.child]
+        print(json.dumps(measure(args.project)))
+        return
+    if args.preference:
+        preference_main(args.database, [int(size) for size in args.sizes.split(",")])
         return
 
     create_database(args.database)
@@ -387,6 +417,68 @@ def main() -> None:
     print()
     for line in ratios:
         print(line)
+
+
+# Preference pairs (contract 7) -----------------------------------------------------
+
+
+def measure_sft(slug: str) -> dict:
+    """The SFT export (JSONL + Parquet) of the project in this process, one shard, timed."""
+    return _measure_run(slug, "jsonl,parquet")
+
+
+def measure_preference(slug: str) -> dict:
+    """The `preference` export (pair JSONL + tokenized pair Parquet), one shard, timed."""
+    return _measure_run(slug, "preference")
+
+
+def _measure_run(slug: str, formats: str) -> dict:
+    from exports.services import export_config_from_dict, export_run
+    from sftpipeline.tokenizers import load_cl100k_base
+
+    config = export_config_from_dict({"projects": [slug], "val_fraction": 0.05, "formats": formats})
+    load_cl100k_base()
+    with tempfile.TemporaryDirectory(prefix="bench-preference-") as folder:
+        started = time.perf_counter()
+        manifest = export_run(config=config, destination=Path(folder) / "out", shard_size=1 << 30)
+        seconds = time.perf_counter() - started
+    return {
+        "conversations": manifest["counts"]["read"],
+        "pairs": manifest["counts"].get("preference", {}).get("pairs", 0),
+        "seconds": seconds,
+    }
+
+
+def preference_main(database_url: str, sizes: list[int]) -> None:
+    """Seed `bench-preference-{size}` (a third of the replies rewritten AI drafts) and print
+    pairs/s of the preference export beside conversations/s of the SFT export."""
+    create_database(database_url)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        env=_environment(database_url),
+        check=True,
+        cwd=ROOT,
+    )
+    _setup(database_url)
+    for size in sizes:
+        slug = f"bench-preference-{size}"
+        _seed(slug, size, drafted_every=3)
+        sft = _child("sft", slug, database_url)
+        pairs = _child("preference", slug, database_url)
+        sft_rate = sft["conversations"] / sft["seconds"]
+        pair_rate = pairs["pairs"] / pairs["seconds"]
+        print(f"\n{size:,} approved conversations, a third begun as AI drafts people rewrote")
+        print(
+            f"  SFT export (jsonl + parquet): {sft_rate:>10,.0f} conversations/s "
+            f"({sft['conversations']:,} in {sft['seconds']:.1f}s)"
+        )
+        print(
+            f"  preference export:            {pair_rate:>10,.0f} pairs/s "
+            f"({pairs['pairs']:,} pairs from {pairs['conversations']:,} conversations in "
+            f"{pairs['seconds']:.1f}s; {pairs['conversations'] / pairs['seconds']:,.0f} "
+            "conversations/s read)"
+        )
+        print(f"  pairs/s ÷ SFT conversations/s: {pair_rate / sft_rate:.2f} (target ≥ 0.8)")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ from difflib import SequenceMatcher
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from sftpipeline.preference import word_change_ratio
+
 # Words and the whitespace after them stay together, so the diff reads naturally.
 _TOKEN = re.compile(r"\S+\s*|\s+")
 
@@ -27,10 +29,6 @@ def word_diff(old: str, new: str) -> SafeString:
 
 
 def edit_ratio(original: str, edited: str) -> float:
-    """Share of the text a human changed, 0.0 (untouched) to 1.0 (rewritten), by words."""
-    if not original and not edited:
-        return 0.0
-    matcher = SequenceMatcher(
-        a=_TOKEN.findall(original or ""), b=_TOKEN.findall(edited or ""), autojunk=False
-    )
-    return round(1.0 - matcher.ratio(), 4)
+    """Share of the words a human changed, 0.0 (untouched) to 1.0 (rewritten): the same
+    measure the export's preference threshold compares against."""
+    return round(word_change_ratio(original or "", edited or ""), 4)

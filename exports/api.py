@@ -6,17 +6,20 @@ from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api_errors import ApiError
 from labeling.permissions import ADMIN, api_role, can_view_export_job
 
 from .models import ExportJob
 from .selectors import export_job_detail, export_jobs_recent
 from .services import (
+    ARTIFACT_MEDIA_TYPES,
     ExportConfigError,
+    artifact_media_type,
     export_artifact_open,
     export_config_from_dict,
     export_job_cancel,
@@ -46,6 +49,8 @@ class ExportCreateInput(serializers.Serializer):
     drop_reasoning = serializers.BooleanField(required=False, default=False)
     dedupe = serializers.BooleanField(required=False, default=True)
     license = serializers.CharField(required=False)
+    preference_sources = serializers.ListField(child=serializers.CharField(), required=False)
+    preference_threshold = serializers.FloatField(required=False)
 
     def validate(self, attrs):
         try:
@@ -77,8 +82,8 @@ class ExportJobOutput(serializers.Serializer):
     error = serializers.CharField()
     config = serializers.JSONField()
     created_at = serializers.DateTimeField()
-    started_at = serializers.DateTimeField()
-    finished_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
     files = ArtifactOutput(source="artifacts.all", many=True)
     manifest = serializers.JSONField()
 
@@ -105,7 +110,7 @@ class ExportListCreateApi(APIView):
         return Response(ExportJobOutput(jobs, many=True, context={"request": request}).data)
 
     @extend_schema(
-        operation_id="exports_create", request=ExportCreateInput, responses=ExportJobOutput
+        operation_id="exports_create", request=ExportCreateInput, responses={201: ExportJobOutput}
     )
     def post(self, request):
         data = ExportCreateInput(data=request.data)
@@ -150,7 +155,20 @@ class ExportFilesApi(APIView):
 class ExportFileDownloadApi(APIView):
     permission_classes = [api_role(ADMIN)]
 
-    @extend_schema(operation_id="exports_files_download", responses={200: OpenApiTypes.BINARY})
+    @extend_schema(
+        operation_id="exports_files_download",
+        responses={
+            **{
+                (200, media_type): OpenApiTypes.OBJECT
+                if media_type == "application/json"
+                else OpenApiTypes.BINARY
+                for media_type in [*ARTIFACT_MEDIA_TYPES.values(), "application/octet-stream"]
+            },
+            404: OpenApiResponse(
+                ApiError, description="No such export, or no such file in a finished one."
+            ),
+        },
+    )
     def get(self, request, pk: int, name: str):
         job = _job(request, pk)
         stream, url = export_artifact_open(job=job, name=name)
@@ -158,4 +176,6 @@ class ExportFileDownloadApi(APIView):
             return HttpResponseRedirect(url)
         if stream is None:
             raise Http404
-        return FileResponse(stream, as_attachment=True, filename=name)
+        return FileResponse(
+            stream, as_attachment=True, filename=name, content_type=artifact_media_type(name)
+        )

@@ -63,9 +63,31 @@ class ExportForm(forms.Form):
             ("jsonl", "JSONL conversations"),
             ("parquet", "Tokenized Parquet"),
             ("openai", "OpenAI fine-tuning JSONL"),
+            ("preference", "Preference pairs (DPO JSONL + tokenized Parquet)"),
+            ("kto", "KTO rows (one per distinct reply)"),
         ],
         initial=["jsonl", "parquet"],
         widget=forms.CheckboxSelectMultiple,
+    )
+    preference_sources = forms.MultipleChoiceField(
+        label="Pairs from",
+        choices=[
+            ("edit", "Corrected AI drafts (approved reply over the draft)"),
+            ("review_edit", "Reviewer edits (reviewer's reply over the labeler's)"),
+        ],
+        initial=["edit", "review_edit"],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="For the preference and KTO files. None ticked: both.",
+    )
+    preference_threshold = forms.FloatField(
+        label="Words a correction must change",
+        initial=0.1,
+        required=False,
+        min_value=0,
+        max_value=1,
+        help_text="Share of the reply's words, 0.1 = 10%: smaller edits (typo fixes) are no "
+        "preference.",
     )
     drop_reasoning = forms.BooleanField(
         label="Drop reasoning",

@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 
-from conversations.models import Conversation, ConversationState, Review, ReviewDecision
+from conversations.models import (
+    Conversation,
+    ConversationState,
+    Review,
+    ReviewDecision,
+    Revision,
+)
 from labeling.models import Project
 
 from .models import ExportJob, TokenizerAsset
@@ -172,6 +178,43 @@ def export_duplicate_candidates(
         for row in _export_rows(values):
             yield row.content_hash, row
         last_id = values[-1][0]
+
+
+@dataclass(slots=True)
+class RevisionRow:
+    """One revision of an exported conversation, as preference pairs read it."""
+
+    number: int
+    kind: str
+    messages: Any
+    created_by_id: int | None
+
+
+def export_reviewed_revisions(conversation_ids: list[int]) -> dict[int, list[RevisionRow]]:
+    """Every revision, in number order, of those conversations a reviewer edited (the
+    others hold no `review_edit` pair); one query."""
+    edited = Revision.objects.filter(
+        conversation_id__in=conversation_ids, kind=Revision.Kind.REVIEW_EDIT
+    ).values("conversation_id")
+    history: dict[int, list[RevisionRow]] = {}
+    for conversation_id, number, kind, messages, created_by in (
+        Revision.objects.filter(conversation_id__in=edited)
+        .order_by("conversation_id", "number")
+        .values_list("conversation_id", "number", "kind", "messages", "created_by_id")
+    ):
+        history.setdefault(conversation_id, []).append(
+            RevisionRow(number, kind, messages, created_by)
+        )
+    return history
+
+
+def export_draft_models(conversation_ids: list[int]) -> dict[int, str]:
+    """The model that wrote each conversation's imported AI draft, where the prompt's
+    metadata names it (`"draft_model"`); one query."""
+    models = Conversation.objects.filter(
+        id__in=conversation_ids, prompt__metadata__has_key="draft_model"
+    ).values_list("id", "prompt__metadata__draft_model")
+    return {conversation_id: str(model) for conversation_id, model in models if model}
 
 
 def export_project_tools(config: ExportConfig) -> dict[str, list[dict[str, Any]]]:

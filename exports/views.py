@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,13 +20,17 @@ from .selectors import export_job_detail, export_jobs_recent
 from .services import (
     ExportConfigError,
     ExportError,
+    artifact_media_type,
     export_artifact_open,
+    export_estimate,
     export_job_cancel,
     export_job_create,
     export_job_preview,
+    export_pair_preview,
     export_preview,
     tokenizer_asset_upload,
 )
+from .services.archive import export_zip_stream
 
 
 def _job_or_404(request, job_id: int) -> ExportJob:
@@ -73,6 +77,22 @@ def export_create(request):
     return redirect("exports:export-detail", job_id=job.id)
 
 
+FIX_THE_FORM = "Fix the settings marked in the form"
+
+
+def _field_errors(form: ExportForm) -> list[dict[str, str]]:
+    """The form's errors with the id of the input each belongs to, so the page can mark
+    those fields and link to them (an htmx fragment does not re-render the form)."""
+    return [
+        {
+            "id": form[name].id_for_label if name in form.fields else "",
+            "label": str(form[name].label) if name in form.fields else "Settings",
+            "message": " ".join(str(message) for message in messages),
+        }
+        for name, messages in form.errors.items()
+    ]
+
+
 @role_required(ADMIN)
 @require_GET
 def export_preview_view(request):
@@ -82,19 +102,49 @@ def export_preview_view(request):
     if form.is_valid():
         try:
             context["examples"] = export_preview(config=form.export_config())
+            context["pairs"] = export_pair_preview(config=form.export_config())
         except (ExportError, ExportConfigError) as error:
             context["preview_error"] = str(error)
     else:
-        context["preview_error"] = "Fix the settings marked in the form to see a preview."
+        context["preview_error"] = f"{FIX_THE_FORM} to see a preview."
+        context["field_errors"] = _field_errors(form)
     if request.htmx:
         return render(request, "exports/export_list.html#preview", context)
     return render(request, "exports/export_list.html", {**_list_context(form), **context})
 
 
 @role_required(ADMIN)
+@require_GET
+def export_estimate_view(request):
+    """How many conversations (and about how many tokens) the form's settings export, as
+    the settings change."""
+    form = ExportForm(request.GET)
+    context: dict[str, Any] = {"estimate": None, "estimate_error": "", "field_errors": []}
+    if form.is_valid():
+        try:
+            context["estimate"] = export_estimate(config=form.export_config())
+        except (ExportError, ExportConfigError) as error:
+            context["estimate_error"] = str(error)
+    else:
+        context["estimate_error"] = f"{FIX_THE_FORM} to see what matches."
+        context["field_errors"] = _field_errors(form)
+    if request.htmx:
+        return render(request, "exports/export_list.html#estimate", context)
+    return render(request, "exports/export_list.html", {**_list_context(form), **context})
+
+
+@role_required(ADMIN)
 def export_detail(request, job_id: int):
     job = _job_or_404(request, job_id)
-    context = {"job": job, "seconds_left": job.seconds_left(timezone.now())}
+    per_split = (job.manifest or {}).get("counts", {}).get("per_split", {})
+    context = {
+        "job": job,
+        "seconds_left": job.seconds_left(timezone.now()),
+        # A published export with a split that holds nothing (e.g. validation fraction 0).
+        "empty_splits": [name for name, count in per_split.items() if not count]
+        if job.status == ExportJob.Status.SUCCEEDED
+        else [],
+    }
     if request.htmx and request.GET.get("part") == "progress":
         if not job.is_active:
             # The job just finished: reload once to show its files and preview.
@@ -140,7 +190,24 @@ def artifact_download(request, job_id: int, name: str):
         return redirect(url)
     if stream is None:
         raise Http404("No such file in this export.")
-    return FileResponse(stream, as_attachment=True, filename=f"export-{job.id}-{name}")
+    return FileResponse(
+        stream,
+        as_attachment=True,
+        filename=f"export-{job.id}-{name}",
+        content_type=artifact_media_type(name),
+    )
+
+
+@role_required(ADMIN)
+@require_GET
+def export_zip_download(request, job_id: int):
+    """The whole published export as one zip, streamed as it is compressed."""
+    job = _job_or_404(request, job_id)
+    if job.status != ExportJob.Status.SUCCEEDED:
+        raise Http404("This export has no published files.")
+    response = StreamingHttpResponse(export_zip_stream(job=job), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="export-{job.id}.zip"'
+    return response
 
 
 @role_required(ADMIN)

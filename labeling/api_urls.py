@@ -15,6 +15,16 @@ urlpatterns = [
     ),
     path("projects/<slug:slug>/prompts/", prompts.PromptListApi.as_view(), name="api-prompts"),
     path(
+        "projects/<slug:slug>/prompts/<int:prompt_id>/",
+        prompts.PromptDetailApi.as_view(),
+        name="api-prompt",
+    ),
+    path(
+        "projects/<slug:slug>/prompts/<int:prompt_id>/retire/",
+        prompts.PromptRetireApi.as_view(),
+        name="api-prompt-retire",
+    ),
+    path(
         "projects/<slug:slug>/prompts/import/",
         prompts.PromptImportApi.as_view(),
         name="api-prompts-import",

@@ -1,10 +1,10 @@
 import json
-import re
+from typing import cast
 
 from django import forms
 
 from .models import Domain, Project, ReasoningMode, Role, default_rubric
-from .services.projects import PROJECT_FIELDS
+from .services.projects import PROJECT_FIELDS, rubric_normalized
 
 
 class MemberForm(forms.Form):
@@ -38,17 +38,36 @@ class DomainForm(forms.Form):
 
 
 class RubricField(forms.CharField):
-    """The rubric as criterion names separated by commas or new lines; the service checks them."""
+    """The rubric, one criterion a line as `name | Label | description` (label and description
+    optional; a line with one comma-separated list of names is read as the old format). The
+    service checks the criteria."""
+
+    widget = forms.Textarea(attrs={"rows": 5})
 
     def prepare_value(self, value):
         if isinstance(value, list):
-            return ", ".join(str(v.get("name", v) if isinstance(v, dict) else v) for v in value)
+            lines = []
+            for criterion in rubric_normalized(value):
+                if isinstance(criterion, dict):
+                    parts = [criterion["name"], criterion["label"], criterion["description"]]
+                    lines.append(" | ".join(part for part in parts if part))
+            return "\n".join(lines)
         return value
 
     def to_python(self, value):
-        text = super().to_python(value)
         # CharField gives "" for empty input (its empty_value), never None.
-        return [name.strip() for name in re.split(r"[,\n]", text or "") if name.strip()]
+        text = super().to_python(value) or ""
+        criteria = []
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            if "|" not in line and "," in line:
+                criteria += [{"name": n.strip()} for n in line.split(",") if n.strip()]
+                continue
+            name, _, rest = (part.strip() for part in line.partition("|"))
+            label, _, description = (part.strip() for part in rest.partition("|"))
+            criteria.append({"name": name, "label": label, "description": description})
+        return criteria
 
 
 class ToolsField(forms.JSONField):
@@ -65,9 +84,12 @@ class ProjectForm(forms.ModelForm):
 
     rubric = RubricField(
         label="Review rubric",
-        initial=", ".join(default_rubric()),
-        help_text="Criteria reviewers score 1 to 5, separated by commas: 1 to 10 short "
-        "lowercase names (letters, digits, - or _).",
+        initial=default_rubric,
+        help_text="One criterion a line: name | Label | description, e.g. "
+        '"code_quality | Code quality | Idiomatic, tested, readable". Reviewers score each '
+        "1 to 5 and see the label, with the description as help. 1 to 10 criteria; names are "
+        "short lowercase words (letters, digits, - or _) and stay fixed so old scores keep "
+        "their meaning.",
     )
     tools = ToolsField(
         label="Declared tools (JSON)",
@@ -86,6 +108,14 @@ class ProjectForm(forms.ModelForm):
             "domains": forms.CheckboxSelectMultiple,
             "description": forms.Textarea(attrs={"rows": 3}),
             "fixed_system_message": forms.Textarea(attrs={"rows": 3}),
+            "ai_draft_temperature": forms.NumberInput(attrs={"step": "0.1", "min": 0, "max": 2}),
+        }
+        labels = {
+            "ai_drafts_enabled": "AI drafts on",
+            "ai_draft_base_url": "Endpoint URL",
+            "ai_draft_model": "Model",
+            "ai_draft_temperature": "Temperature",
+            "ai_draft_max_tokens": "Max tokens per draft",
         }
         help_texts = {
             "slug": "Used in URLs, the API and the CLI. Leave empty to derive it from the name.",
@@ -96,6 +126,12 @@ class ProjectForm(forms.ModelForm):
             "approvals_needed": "Approving reviews a conversation needs.",
             "reasoning_mode": "Whether assistant replies carry the reasoning written before "
             "the answer: required blocks submitting a reply without it, off one with it.",
+            "ai_drafts_enabled": "Labelers may ask for an AI draft of an assistant reply.",
+            "ai_draft_base_url": "An OpenAI-compatible chat-completions API, e.g. "
+            "https://api.openai.com/v1. Empty: the server's AI_DRAFT_BASE_URL.",
+            "ai_draft_model": "Empty: the server's AI_DRAFT_MODEL.",
+            "ai_draft_temperature": "0 to 2; empty: the endpoint's default.",
+            "ai_draft_max_tokens": "Empty: the endpoint's default.",
         }
 
     def __init__(self, *args, **kwargs):
@@ -124,7 +160,61 @@ class PromptUploadForm(forms.Form):
         initial="skip",
         label="Duplicates",
     )
+    domain = forms.ModelChoiceField(
+        Domain.objects.none(),
+        to_field_name="slug",
+        required=False,
+        empty_label="No domain",
+        label="Domain for the whole import",
+        help_text="Given to every prompt of the file that names no domain of its own.",
+    )
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A project's prompts take its own domains (any domain when it names none).
+        domains = project.domains.all() if project.domains.exists() else Domain.objects.all()
+        cast(forms.ModelChoiceField, self.fields["domain"]).queryset = domains.order_by("name")
 
 
 class SkipForm(forms.Form):
     reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class PromptFilterForm(forms.Form):
+    """The prompts page's filters (the API reads the same through PromptFilter)."""
+
+    q = forms.CharField(label="Search", required=False, max_length=200)
+    domain = forms.ChoiceField(required=False)
+    status = forms.ChoiceField(required=False)
+    batch = forms.TypedChoiceField(label="Import", required=False, coerce=int, empty_value=None)
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        from .selectors import PromptStatus
+
+        cast(forms.ChoiceField, self.fields["domain"]).choices = [
+            ("", "Any domain"),
+            ("none", "No domain"),
+            *((d.slug, d.name) for d in Domain.objects.order_by("name")),
+        ]
+        cast(forms.ChoiceField, self.fields["status"]).choices = [
+            ("", "Any status"),
+            *PromptStatus.choices,
+        ]
+        cast(forms.ChoiceField, self.fields["batch"]).choices = [
+            ("", "Any import"),
+            *(
+                (b.pk, f"#{b.pk} {b.file_name} ({b.created_at:%Y-%m-%d})")
+                for b in project.import_batches.order_by("-created_at")[:200]
+            ),
+        ]
+
+
+class PromptEditForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}))
+    domain = forms.ModelChoiceField(
+        Domain.objects.order_by("name"),
+        to_field_name="slug",
+        required=False,
+        empty_label="No domain",
+    )

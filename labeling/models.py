@@ -60,8 +60,13 @@ class ReasoningMode(models.TextChoices):
     REQUIRED = "required", "Required on every assistant reply"
 
 
-def default_rubric() -> list[str]:
-    return ["helpfulness", "correctness", "harmlessness", "style"]
+def default_rubric() -> list[dict[str, str]]:
+    return [
+        {"name": "helpfulness", "label": "Helpfulness", "description": ""},
+        {"name": "correctness", "label": "Correctness", "description": ""},
+        {"name": "harmlessness", "label": "Harmlessness", "description": ""},
+        {"name": "style", "label": "Style", "description": ""},
+    ]
 
 
 class Project(models.Model):
@@ -83,6 +88,12 @@ class Project(models.Model):
     tokenizer = models.CharField(max_length=100, default="cl100k_base")
     template = models.CharField(max_length=40, default="chatml-sep")
     ai_drafts_enabled = models.BooleanField(default=False)
+    # Where AI drafts come from; blank means the server's AI_DRAFT_BASE_URL / AI_DRAFT_MODEL.
+    # The API key is never stored here: it is read from AI_DRAFT_API_KEY.
+    ai_draft_base_url = models.URLField(max_length=500, blank=True)
+    ai_draft_model = models.CharField(max_length=200, blank=True)
+    ai_draft_temperature = models.FloatField(null=True, blank=True)
+    ai_draft_max_tokens = models.PositiveIntegerField(null=True, blank=True)
     # Structured turns (design.md contract 6): declared tools as OpenAI / Hugging Face
     # function specs, and whether assistant replies carry their reasoning.
     tools = models.JSONField(default=list, blank=True)
@@ -176,6 +187,10 @@ class ImportBatch(models.Model):
     # Background imports (the browser's confirm, the API's ?async=1): what to run and how far
     # it got. The worker writes progress while checking rows, outside the import's transaction.
     on_duplicate = models.CharField(max_length=8, default="skip")
+    # The domain given to every prompt of the import that names none of its own.
+    default_domain = models.ForeignKey(
+        Domain, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     upload_name = models.CharField(
         max_length=100, blank=True, help_text="The kept upload in MEDIA_ROOT/tmp while queued."
     )
@@ -225,6 +240,8 @@ class Prompt(models.Model):
     # Written + unexpired leases; kept by the assignment service under the row lock.
     slots_taken = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+    # A retired prompt leaves the pool: no new lease; leases already running may finish.
+    retired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -1,6 +1,9 @@
-from django.db.models import Q, QuerySet
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db import connection, models
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from .models import (
+    Assignment,
     Domain,
     Project,
     ProjectStatus,
@@ -59,3 +62,49 @@ def labeler_projects(user: User) -> list[Project]:
         .distinct()
         .order_by("-priority", "name")
     )
+
+
+class PromptStatus(models.TextChoices):
+    OPEN = "open", "Open (nobody started it)"
+    STARTED = "started", "Started"
+    RETIRED = "retired", "Retired"
+
+
+def prompts_find(
+    project: Project,
+    *,
+    search: str = "",
+    domain: str = "",
+    status: str = "",
+    batch: int | None = None,
+) -> QuerySet[Prompt]:
+    """A project's prompts for its admins' prompts page and API, newest first. `search` is
+    PostgreSQL full-text search (English stemming, web-search syntax) on PostgreSQL and a
+    case-insensitive substring elsewhere; `domain` is a slug or "none"."""
+    started = Exists(Assignment.objects.filter(prompt=OuterRef("pk")))
+    prompts = (
+        Prompt.objects.filter(project=project)
+        .select_related("domain", "import_batch")
+        .annotate(started=started)
+        .order_by("-id")
+    )
+    if search:
+        if connection.vendor == "postgresql":
+            prompts = prompts.annotate(search_vector=SearchVector("text", config="english")).filter(
+                search_vector=SearchQuery(search, config="english", search_type="websearch")
+            )
+        else:
+            prompts = prompts.filter(text__icontains=search)
+    if domain == "none":
+        prompts = prompts.filter(domain__isnull=True)
+    elif domain:
+        prompts = prompts.filter(domain__slug=domain)
+    if status == PromptStatus.RETIRED:
+        prompts = prompts.filter(retired_at__isnull=False)
+    elif status == PromptStatus.STARTED:
+        prompts = prompts.filter(started=True, retired_at__isnull=True)
+    elif status == PromptStatus.OPEN:
+        prompts = prompts.filter(started=False, retired_at__isnull=True)
+    if batch is not None:
+        prompts = prompts.filter(import_batch_id=batch)
+    return prompts

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import members, projects
+from .views import members, projects, prompts
 
 app_name = "labeling"
 
@@ -18,6 +18,17 @@ urlpatterns = [
     path("projects/<slug:slug>/delete/", projects.project_delete_view, name="project-delete"),
     path("projects/<slug:slug>/guidelines/", projects.project_guidelines, name="guidelines"),
     path("projects/<slug:slug>/import/", projects.prompt_upload, name="prompt-upload"),
+    path("projects/<slug:slug>/prompts/", prompts.prompt_list, name="prompt-list"),
+    path(
+        "projects/<slug:slug>/prompts/<int:prompt_id>/",
+        prompts.prompt_edit,
+        name="prompt-edit",
+    ),
+    path(
+        "projects/<slug:slug>/prompts/<int:prompt_id>/retire/",
+        prompts.prompt_retire_view,
+        name="prompt-retire",
+    ),
     path(
         "projects/<slug:slug>/import/confirm/",
         projects.prompt_import_confirm,

@@ -57,6 +57,9 @@ class CardConfig:
     collection: Mapping[str, int] = field(default_factory=dict)
     #: Files per split and format: one keeps ``train.jsonl``, more are ``train-00000-of-00004.jsonl``…
     shards: int = 1
+    #: Preference pairs (contract 7): ``{"sources", "threshold", "pairs", "per_source",
+    #: "per_split", "left_out", "kto_rows"?}``; empty when no pair file was written.
+    preference: Mapping[str, Any] = field(default_factory=dict)
 
 
 def size_category(count: int) -> str:
@@ -83,11 +86,17 @@ def _front_matter(stats: Stats, config: CardConfig) -> list[str]:
         ("default", "jsonl"),
         ("tokenized", "parquet"),
         ("openai", "openai"),
+        ("preference", "preference"),
+        ("preference_tokenized", "preference_parquet"),
+        ("kto", "kto"),
     ]
+    formats = {*config.formats}
+    if "preference" in formats:
+        formats.add("preference_parquet")
     if config.packed_seq_len:
         kinds.append(("packed", "packed"))
     for name, kind in kinds:
-        if kind != "packed" and kind not in config.formats:
+        if kind != "packed" and kind not in formats:
             continue
         lines += [f"- config_name: {name}", "  data_files:"]
         for split in splits if kind != "packed" else config.packed_splits:
@@ -177,6 +186,7 @@ def render_dataset_card(stats: Stats, config: CardConfig) -> str:
         ],
     )
     lines += _structured_section(stats, config)
+    lines += _preference_section(config.preference, config.shards)
     lines += _format_section(config, structured=stats.has_structured_turns)
     lines += ["", "## How the data was collected", ""]
     collection = dict(config.collection)
@@ -236,6 +246,58 @@ def _format_section(config: CardConfig, *, structured: bool = False) -> list[str
                 "within each shard: a packed sequence never holds conversations of two "
                 "shards, so the last sequence of each shard may carry more padding."
             )
+    return lines
+
+
+_LEFT_OUT_WORDS = {
+    "below_threshold": "fewer words changed than the threshold",
+    "identical": "chosen equal to rejected",
+    "prompt_changed": "the prompt itself was edited between the two replies",
+    "duplicate": "the same pair from another source",
+    "too_long": "longer than the maximum tokens",
+}
+
+
+def _preference_section(preference: Mapping[str, Any], shards: int = 1) -> list[str]:
+    """Pairs per source and split, the threshold, and what was left out and why."""
+    if not preference:
+        return []
+    threshold = preference["threshold"]
+    lines = [
+        "",
+        "## Preference pairs",
+        "",
+        f"{preference['pairs']} pairs (prompt, chosen reply, rejected reply) from the "
+        "corrections people made: `edit` = an approved reply against the AI draft it began "
+        "as, `review_edit` = a reviewer's reply against the labeler's submitted one. A "
+        f"correction is a pair when at least {threshold:.0%} of its words changed (word-level "
+        "edit distance over the longer reply's words). A pair's split is its conversation's.",
+        "",
+    ]
+    if shards > 1:
+        lines += [
+            f"Like the other files, the pairs come in {shards} shards: each shard holds the "
+            "pairs of its own conversations (e.g. "
+            f"`{split_filename('train', 'preference', shard=0, shards=shards)}`).",
+            "",
+        ]
+    lines += _table(
+        ["source", "pairs"], [(f"`{name}`", n) for name, n in preference["per_source"].items()]
+    )
+    lines += [""]
+    lines += _table(["split", "pairs"], list(preference["per_split"].items()))
+    lines += ["", "Left out:", ""]
+    lines += _table(
+        ["reason", "candidates"],
+        [(_LEFT_OUT_WORDS.get(r, r), n) for r, n in preference["left_out"].items()],
+    )
+    if "kto_rows" in preference:
+        kto = preference["kto_rows"]
+        lines += [
+            "",
+            f"`{split_filename('train', 'kto')}` (and validation): one row per distinct reply, "
+            f"{kto['true']} labelled true (chosen, never rejected) and {kto['false']} false.",
+        ]
     return lines
 
 

@@ -33,7 +33,9 @@ __all__ = [
     "split_filename",
 ]
 
-FileKind = Literal["jsonl", "parquet", "packed", "openai"]
+FileKind = Literal[
+    "jsonl", "parquet", "packed", "openai", "preference", "preference_parquet", "kto"
+]
 
 TOKENIZED_SCHEMA = pa.schema(
     [
@@ -63,13 +65,17 @@ DEFAULT_ROW_GROUP_SIZE = 1024
 
 def split_filename(split: str, kind: FileKind, *, shard: int = 0, shards: int = 1) -> str:
     """The file name of a split's artifact: ``train.jsonl``, ``train.parquet``,
-    ``train.packed.parquet``, ``train.openai.jsonl``; with several shards, Hugging Face's
+    ``train.packed.parquet``, ``train.openai.jsonl``, ``train.preference.jsonl``,
+    ``train.preference.parquet``, ``train.kto.jsonl``; with several shards, Hugging Face's
     ``train-00003-of-00005.jsonl`` (and so on) for shard 3 of 5."""
     suffix = {
         "jsonl": ".jsonl",
         "parquet": ".parquet",
         "packed": ".packed.parquet",
         "openai": ".openai.jsonl",
+        "preference": ".preference.jsonl",
+        "preference_parquet": ".preference.parquet",
+        "kto": ".kto.jsonl",
     }[kind]
     if shards > 1:
         return f"{split}-{shard:05d}-of-{shards:05d}{suffix}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import cast
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -30,6 +30,7 @@ from conversations.services import (
 from conversations.services.authoring import message_dicts
 from conversations.services.drafts import draft_request_create, draft_requests_expire_stale
 from conversations.services.tokens import token_counts
+from core.api_errors import ApiError
 from labeling.models import Project, User
 from labeling.permissions import LABELER, api_role
 
@@ -71,6 +72,68 @@ def _detail(conversation: Conversation) -> dict:
         "submitted_at": conversation.submitted_at,
         "messages": _messages_out(conversation),
     }
+
+
+class MessageOutput(serializers.Serializer):
+    position = serializers.IntegerField()
+    role = serializers.CharField()
+    content = serializers.CharField()
+    origin = serializers.CharField(help_text="human, model or model_edited")
+    model_original = serializers.CharField(help_text="The AI draft's text, when there was one.")
+    edit_ratio = serializers.FloatField(
+        allow_null=True, help_text="Share of the AI draft changed; null for human text."
+    )
+
+
+class ConversationDetailOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    project = serializers.SlugField()
+    state = serializers.CharField()
+    version = serializers.IntegerField()
+    updated_at = serializers.DateTimeField()
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    messages = MessageOutput(many=True)
+
+
+class SaveOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    version = serializers.IntegerField()
+    state = serializers.CharField()
+    saved_at = serializers.DateTimeField()
+
+
+class CurrentTextOutput(serializers.Serializer):
+    version = serializers.IntegerField()
+    messages = MessageOutput(many=True)
+
+
+class SaveConflictOutput(ApiError):
+    current = CurrentTextOutput(help_text="What is saved now, to merge with your text.")
+
+
+class TokenCountsOutput(serializers.Serializer):
+    per_message = serializers.ListField(child=serializers.IntegerField())
+    total = serializers.IntegerField(allow_null=True, help_text="null when it cannot be counted")
+    max_tokens = serializers.IntegerField()
+    tokenizer = serializers.CharField()
+    level = serializers.ChoiceField(["ok", "near", "over"])
+    error = serializers.CharField(help_text="Why there are no counts, when there are none.")
+
+
+class CheckOutput(serializers.Serializer):
+    code = serializers.CharField()
+    severity = serializers.CharField(help_text="blocking or warning")
+    message = serializers.CharField()
+    position = serializers.IntegerField(allow_null=True, help_text="the message concerned")
+
+
+class ChecksOutput(serializers.Serializer):
+    blocking = serializers.BooleanField()
+    checks = CheckOutput(many=True)
+    tokens = TokenCountsOutput()
+
+
+STALE_VERSION = OpenApiResponse(ApiError, description="Saved elsewhere since that version.")
 
 
 class MessageInput(serializers.Serializer):
@@ -118,12 +181,18 @@ class ConversationListApi(ListAPIView):
 class ConversationDetailApi(APIView):
     """GET the messages and version; PUT/PATCH the whole message list with the version edited."""
 
-    @extend_schema(responses=None)
+    @extend_schema(responses=ConversationDetailOutput)
     def get(self, request, conversation_id: int):
         conversation = own_conversation(request.user, editor_conversation(conversation_id))
         return Response(_detail(conversation))
 
-    @extend_schema(request=SaveInput, responses=None)
+    @extend_schema(
+        request=SaveInput,
+        responses={
+            200: SaveOutput,
+            409: OpenApiResponse(SaveConflictOutput, description="Saved elsewhere meanwhile."),
+        },
+    )
     def put(self, request, conversation_id: int):
         own_conversation(request.user, conversation_for_access(conversation_id))
         data = SaveInput(data=request.data)
@@ -155,7 +224,9 @@ class ConversationDetailApi(APIView):
 class SubmitApi(APIView):
     """POST {version}: submit for review; 400 lists the blocking checks, 409 a stale version."""
 
-    @extend_schema(request=VersionInput, responses=None)
+    @extend_schema(
+        request=VersionInput, responses={200: ConversationDetailOutput, 409: STALE_VERSION}
+    )
     def post(self, request, conversation_id: int):
         own_conversation(request.user, conversation_for_access(conversation_id))
         data = VersionInput(data=request.data)
@@ -184,7 +255,7 @@ def _messages_for(request, conversation: Conversation) -> list[dict]:
 class TokensApi(APIView):
     """Token counts per message and in total, with the project's tokenizer and template."""
 
-    @extend_schema(request=MessagesInput, responses=None)
+    @extend_schema(request=MessagesInput, responses={200: TokenCountsOutput})
     def get(self, request, conversation_id: int):
         conversation = own_conversation(request.user, editor_conversation(conversation_id))
         messages = _messages_for(request, conversation)
@@ -196,7 +267,7 @@ class TokensApi(APIView):
 class ChecksApi(APIView):
     """The quality checks (blocking and warnings) over the stored or the posted messages."""
 
-    @extend_schema(request=MessagesInput, responses=None)
+    @extend_schema(request=MessagesInput, responses={200: ChecksOutput})
     def get(self, request, conversation_id: int):
         conversation = own_conversation(request.user, editor_conversation(conversation_id))
         messages = _messages_for(request, conversation)
@@ -238,7 +309,7 @@ class DraftInput(serializers.Serializer):
 class DraftRequestCreateApi(APIView):
     """POST {position}: ask for an AI draft of that assistant turn (202; poll its status)."""
 
-    @extend_schema(request=DraftInput, responses=DraftRequestOutput)
+    @extend_schema(request=DraftInput, responses={202: DraftRequestOutput})
     def post(self, request, conversation_id: int):
         own_conversation(request.user, conversation_for_access(conversation_id))
         data = DraftInput(data=request.data)

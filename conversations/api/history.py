@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conversations.selectors.history import (
+    REVIEW,
     REVISION,
     conversation_history,
     history_conversation,
@@ -45,6 +47,61 @@ def review_out(review) -> dict:
     }
 
 
+class MessageCommentOutput(serializers.Serializer):
+    position = serializers.IntegerField()
+    text = serializers.CharField()
+
+
+class RevisionOutput(serializers.Serializer):
+    number = serializers.IntegerField()
+    kind = serializers.CharField()
+    created_by = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    reason = serializers.CharField()
+    messages = serializers.ListField(child=serializers.DictField())
+
+
+class ReviewOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    reviewer = serializers.CharField()
+    revision = serializers.IntegerField()
+    decision = serializers.CharField()
+    scores = serializers.DictField(child=serializers.IntegerField())
+    comment = serializers.CharField()
+    message_comments = MessageCommentOutput(many=True)
+    created_at = serializers.DateTimeField()
+
+
+class TimelineEntryOutput(serializers.Serializer):
+    """A revision's fields or a review's, by `type`; the other kind's fields are absent."""
+
+    type = serializers.ChoiceField([REVISION, REVIEW])
+    # A revision's
+    number = serializers.IntegerField(required=False)
+    kind = serializers.CharField(required=False)
+    created_by = serializers.CharField(required=False, allow_null=True)
+    reason = serializers.CharField(required=False)
+    messages = serializers.ListField(child=serializers.DictField(), required=False)
+    # A review's
+    id = serializers.IntegerField(required=False)
+    reviewer = serializers.CharField(required=False)
+    revision = serializers.IntegerField(required=False)
+    decision = serializers.CharField(required=False)
+    scores = serializers.DictField(child=serializers.IntegerField(), required=False)
+    comment = serializers.CharField(required=False)
+    message_comments = MessageCommentOutput(many=True, required=False)
+    # Both
+    created_at = serializers.DateTimeField()
+
+
+class HistoryOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    state = serializers.CharField()
+    version = serializers.IntegerField()
+    current_revision = serializers.IntegerField(allow_null=True)
+    timeline = TimelineEntryOutput(many=True)
+
+
 class HistoryApi(APIView):
     """The conversation's timeline, oldest first: each entry is `{"type": "revision", ...}`
     (number, kind, who, when, reason, messages) or `{"type": "review", ...}` (decision,
@@ -53,7 +110,7 @@ class HistoryApi(APIView):
     For its author, admins and the reviewers who may review it; 404 for anyone else.
     """
 
-    @extend_schema(responses=None)
+    @extend_schema(responses=HistoryOutput)
     def get(self, request, conversation_id: int):
         conversation = history_conversation(conversation_id=conversation_id)
         if conversation is None or not can_view_conversation_history(request.user, conversation):

@@ -1,13 +1,13 @@
 """The review API: the queue, claims, decisions, reviewer edits and notifications."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conversations.access import conversation_to_review
 from conversations.api.errors import review_error_response, version_conflict_response
-from conversations.api.history import review_out, revision_out
+from conversations.api.history import ReviewOutput, RevisionOutput, review_out, revision_out
 from conversations.models import ReviewDecision
 from conversations.selectors import review as selectors
 from conversations.services import (
@@ -19,6 +19,7 @@ from conversations.services import (
     review_submit,
 )
 from conversations.services.authoring import message_dicts
+from core.api_errors import ApiError
 from labeling.permissions import REVIEWER, api_role
 
 QUEUE_LIMIT = 200
@@ -30,14 +31,104 @@ class QueueItemOutput(serializers.Serializer):
         help_text="The first 120 characters of the prompt (its first user message), plain text."
     )
     project = serializers.CharField(source="project.slug")
-    domain = serializers.CharField(source="prompt.domain.slug", default=None)
-    labeler = serializers.CharField(source="labeler.username", default=None)
+    domain = serializers.CharField(source="prompt.domain.slug", default=None, allow_null=True)
+    labeler = serializers.CharField(source="labeler.username", default=None, allow_null=True)
     submitted_at = serializers.DateTimeField()
-    revision = serializers.IntegerField(source="current_revision.number", default=None)
+    revision = serializers.IntegerField(
+        source="current_revision.number", default=None, allow_null=True
+    )
     approvals = serializers.IntegerField()
     approvals_needed = serializers.IntegerField(source="project.approvals_needed")
     claimed_by_me = serializers.BooleanField()
     claims_by_others = serializers.IntegerField()
+
+
+class QueueProjectCount(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class QueueDomainCount(serializers.Serializer):
+    slug = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class QueueLabelerCount(serializers.Serializer):
+    id = serializers.IntegerField(allow_null=True)
+    username = serializers.CharField(allow_null=True)
+    count = serializers.IntegerField()
+
+
+class QueueCountsOutput(serializers.Serializer):
+    total = serializers.IntegerField()
+    projects = QueueProjectCount(many=True)
+    domains = QueueDomainCount(many=True)
+    labelers = QueueLabelerCount(many=True)
+
+
+class ReviewQueueOutput(serializers.Serializer):
+    counts = QueueCountsOutput(help_text="What waits in your whole queue, unfiltered.")
+    results = QueueItemOutput(many=True, help_text=f"At most {QUEUE_LIMIT}, oldest first.")
+
+
+class ClaimOutput(serializers.Serializer):
+    conversation = serializers.IntegerField()
+    reviewer = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+class ReviewDecisionOutput(serializers.Serializer):
+    review = ReviewOutput()
+    conversation_state = serializers.CharField()
+
+
+class ReviewEditOutput(serializers.Serializer):
+    revision = RevisionOutput()
+    version = serializers.IntegerField()
+
+
+class EditConflictOutput(serializers.Serializer):
+    position = serializers.IntegerField(allow_null=True)
+    yours = serializers.CharField(allow_null=True)
+    theirs = serializers.CharField(allow_null=True)
+
+
+class ReviewEditConflict(ApiError):
+    version = serializers.IntegerField(help_text="The version saved now.")
+    conflicts = EditConflictOutput(many=True)
+
+
+class NotificationOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+    url = serializers.CharField()
+    conversation = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    read = serializers.BooleanField()
+
+
+class NotificationsOutput(serializers.Serializer):
+    unread = serializers.IntegerField()
+    results = NotificationOutput(many=True)
+
+
+class NotificationsReadInput(serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.IntegerField(), required=False, help_text="Leave out to mark all."
+    )
+
+
+class MarkedReadOutput(serializers.Serializer):
+    marked_read = serializers.IntegerField()
+
+
+# 400: the conversation is not in a state to review; 409: another reviewer's claim, or a
+# revision that is no longer current.
+REVIEW_REFUSALS = {
+    400: OpenApiResponse(ApiError, description="Not in review (or another rule refuses)."),
+    409: OpenApiResponse(ApiError, description="Claimed by another, or a stale revision."),
+}
 
 
 class ReviewQueueFilter(serializers.Serializer):
@@ -53,7 +144,7 @@ class ReviewQueueApi(APIView):
 
     permission_classes = [api_role(REVIEWER)]
 
-    @extend_schema(parameters=[ReviewQueueFilter], responses=QueueItemOutput(many=True))
+    @extend_schema(parameters=[ReviewQueueFilter], responses=ReviewQueueOutput)
     def get(self, request):
         query = ReviewQueueFilter(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -74,7 +165,7 @@ class ReviewQueueApi(APIView):
 class ClaimApi(APIView):
     permission_classes = [api_role(REVIEWER)]
 
-    @extend_schema(request=None, responses=None)
+    @extend_schema(request=None, responses={201: ClaimOutput, **REVIEW_REFUSALS})
     def post(self, request, conversation_id: int):
         conversation = conversation_to_review(request.user, conversation_id)
         try:
@@ -115,7 +206,7 @@ class ConversationReviewsApi(APIView):
 
     permission_classes = [api_role(REVIEWER)]
 
-    @extend_schema(request=ReviewInput, responses=None)
+    @extend_schema(request=ReviewInput, responses={201: ReviewDecisionOutput, **REVIEW_REFUSALS})
     def post(self, request, conversation_id: int):
         conversation = conversation_to_review(request.user, conversation_id)
         data = ReviewInput(data=request.data)
@@ -153,7 +244,16 @@ class ReviewEditApi(APIView):
 
     permission_classes = [api_role(REVIEWER)]
 
-    @extend_schema(request=ReviewEditInput, responses=None)
+    @extend_schema(
+        request=ReviewEditInput,
+        responses={
+            201: ReviewEditOutput,
+            **REVIEW_REFUSALS,
+            409: OpenApiResponse(
+                ReviewEditConflict, description="The version moved on: both texts, or a claim."
+            ),
+        },
+    )
     def post(self, request, conversation_id: int):
         conversation = conversation_to_review(request.user, conversation_id)
         data = ReviewEditInput(data=request.data)
@@ -202,7 +302,7 @@ def _content_at(messages: list[dict], position) -> str | None:
 class NotificationsApi(APIView):
     """GET: your notifications, newest first, with the unread count. POST: mark read."""
 
-    @extend_schema(responses=None)
+    @extend_schema(responses=NotificationsOutput)
     def get(self, request):
         items = selectors.notification_list(user=request.user)
         return Response(
@@ -222,7 +322,7 @@ class NotificationsApi(APIView):
             }
         )
 
-    @extend_schema(request=None, responses=None)
+    @extend_schema(request=NotificationsReadInput, responses={200: MarkedReadOutput})
     def post(self, request):
         ids = request.data.get("ids") if hasattr(request.data, "get") else None
         if ids is not None and (

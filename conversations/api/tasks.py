@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conversations.services import next_task, task_skip
+from core.api_errors import ApiError
 from labeling.api.projects import PromptOutput, project_for
 from labeling.models import Assignment
 from labeling.permissions import LABELER, api_role, can_work_on_assignment
@@ -30,12 +31,23 @@ class TaskSkipInput(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 
+class SkippedOutput(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The assignment.")
+    status = serializers.CharField()
+
+
 class TaskNextApi(APIView):
     permission_classes = [api_role(LABELER)]
 
     @extend_schema(
         request=TaskNextInput,
-        responses={200: TaskOutput, 204: OpenApiResponse(description="No task right now")},
+        responses={
+            200: TaskOutput,
+            204: OpenApiResponse(
+                description="No task right now: X-No-Task-Reason and X-No-Task-Message say why."
+            ),
+            404: OpenApiResponse(ApiError, description="No such project (or not yours to see)."),
+        },
     )
     def post(self, request):
         data = TaskNextInput(data=request.data or {})
@@ -55,7 +67,7 @@ class TaskNextApi(APIView):
 class TaskSkipApi(APIView):
     permission_classes = [api_role(LABELER)]
 
-    @extend_schema(request=TaskSkipInput, responses={200: None})
+    @extend_schema(request=TaskSkipInput, responses={200: SkippedOutput})
     def post(self, request, assignment_id: int):
         assignment = Assignment.objects.filter(pk=assignment_id).first()
         if assignment is None or not can_work_on_assignment(request.user, assignment):

@@ -11,6 +11,8 @@ from itertools import combinations
 from statistics import median
 from typing import Any, TypedDict
 
+import krippendorff
+import numpy
 from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -32,29 +34,28 @@ CHART_DAYS = 30
 # Agreement -------------------------------------------------------------------------
 
 
-def _squared_differences(values: list[float]) -> float:
-    """Σ over ordered pairs i≠j of (v_i − v_j)², in O(n): 2n·Σv² − 2(Σv)²."""
-    count, total = len(values), sum(values)
-    return 2 * count * sum(v * v for v in values) - 2 * total * total
-
-
 def krippendorff_alpha_interval(units: list[list[float]]) -> float | None:
-    """Krippendorff's alpha, interval metric, for `units` (each: the values raters gave it).
+    """Krippendorff's alpha, interval metric, for `units` (each: the values raters gave it),
+    computed by the `krippendorff` package from each unit's value counts.
 
-    α = 1 − D_o / D_e = 1 − (n − 1) · Σ_u [Σ_{i≠j∈u} δ² / (m_u − 1)] / Σ_{i≠j} δ²,
-    where n counts the pairable values (units with two values or more) and the last sum
-    runs over all of them pooled. None when undefined: fewer than two pairable values or
-    no variation at all.
+    Alpha depends only on which values each unit got, not on who gave them. None when
+    undefined: fewer than two pairable values (units with two values or more) or no
+    variation at all.
     """
     pairable = [[float(v) for v in values] for values in units if len(values) >= 2]
-    pooled = [v for values in pairable for v in values]
-    if len(pooled) < 2:
+    domain = sorted({v for values in pairable for v in values})
+    if len(domain) < 2:
         return None
-    expected = _squared_differences(pooled)
-    if expected == 0:
-        return None
-    observed = sum(_squared_differences(values) / (len(values) - 1) for values in pairable)
-    return 1 - (len(pooled) - 1) * observed / expected
+    index = {value: column for column, value in enumerate(domain)}
+    counts = numpy.zeros((len(pairable), len(domain)))
+    for row, values in enumerate(pairable):
+        for value in values:
+            counts[row, index[value]] += 1
+    return float(
+        krippendorff.alpha(
+            value_counts=counts, value_domain=domain, level_of_measurement="interval"
+        )
+    )
 
 
 def agreement_figures(reviews: list[tuple[int, int, str, dict]]) -> dict:

@@ -50,12 +50,32 @@ class DraftReply:
     tool_calls: list[dict] = field(default_factory=list)
 
 
-def ai_drafts_configured() -> bool:
-    return bool(settings.AI_DRAFT_BASE_URL and settings.AI_DRAFT_MODEL)
+@dataclass(frozen=True)
+class DraftEndpoint:
+    """Where a project's drafts come from: its own settings, else the server's AI_DRAFT_*.
+    The key is always the server's AI_DRAFT_API_KEY: it is never stored or shown."""
+
+    base_url: str
+    model: str
+    temperature: float | None
+    max_tokens: int | None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url and self.model)
+
+
+def draft_endpoint(project: Project) -> DraftEndpoint:
+    return DraftEndpoint(
+        base_url=project.ai_draft_base_url or settings.AI_DRAFT_BASE_URL,
+        model=project.ai_draft_model or settings.AI_DRAFT_MODEL,
+        temperature=project.ai_draft_temperature,
+        max_tokens=project.ai_draft_max_tokens,
+    )
 
 
 def ai_drafts_available(project: Project) -> bool:
-    return project.ai_drafts_enabled and ai_drafts_configured()
+    return project.ai_drafts_enabled and draft_endpoint(project).configured
 
 
 @transaction.atomic
@@ -77,10 +97,12 @@ def draft_request_create(
         raise ConversationError("This conversation cannot be edited any more.")
     if not conversation.project.ai_drafts_enabled:
         raise ConversationError("AI drafts are turned off for this project.")
-    if not ai_drafts_configured():
+    if not draft_endpoint(conversation.project).configured:
         raise ConversationError(
-            "AI drafts are not configured on this server (AI_DRAFT_BASE_URL and AI_DRAFT_MODEL "
-            "are unset): ask an admin, and write the reply yourself meanwhile."
+            "AI drafts are not configured (no endpoint or model: set them on the project's "
+            "settings page, or AI_DRAFT_BASE_URL and AI_DRAFT_MODEL on the server): ask an "
+            "admin, and write the "
+            "reply yourself meanwhile."
         )
     role = (
         conversation.messages.filter(position=message_position)
@@ -128,16 +150,19 @@ def draft_request_run(*, draft_request_id: int) -> DraftRequest:
             "position"
         )
     ]
+    endpoint = draft_endpoint(draft_request.conversation.project)
     try:
-        if not ai_drafts_configured():
-            raise DraftError("AI drafts are not configured on this server.")
+        if not endpoint.configured:
+            raise DraftError("AI drafts have no endpoint or model configured.")
         reply = chat_completion(
             history,
-            base_url=settings.AI_DRAFT_BASE_URL,
-            model=settings.AI_DRAFT_MODEL,
+            base_url=endpoint.base_url,
+            model=endpoint.model,
             api_key=settings.AI_DRAFT_API_KEY,
             timeout=settings.AI_DRAFT_TIMEOUT_SECONDS,
             tools=conversation.project.tools,
+            temperature=endpoint.temperature,
+            max_tokens=endpoint.max_tokens,
         )
     except DraftError as error:
         outcome: dict[str, Any] = {
@@ -220,13 +245,20 @@ def chat_completion(
     api_key: str = "",
     timeout: float = 60.0,
     tools: Sequence[Mapping] = (),
+    temperature: float | None = None,
+    max_tokens: int | None = None,
 ) -> DraftReply:
     """POST {base_url}/chat/completions (with the project's `tools`, if any) and return the
-    first choice's answer, reasoning and tool calls, or raise DraftError."""
+    first choice's answer, reasoning and tool calls, or raise DraftError. Unset parameters
+    are left out, so the endpoint's defaults apply."""
     url = base_url.rstrip("/") + "/chat/completions"
-    request_body = {"model": model, "messages": list(messages), "stream": False}
+    request_body: dict[str, Any] = {"model": model, "messages": list(messages), "stream": False}
     if tools:
         request_body["tools"] = list(tools)
+    if temperature is not None:
+        request_body["temperature"] = temperature
+    if max_tokens is not None:
+        request_body["max_tokens"] = max_tokens
     body = json.dumps(request_body).encode()
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if api_key:

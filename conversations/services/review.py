@@ -26,6 +26,7 @@ from conversations.models import (
 )
 from labeling import permissions
 from labeling.models import Project, User
+from labeling.services.projects import rubric_normalized
 from structured_turns.rules import is_empty_turn, snapshot_read
 
 from .authoring import REVIEW as REVIEW_SAVE
@@ -63,14 +64,20 @@ class StaleRevision(ReviewError):
     """The conversation was edited after the reviewer loaded it: the decision is not recorded."""
 
 
+def rubric_entries(project: Project) -> list[dict[str, str]]:
+    """The project's rubric as {"name", "label", "description"} (a rubric saved before labels
+    existed, as bare names, gets each name's default label)."""
+    entries: list[dict[str, str]] = []
+    for criterion in rubric_normalized(project.rubric or []) or []:
+        names = [entry["name"] for entry in entries]
+        if isinstance(criterion, dict) and criterion["name"] and criterion["name"] not in names:
+            entries.append(criterion)
+    return entries
+
+
 def rubric_criteria(project: Project) -> list[str]:
-    """The project's rubric as criterion names (an admin may store names or {"name": ...})."""
-    names = []
-    for criterion in project.rubric or []:
-        name = criterion.get("name") if isinstance(criterion, dict) else criterion
-        if name and str(name) not in names:
-            names.append(str(name))
-    return names
+    """The project's rubric criterion names: the keys of a review's scores."""
+    return [entry["name"] for entry in rubric_entries(project)]
 
 
 def _lock_for_review(*, conversation_id: int, reviewer: User) -> Conversation:

@@ -24,7 +24,7 @@ from conversations.services import (
     review_release,
     review_submit,
 )
-from conversations.services.review import rubric_criteria
+from conversations.services.review import rubric_criteria, rubric_entries
 from labeling import permissions
 from labeling.models import Project, User
 from labeling.permissions import REVIEWER, member_required, role_required
@@ -93,7 +93,7 @@ def _review_context(request, conversation, *, against: int | None = None, **extr
         "current": current,
         "previous": previous,
         "messages_shown": shown,
-        "criteria": rubric_criteria(conversation.project),
+        "rubric": rubric_entries(conversation.project),
         "score_choices": range(1, 6),
         "claims": claims,
         "my_claim": next((c for c in claims if c.reviewer_id == request.user.pk), None),

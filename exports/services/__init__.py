@@ -3,7 +3,9 @@
 from .assets import tokenizer_asset_upload
 from .config import ExportConfig, ExportConfigError, export_config_from_dict
 from .jobs import (
+    ARTIFACT_MEDIA_TYPES,
     ExportJobBusy,
+    artifact_media_type,
     export_artifact_open,
     export_config_check,
     export_job_cancel,
@@ -11,7 +13,15 @@ from .jobs import (
     export_job_execute,
     export_job_folder,
 )
-from .preview import PreviewExample, export_job_preview, export_preview
+from .preview import (
+    ExportEstimate,
+    PreviewExample,
+    PreviewPair,
+    export_estimate,
+    export_job_preview,
+    export_pair_preview,
+    export_preview,
+)
 from .rows import ExportError
 from .running import ExportCancelled, export_run
 
@@ -20,16 +30,22 @@ __all__ = [
     "ExportConfig",
     "ExportConfigError",
     "ExportError",
+    "ExportEstimate",
     "ExportJobBusy",
     "PreviewExample",
+    "ARTIFACT_MEDIA_TYPES",
+    "artifact_media_type",
+    "PreviewPair",
     "export_artifact_open",
     "export_config_check",
     "export_config_from_dict",
+    "export_estimate",
     "export_job_cancel",
     "export_job_create",
     "export_job_execute",
     "export_job_folder",
     "export_job_preview",
+    "export_pair_preview",
     "export_preview",
     "export_run",
     "tokenizer_asset_upload",

@@ -10,10 +10,14 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sftpipeline.preference import DEFAULT_THRESHOLD, PREFERENCE_SOURCES
 from sftpipeline.render import CHATML, CHATML_SEP, HF_CHAT_TEMPLATE, TEMPLATE_NAMES
 from sftpipeline.tokenizers import CL100K_BASE, HUGGINGFACE, O200K_BASE, TOKENIZER_NAMES
 
-FORMATS: tuple[str, ...] = ("jsonl", "parquet", "openai")
+#: ``preference`` writes the pair JSONL and Parquet, ``kto`` the unpaired rows (contract 7).
+FORMATS: tuple[str, ...] = ("jsonl", "parquet", "openai", "preference", "kto")
+SFT_FORMATS: tuple[str, ...] = ("jsonl", "parquet", "openai")
+PAIR_FORMATS: tuple[str, ...] = ("preference", "kto")
 #: What an export writes unless told otherwise (``openai`` is asked for by name).
 DEFAULT_FORMATS: tuple[str, ...] = ("jsonl", "parquet")
 DATE_FIELDS: tuple[str, ...] = ("decided_at", "submitted_at")
@@ -53,12 +57,25 @@ class ExportConfig:
     dedupe: bool = True
     license: str = "other"
     language: tuple[str, ...] = field(default=("en",))
+    # Preference pairs (contract 7): which sources, and the share of words a correction
+    # must change to count as a preference rather than a typo fix.
+    preference_sources: tuple[str, ...] = PREFERENCE_SOURCES
+    preference_threshold: float = DEFAULT_THRESHOLD
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("projects", "domains", "formats", "language"):
+        for key in ("projects", "domains", "formats", "language", "preference_sources"):
             data[key] = list(data[key])
         return data
+
+    @property
+    def writes_sft(self) -> bool:
+        """Whether any conversation file is asked for (a pairs-only export skips them)."""
+        return bool(set(self.formats) & set(SFT_FORMATS)) or self.pack_length is not None
+
+    @property
+    def writes_pairs(self) -> bool:
+        return bool(set(self.formats) & set(PAIR_FORMATS))
 
     @property
     def filters(self) -> dict[str, Any]:
@@ -179,6 +196,18 @@ def export_config_from_dict(data: dict[str, Any]) -> ExportConfig:
     if unknown:
         errors["formats"] = f"unknown format {unknown[0]!r}; choose from {', '.join(FORMATS)}"
     pack_length = _optional_int(data.get("pack_length"), "pack_length", errors, 8)
+    sources = tuple(
+        name
+        for name in PREFERENCE_SOURCES
+        if name in (_as_list(data.get("preference_sources")) or PREFERENCE_SOURCES)
+    )
+    unknown_sources = set(_as_list(data.get("preference_sources"))) - set(PREFERENCE_SOURCES)
+    if unknown_sources:
+        errors["preference_sources"] = (
+            f"unknown source {sorted(unknown_sources)[0]!r}; choose from "
+            f"{', '.join(PREFERENCE_SOURCES)}"
+        )
+    threshold = _fraction(data.get("preference_threshold"), "preference_threshold", errors)
     dedupe = _as_bool(data.get("dedupe", True))
     license_name = str(data.get("license") or "other").strip()
     language = tuple(_as_list(data.get("language")) or ["en"])
@@ -205,7 +234,23 @@ def export_config_from_dict(data: dict[str, Any]) -> ExportConfig:
         dedupe=dedupe,
         license=license_name,
         language=language,
+        preference_sources=sources,
+        preference_threshold=threshold,
     )
+
+
+def _fraction(value: Any, name: str, errors: dict[str, str]) -> float:
+    """A share from 0 to 1; the default threshold when not given."""
+    if value is None or value == "":
+        return DEFAULT_THRESHOLD
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        errors[name] = f"must be a number from 0 to 1, not {value!r}"
+        return DEFAULT_THRESHOLD
+    if not 0.0 <= number <= 1.0:
+        errors[name] = f"must be from 0 to 1 (0.1 = 10% of the words), not {number}"
+    return number
 
 
 __all__ = [
@@ -214,6 +259,8 @@ __all__ = [
     "DEFAULT_FORMATS",
     "FORMATS",
     "OVERFLOW_POLICIES",
+    "PAIR_FORMATS",
+    "SFT_FORMATS",
     "ExportConfig",
     "ExportConfigError",
     "export_config_from_dict",

@@ -158,17 +158,43 @@ def export_job_execute(*, job_id: int) -> str | None:
     return export_job_continue(job_id=job_id, attempt=attempt)
 
 
+# What each published file is, for downloads and the API schema: the same answer on every
+# machine (Python's mimetypes knows neither .jsonl nor .parquet, and reads /etc/mime.types).
+ARTIFACT_MEDIA_TYPES = {
+    ".jsonl": "application/jsonl",
+    ".parquet": "application/vnd.apache.parquet",
+    ".json": "application/json",
+    ".md": "text/markdown",
+}
+
+
+def artifact_media_type(name: str) -> str:
+    return ARTIFACT_MEDIA_TYPES.get(Path(name).suffix, "application/octet-stream")
+
+
+def _artifact_published(job: ExportJob, name: str) -> bool:
+    if job.status != ExportJob.Status.SUCCEEDED or not job.output_dir:
+        return False
+    # The views and the API pass a job with its artifacts prefetched: no extra query.
+    return any(artifact.name == name for artifact in job.artifacts.all())
+
+
 def export_artifact_open(*, job: ExportJob, name: str) -> tuple[IO[bytes] | None, str | None]:
     """A published file of a succeeded job: (stream, None), or (None, a presigned URL) for a
     bucket that hands them out, or (None, None) when there is no such file. Never a file
     outside the job's folder."""
-    if job.status != ExportJob.Status.SUCCEEDED or not job.output_dir:
-        return None, None
-    # The views and the API pass a job with its artifacts prefetched: no extra query.
-    if not any(artifact.name == name for artifact in job.artifacts.all()):
+    if not _artifact_published(job, name):
         return None, None
     storage = storage_for_location(job.output_dir)
     url = storage.presigned_url(job.output_dir, name)
     if url:
         return None, url
     return storage.open(job.output_dir, name), None
+
+
+def export_artifact_stream(*, job: ExportJob, name: str) -> IO[bytes] | None:
+    """A published file of a succeeded job read through its storage (local or S3, never a
+    presigned URL), or None; the same checks as `export_artifact_open`."""
+    if not _artifact_published(job, name):
+        return None
+    return storage_for_location(job.output_dir).open(job.output_dir, name)

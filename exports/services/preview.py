@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 
 from exports.models import ExportJob
-from exports.selectors import export_row_chunks
+from exports.selectors import export_conversations_queryset, export_row_chunks
+from sftpipeline.preference import PreferencePair
 from sftpipeline.render import (
     PART_REASONING,
     PART_TOOL_CALL,
@@ -23,6 +26,7 @@ from sftpipeline.tokenizers import ChatTokenizer
 from sftpipeline.writers import split_filename
 
 from .config import ExportConfig, export_config_from_dict
+from .preference import PairCounts, chunk_pairs, tokenize_chunk_pairs
 from .rows import Selection
 from .running import export_tokenizer, special_token_ids, tokenize_rows
 
@@ -123,6 +127,53 @@ def export_preview(*, config: ExportConfig, limit: int = PREVIEW_EXAMPLES) -> li
     return examples
 
 
+@dataclass(frozen=True)
+class PreviewPair:
+    """One preference pair: chosen and rejected, each prompt + reply with the prompt untrained."""
+
+    pair_id: str
+    source: str
+    split: str
+    chosen: PreviewExample
+    rejected: PreviewExample
+
+
+def export_pair_preview(*, config: ExportConfig, limit: int = 1) -> list[PreviewPair]:
+    """The first `limit` preference pairs the export would write (none unless the config
+    asks for the preference or KTO files). Reads at most PREVIEW_READ_LIMIT conversations."""
+    if not config.writes_pairs:
+        return []
+    tokenizer = export_tokenizer(config)
+    special_token_ids(tokenizer, config.template)
+    selection = Selection(config)
+    shown: list[PreviewPair] = []
+
+    def tools(pair: PreferencePair) -> list[dict]:
+        return selection.tools.get(pair.metadata["project"], [])
+
+    for rows in export_row_chunks(config, chunk_size=50):
+        pairs = chunk_pairs(selection.keep(rows), config, PairCounts())[: limit - len(shown)]
+        for pair, tokens in zip(
+            pairs, tokenize_chunk_pairs(pairs, config, tokenizer, tools), strict=True
+        ):
+            split = assign_split(
+                pair.conversation_id, seed=config.seed, val_fraction=config.val_fraction
+            )
+            sides = []
+            for example, labels in (
+                (tokens.chosen, tokens.chosen_labels),
+                (tokens.rejected, tokens.rejected_labels),
+            ):
+                masked = TokenizedExample.from_ids_and_mask(
+                    example.input_ids, [int(label != -100) for label in labels], example.parts
+                )
+                sides.append(_example(pair.id, split, "kept", masked, tokenizer))
+            shown.append(PreviewPair(pair.id, pair.source, split, *sides))
+        if len(shown) >= limit or selection.read >= PREVIEW_READ_LIMIT:
+            break
+    return shown
+
+
 def export_job_preview(*, job: ExportJob, limit: int = PREVIEW_EXAMPLES) -> list[PreviewExample]:
     """The first rows of a finished job's published (first) train Parquet, token by token.
 
@@ -146,3 +197,77 @@ def export_job_preview(*, job: ExportJob, limit: int = PREVIEW_EXAMPLES) -> list
             examples.append(_example(record["id"], TRAIN, "published", example, tokenizer))
         break
     return examples[:limit]
+
+
+# The count reads at most this many conversations; beyond, it scales what it saw to the rest.
+ESTIMATE_READ_LIMIT = 20_000
+# Conversations tokenized for real to measure the tokens per character of this data.
+ESTIMATE_SAMPLE = 20
+
+
+@dataclass(frozen=True)
+class ExportEstimate:
+    """What an export with these settings would hold, before it runs."""
+
+    conversations: int
+    train: int
+    validation: int
+    tokens: int
+    # False when only the first ESTIMATE_READ_LIMIT conversations were read and scaled up.
+    complete: bool
+
+    @property
+    def empty_splits(self) -> list[str]:
+        if not self.conversations:
+            return []
+        return [
+            name
+            for name, count in (("train", self.train), ("validation", self.validation))
+            if not count
+        ]
+
+
+def export_estimate(*, config: ExportConfig) -> ExportEstimate:
+    """How many conversations match `config` (the export's own filters, dedupe included), how
+    they split, and about how many tokens they make: characters times the tokens per character
+    measured by tokenizing the first ESTIMATE_SAMPLE of them with the export's tokenizer and
+    template (no length limit applied). Two queries per thousand conversations read."""
+    tokenizer = export_tokenizer(config)
+    special_token_ids(tokenizer, config.template)
+    selection = Selection(config)
+    counts = {"train": 0, "validation": 0}
+    characters = 0
+    sample: list = []
+    for rows in export_row_chunks(config):
+        for row, messages in selection.keep(rows):
+            counts[assign_split(row.id, seed=config.seed, val_fraction=config.val_fraction)] += 1
+            characters += sum(_characters(m) for m in messages)
+            if len(sample) < ESTIMATE_SAMPLE:
+                sample.append((row, messages))
+        if selection.read >= ESTIMATE_READ_LIMIT:
+            break
+    sampled = tokenize_rows(sample, config, tokenizer, selection.tools_of)
+    sample_characters = sum(_characters(m) for _, messages in sample for m in messages)
+    sample_tokens = sum(len(example.input_ids) for example in sampled)
+    tokens = round(characters * sample_tokens / sample_characters) if sample_characters else 0
+    scale, complete = 1.0, True
+    if selection.read >= ESTIMATE_READ_LIMIT:
+        total = export_conversations_queryset(config).count()
+        scale, complete = total / selection.read, total <= selection.read
+    return ExportEstimate(
+        conversations=round((counts["train"] + counts["validation"]) * scale),
+        train=round(counts["train"] * scale),
+        validation=round(counts["validation"] * scale),
+        tokens=round(tokens * scale),
+        complete=complete,
+    )
+
+
+def _characters(message: dict[str, Any]) -> int:
+    """The text a message adds to the rendering: content, reasoning and tool calls."""
+    calls = message.get("tool_calls")
+    return (
+        len(message["content"])
+        + len(message.get("reasoning_content") or "")
+        + (len(json.dumps(calls, ensure_ascii=False)) if calls else 0)
+    )

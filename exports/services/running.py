@@ -58,6 +58,7 @@ from sftpipeline.writers import (
 )
 
 from .config import ExportConfig
+from .preference import PairCounts, PairOutput
 from .rows import ExportError, Selection
 
 ProgressCallback = Callable[[int, int], None]
@@ -275,18 +276,26 @@ def export_shard_run(
         writers = _SplitWriters(
             folder, config, _pad_id(tokenizer), stack, (shard.index, shard.shards)
         )
+        pairs = (
+            PairOutput(folder, config, tokenizer, selection, stack, (shard.index, shard.shards))
+            if config.writes_pairs
+            else None
+        )
         chunks = _row_chunks(
             config, chunk_size=chunk_size, id_from=shard.id_from, id_to=shard.id_to
         )
         for rows in chunks if shard.conversations else ():
             kept = selection.keep(rows)
-            examples = tokenize_rows(kept, config, tokenizer, selection.tools_of)
-            for (row, messages), example in zip(kept, examples, strict=True):
-                _export_one(row, messages, example, config, stats, selection, writers)
+            if config.writes_sft:
+                examples = tokenize_rows(kept, config, tokenizer, selection.tools_of)
+                for (row, messages), example in zip(kept, examples, strict=True):
+                    _export_one(row, messages, example, config, stats, selection, writers)
+            if pairs is not None:
+                pairs.add(kept)
             if progress:
                 progress(selection.read)
         packing = writers.finish()
-    names = writers.paths()
+    names = sorted(writers.paths() + (pairs.paths() if pairs is not None else []))
     return {
         "stats": dataclasses.asdict(stats),
         "selection": {
@@ -301,6 +310,7 @@ def export_shard_run(
             "imported": selection.imported,
         },
         "packing": packing,
+        "preference": pairs.counts.to_result() if pairs is not None else None,
         "files": [
             {"name": Path(path).name, "bytes": os.path.getsize(path), "sha256": sha256_file(path)}
             for path in names
@@ -327,8 +337,11 @@ def export_finish(
     read = reviews = imported = 0
     packing: dict[str, dict[str, int]] = {}
     files: list[dict[str, Any]] = []
+    pairs = PairCounts()
     for result in results:
         stats.merge(Stats(**result["stats"]))
+        if result.get("preference"):
+            pairs.merge(result["preference"])
         filtered = result["selection"]
         for key in left_out:
             left_out[key] += filtered[key]
@@ -368,6 +381,7 @@ def export_finish(
         filters=config.filters,
         collection=collection,
         shards=len(results),
+        preference=pairs.to_dict(config) if config.writes_pairs else {},
     )
     card_path = folder / CARD_NAME
     card_path.write_text(render_dataset_card(stats, card), encoding="utf-8", newline="\n")
@@ -385,6 +399,8 @@ def export_finish(
     }
     if packing:
         counts["packing"] = packing
+    if config.writes_pairs:
+        counts["preference"] = pairs.to_dict(config)
     if len(results) > 1:
         counts["shards"] = len(results)
     return write_manifest(

@@ -3,12 +3,13 @@ tasks: conversations.api.tasks). Same services as the browser and the CLI.
 
 Service errors (`ProjectError`) reach the caller through the API's exception handler."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api_errors import ApiError
 from labeling.models import Domain, Project, ProjectStatus, Prompt, ReasoningMode
 from labeling.permissions import ADMIN, has_role
 from labeling.selectors import visible_projects
@@ -18,7 +19,7 @@ from labeling.services.projects import PROJECT_FIELDS
 
 class PromptOutput(serializers.ModelSerializer):
     domain: serializers.SlugRelatedField[Domain] = serializers.SlugRelatedField(
-        read_only=True, slug_field="slug"
+        read_only=True, slug_field="slug", allow_null=True
     )
 
     class Meta:
@@ -32,6 +33,8 @@ class PromptOutput(serializers.ModelSerializer):
             "domain",
             "source_id",
             "metadata",
+            "import_batch",
+            "retired_at",
             "created_at",
         ]
 
@@ -54,6 +57,37 @@ class ProjectOutput(serializers.ModelSerializer):
         fields = ["id", *PROJECT_FIELDS, "domains", "created_at"]
 
 
+class RubricCriterionInput(serializers.Serializer):
+    name = serializers.CharField(max_length=40)
+    # A criterion's field named like Field.label, which the stubs type as a string.
+    label = serializers.CharField(  # type: ignore[assignment]
+        max_length=80, required=False, allow_blank=True
+    )
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+# The schema shows the object form; a bare name (the older format) is accepted too.
+@extend_schema_field(RubricCriterionInput)
+class RubricCriterionField(serializers.Field):
+    """A criterion object, or a bare name (the format before labels)."""
+
+    default_error_messages = {
+        "invalid": 'Not a criterion: give a name or {{"name", "label", "description"}}.'
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            data = {"name": data}
+        if not isinstance(data, dict):
+            self.fail("invalid")
+        criterion = RubricCriterionInput(data=data)
+        criterion.is_valid(raise_exception=True)
+        return dict(criterion.validated_data)
+
+    def to_representation(self, value):
+        return value
+
+
 class ProjectInput(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     slug = serializers.SlugField(max_length=80, required=False, allow_blank=True)
@@ -72,10 +106,30 @@ class ProjectInput(serializers.Serializer):
     lease_minutes = serializers.IntegerField(min_value=1, required=False)
     approvals_needed = serializers.IntegerField(min_value=1, max_value=20, required=False)
     rubric = serializers.ListField(
-        child=serializers.CharField(),
+        child=RubricCriterionField(),
         required=False,
-        help_text="Criterion names reviewers score 1 to 5: 1 to 10 distinct lowercase labels "
-        '(letters, digits, "-" or "_"). Default helpfulness, correctness, harmlessness, style.',
+        help_text='Criteria reviewers score 1 to 5: 1 to 10 objects {"name", "label", '
+        '"description"} (label and description optional) or bare names. A name is a distinct '
+        'lowercase word (letters, digits, "-" or "_") and keys the reviews\' scores; reviewers '
+        "see the label with the description as help. Default helpfulness, correctness, "
+        "harmlessness, style.",
+    )
+    ai_drafts_enabled = serializers.BooleanField(required=False)
+    ai_draft_base_url = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        help_text="OpenAI-compatible chat-completions base URL; blank: the server's "
+        "AI_DRAFT_BASE_URL. The key is always the server's AI_DRAFT_API_KEY.",
+    )
+    ai_draft_model = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, help_text="Blank: AI_DRAFT_MODEL."
+    )
+    ai_draft_temperature = serializers.FloatField(
+        required=False, allow_null=True, help_text="0 to 2; null: the endpoint's default."
+    )
+    ai_draft_max_tokens = serializers.IntegerField(
+        required=False, allow_null=True, help_text="At least 1; null: the endpoint's default."
     )
     guidelines = serializers.CharField(required=False, allow_blank=True)
     # Checked by the projects service (errors name the path, e.g. tools[1].function.name).
@@ -125,7 +179,12 @@ class ProjectDetailApi(APIView):
             guidelines_save(project=project, body=guidelines, user=request.user)
         return Response(ProjectOutput(project).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        responses={
+            204: None,
+            409: OpenApiResponse(ApiError, description="The project has conversations."),
+        }
+    )
     def delete(self, request, slug: str):
         project = self._admin_project(request, slug)
         project_delete(project=project)

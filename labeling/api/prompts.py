@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.generics import ListAPIView
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api_errors import ApiError
 from labeling.api.projects import PromptOutput, project_for
-from labeling.models import ImportBatch, Project, User
-from labeling.permissions import ADMIN, api_role
-from labeling.selectors import visible_prompts
+from labeling.models import Domain, ImportBatch, Project, Prompt, User
+from labeling.permissions import ADMIN, api_role, has_role
+from labeling.selectors import PromptStatus, prompts_find, visible_prompts
 from labeling.services import ImportSource, prompts_import, prompts_import_enqueue, prompts_preview
 from labeling.services.imports import ON_DUPLICATE
+from labeling.services.prompts import prompt_retire, prompt_update
 from labeling.uploads import UploadTooLarge, keep_upload, limit_uploads, too_large_message
 
 
@@ -92,13 +95,90 @@ class ImportBatchApi(APIView):
         return Response(ImportBatchOutput(batch).data)
 
 
-class PromptListApi(APIView):
-    @extend_schema(responses=PromptOutput(many=True))
-    def get(self, request, slug: str):
+class PromptFilter(serializers.Serializer):
+    """The prompts list's query parameters: the same filters as the prompts page."""
+
+    q = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    domain = serializers.CharField(
+        required=False, allow_blank=True, help_text='A domain slug, or "none".'
+    )
+    status = serializers.ChoiceField(choices=PromptStatus.choices, required=False, allow_blank=True)
+    batch = serializers.IntegerField(required=False, min_value=1, help_text="Import batch id.")
+
+
+class PromptListApi(ListAPIView):
+    """The project's prompts the caller may see, filtered like the prompts page, a page at a
+    time (`?page=`)."""
+
+    serializer_class = PromptOutput
+
+    @extend_schema(parameters=[PromptFilter])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        request = self.request
+        project = project_for(request, self.kwargs["slug"])
+        filters = PromptFilter(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        data = filters.validated_data
+        prompts = prompts_find(
+            project,
+            search=data.get("q", ""),
+            domain=data.get("domain", ""),
+            status=data.get("status", ""),
+            batch=data.get("batch"),
+        ).order_by("id")
+        user = cast(User, request.user)  # the API's default permission: signed in
+        if not has_role(user, ADMIN):
+            prompts = prompts.filter(pk__in=visible_prompts(user, project).values("pk"))
+        return prompts
+
+
+class PromptInput(serializers.Serializer):
+    text = serializers.CharField(required=False)
+    domain = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Domain.objects.all(), required=False, allow_null=True
+    )
+
+
+class PromptDetailApi(APIView):
+    permission_classes = [api_role(ADMIN)]
+
+    @extend_schema(responses=PromptOutput)
+    def get(self, request, slug: str, prompt_id: int):
+        return Response(PromptOutput(self._prompt(request, slug, prompt_id)).data)
+
+    @extend_schema(request=PromptInput, responses=PromptOutput)
+    def patch(self, request, slug: str, prompt_id: int):
+        """Edit the text and domain of a prompt nobody has started (409 once someone has)."""
+        prompt = self._prompt(request, slug, prompt_id)
+        data = PromptInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        changes = data.validated_data
+        prompt = prompt_update(
+            prompt=prompt,
+            text=changes.get("text", prompt.text),
+            domain=changes.get("domain", prompt.domain),
+        )
+        return Response(PromptOutput(prompt).data)
+
+    def _prompt(self, request, slug: str, prompt_id: int) -> Prompt:
         project = project_for(request, slug)
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(visible_prompts(request.user, project), request, self)
-        return paginator.get_paginated_response(PromptOutput(page, many=True).data)
+        return get_object_or_404(
+            Prompt.objects.select_related("domain"), pk=prompt_id, project=project
+        )
+
+
+class PromptRetireApi(APIView):
+    permission_classes = [api_role(ADMIN)]
+
+    @extend_schema(request=None, responses=PromptOutput)
+    def post(self, request, slug: str, prompt_id: int):
+        """Take the prompt out of the pool; running leases on it may still be submitted."""
+        project = project_for(request, slug)
+        prompt = get_object_or_404(Prompt, pk=prompt_id, project=project)
+        return Response(PromptOutput(prompt_retire(prompt=prompt)).data)
 
 
 class PromptImportFilter(serializers.Serializer):
@@ -106,6 +186,12 @@ class PromptImportFilter(serializers.Serializer):
 
     on_duplicate = serializers.ChoiceField(choices=ON_DUPLICATE, default="skip")
     dry_run = serializers.BooleanField(default=False)
+    domain = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Domain.objects.all(),
+        required=False,
+        help_text="Domain given to every prompt that names none of its own.",
+    )
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
@@ -150,6 +236,7 @@ class PromptImportApi(APIView):
             200: ImportReportOutput,
             201: ImportReportOutput,
             202: ImportBatchOutput,
+            413: OpenApiResponse(ApiError, description="The file is over the upload limit."),
             422: ImportReportOutput,
         },
     )
@@ -160,6 +247,7 @@ class PromptImportApi(APIView):
         on_duplicate = query.validated_data["on_duplicate"]
         dry_run = query.validated_data["dry_run"]
         run_async = query.validated_data["async"]
+        domain = query.validated_data.get("domain")
         kept = None
         if isinstance(request.data, list):
             if run_async:
@@ -187,6 +275,7 @@ class PromptImportApi(APIView):
                     file_name=source.name,
                     user=request.user,
                     on_duplicate=on_duplicate,
+                    default_domain=domain,
                 )
                 queued = ImportBatchOutput(batch).data
                 return Response(
@@ -194,10 +283,16 @@ class PromptImportApi(APIView):
                 )
         try:
             if dry_run:
-                report = prompts_preview(project=project, source=source, on_duplicate=on_duplicate)
+                report = prompts_preview(
+                    project=project, source=source, on_duplicate=on_duplicate, default_domain=domain
+                )
             else:
                 report = prompts_import(
-                    project=project, source=source, user=request.user, on_duplicate=on_duplicate
+                    project=project,
+                    source=source,
+                    user=request.user,
+                    on_duplicate=on_duplicate,
+                    default_domain=domain,
                 )
         finally:
             if kept:

@@ -153,7 +153,7 @@ def _lock_candidate(
         needs_work |= Q(project_id=project["id"], slots_taken__lt=project["replications"])
     own = Assignment.objects.filter(prompt=OuterRef("pk"), labeler=user)
     candidates = (
-        Prompt.objects.filter(needs_work)
+        Prompt.objects.filter(needs_work, retired_at__isnull=True)
         .filter(Q(domain__isnull=True) | Q(domain_id__in=domain_ids))
         # An expired lease of theirs may be taken again; anything else (leased,
         # submitted, skipped) means never again.

@@ -18,7 +18,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from labeling.models import ImportBatch, Project, User
+from labeling.models import Domain, ImportBatch, Project, User
 from labeling.uploads import kept_upload, tmp_dir
 
 from .imports import ON_DUPLICATE, ImportSource, prompts_import
@@ -37,6 +37,7 @@ def prompts_import_enqueue(
     user: User | None,
     on_duplicate: str = "skip",
     rows_total: int = 0,
+    default_domain: Domain | None = None,
 ) -> ImportBatch:
     """Queue a kept upload (in MEDIA_ROOT/tmp) for import by a worker. Returns the queued
     batch, whose status and progress the caller can poll. `rows_total` is the row count
@@ -54,6 +55,7 @@ def prompts_import_enqueue(
         file_name=file_name[:255],
         created_by=user,
         on_duplicate=on_duplicate,
+        default_domain=default_domain,
         upload_name=upload.name,
         rows_total=rows_total,
     )
@@ -114,6 +116,7 @@ def prompts_import_execute(*, batch_id: int) -> str | None:
             on_duplicate=batch.on_duplicate,
             batch=batch,
             progress=progress,
+            default_domain=batch.default_domain,
         )
     except Exception as error:
         logger.exception("prompt import batch %s failed", batch_id)

@@ -39,9 +39,11 @@ class PromptRow:
 class RowValidator:
     """Turns one parsed record into a `PromptRow`, or into the messages of what is wrong."""
 
-    def __init__(self, project: Project):
+    def __init__(self, project: Project, default_domain: Domain | None = None):
         self.domains = {d.slug: d for d in Domain.objects.all()}
         self.project_domains = {d.slug for d in project.domains.all()}
+        # The import form's domain: given to every row that names none.
+        self.default_domain = default_domain
 
     def __call__(self, where: str, record: Any) -> PromptRow | list[str]:
         if isinstance(record, BadRecord):
@@ -79,7 +81,7 @@ class RowValidator:
         elif not text.strip():
             bad("prompt", "required and not empty" if "prompt" in record else "missing")
 
-        domain = None
+        domain = self.default_domain
         if strings["domain"]:
             domain = self.domains.get(strings["domain"].strip())
             if domain is None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import transaction
 
-from labeling.models import ImportBatch, Project, Prompt, User
+from labeling.models import Domain, ImportBatch, Project, Prompt, User
 
 from .import_files import ImportFileError, ImportSource, decoded_lines
 from .import_rows import PromptRow, RowValidator, text_key
@@ -153,13 +153,21 @@ def _scan(
     source: ImportSource,
     on_duplicate: str,
     progress: Progress | None = None,
+    default_domain: Domain | None = None,
 ) -> tuple[ImportReport, set]:
     """First pass: validate every row and find duplicates. Returns the report and the
     positions ("line 7") of duplicate rows. Memory: one small entry per row."""
     if on_duplicate not in ON_DUPLICATE:
         raise ValueError(f"on_duplicate: use {' or '.join(ON_DUPLICATE)}")
     report = ImportReport(file_name=source.name, on_duplicate=on_duplicate)
-    validate = RowValidator(project)
+    allowed = {d.slug for d in project.domains.all()}
+    if default_domain is not None and allowed and default_domain.slug not in allowed:
+        report.add_error(
+            f'domain: "{default_domain.slug}" is not a domain of this project '
+            f"({', '.join(sorted(allowed))})"
+        )
+        return report, set()
+    validate = RowValidator(project, default_domain)
     first_seen: dict[int, str] = {}
     duplicate_rows: set[str] = set()
     try:
@@ -192,10 +200,15 @@ def _keys_in_project(project: Project, keys: list[str]) -> set[str]:
 
 
 def prompts_preview(
-    *, project: Project, source: ImportSource, on_duplicate: str = "skip"
+    *,
+    project: Project,
+    source: ImportSource,
+    on_duplicate: str = "skip",
+    default_domain: Domain | None = None,
 ) -> ImportReport:
-    """Validate a file without saving anything: counts, first rows, errors and duplicates."""
-    report, _ = _scan(project, source, on_duplicate)
+    """Validate a file without saving anything: counts, first rows, errors and duplicates.
+    `default_domain` goes to every row that names no domain of its own."""
+    report, _ = _scan(project, source, on_duplicate, default_domain=default_domain)
     return report
 
 
@@ -211,6 +224,7 @@ def prompts_import(
     on_duplicate: str = "skip",
     batch: ImportBatch | None = None,
     progress: Progress | None = None,
+    default_domain: Domain | None = None,
 ) -> ImportReport:
     """Import a file of prompts into a project: all of it, or (on any error) nothing.
 
@@ -224,14 +238,14 @@ def prompts_import(
     one transaction under the project's row lock, so two imports into one project save one
     after the other; it checks again for prompts the project gained since pass 1.
     """
-    report, duplicate_rows = _scan(project, source, on_duplicate, progress)
+    report, duplicate_rows = _scan(project, source, on_duplicate, progress, default_domain)
     if report.ok:
         if progress:
             # Every row is checked; what is left is one transaction with no figures.
             progress(ImportBatch.Step.SAVING, report.rows_read, report.rows_read)
         try:
             with transaction.atomic():
-                return _insert(project, source, user, batch, report, duplicate_rows)
+                return _insert(project, source, user, batch, report, duplicate_rows, default_domain)
         except _Failed:
             pass
         except ImportFileError as error:
@@ -256,6 +270,7 @@ def _insert(
     batch: ImportBatch | None,
     report: ImportReport,
     duplicate_rows: set[str],
+    default_domain: Domain | None,
 ) -> ImportReport:
     """Pass 2. Caller holds a transaction; raises `_Failed` to roll everything back."""
     # NO KEY: labelers keep taking tasks in this project meanwhile.
@@ -271,7 +286,7 @@ def _insert(
     # Rows are validated again as they are read; one that turned bad since pass 1 (a domain
     # deleted meanwhile) fails the import like any other error.
     recheck = ImportReport(file_name=source.name)
-    rows = _valid_rows(source, RowValidator(project), recheck)
+    rows = _valid_rows(source, RowValidator(project, default_domain), recheck)
     rows = (row for row in rows if row.where not in duplicate_rows)
     for chunk in _chunks(rows, BATCH_SIZE):
         keys = [row.key for row in chunk]

@@ -52,27 +52,85 @@ PROJECT_FIELDS = (
     "rubric",
     "tools",
     "reasoning_mode",
+    "ai_drafts_enabled",
+    "ai_draft_base_url",
+    "ai_draft_model",
+    "ai_draft_temperature",
+    "ai_draft_max_tokens",
 )
 
 RUBRIC_MAX_CRITERIA = 10
 RUBRIC_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+RUBRIC_LABEL_MAX = 80
+RUBRIC_DESCRIPTION_MAX = 500
+# The project's AI-draft sampling temperature range (OpenAI's chat-completions range).
+AI_DRAFT_TEMPERATURE_MAX = 2.0
+
+
+def rubric_label_default(name: str) -> str:
+    """The label a criterion stored without one shows: `code_quality` -> "Code quality"."""
+    return re.sub(r"[_-]+", " ", name).strip().capitalize()
+
+
+def rubric_normalized(rubric: Any) -> Any:
+    """Criteria as {"name", "label", "description"}; a bare name (the old format) gains its
+    default label. Anything else is passed through for `_rubric_problem` to name."""
+    if not isinstance(rubric, list):
+        return rubric
+    criteria: list[object] = []
+    for criterion in rubric:
+        if isinstance(criterion, str):
+            criterion = {"name": criterion}
+        if isinstance(criterion, dict) and isinstance(criterion.get("name"), str):
+            name = criterion["name"].strip()
+            criterion = {
+                "name": name,
+                "label": str(criterion.get("label") or "").strip() or rubric_label_default(name),
+                "description": str(criterion.get("description") or "").strip(),
+            }
+        criteria.append(criterion)
+    return criteria
 
 
 def _rubric_problem(rubric: object) -> str | None:
-    """What is wrong with a rubric, or None. A rubric is 1 to 10 distinct criterion names,
-    each a short lowercase label (reviewers score each 1 to 5)."""
+    """What is wrong with a (normalized) rubric, or None. A rubric is 1 to 10 criteria with
+    distinct short lowercase names, a label and an optional description (reviewers score
+    each 1 to 5)."""
     if not isinstance(rubric, list) or not rubric:
         return "give at least one criterion, e.g. helpfulness"
     if len(rubric) > RUBRIC_MAX_CRITERIA:
         return f"at most {RUBRIC_MAX_CRITERIA} criteria (got {len(rubric)})"
-    for position, name in enumerate(rubric, start=1):
+    names: list[str] = []
+    for position, criterion in enumerate(rubric, start=1):
+        name = criterion.get("name") if isinstance(criterion, dict) else None
         if not isinstance(name, str) or not RUBRIC_NAME.fullmatch(name):
             return (
-                f'criterion {position} "{name}": use 1 to 40 lowercase letters, digits, "-" '
-                'or "_", starting with a letter (e.g. code_quality)'
+                f'criterion {position} "{name if name is not None else criterion}": use 1 to 40 '
+                'lowercase letters, digits, "-" or "_", starting with a letter (e.g. code_quality)'
             )
-        if rubric.index(name) != position - 1:
+        if name in names:
             return f'criterion {position} "{name}" appears twice'
+        names.append(name)
+        if len(criterion["label"]) > RUBRIC_LABEL_MAX:
+            return f'criterion {position} "{name}": label longer than {RUBRIC_LABEL_MAX} characters'
+        if len(criterion["description"]) > RUBRIC_DESCRIPTION_MAX:
+            return (
+                f'criterion {position} "{name}": description longer than '
+                f"{RUBRIC_DESCRIPTION_MAX} characters"
+            )
+    return None
+
+
+def _ai_draft_problem(project: Project) -> tuple[str, str] | None:
+    """(field, why) for AI-draft settings that cannot work, or None."""
+    temperature = project.ai_draft_temperature
+    if temperature is not None and not 0 <= temperature <= AI_DRAFT_TEMPERATURE_MAX:
+        return "ai_draft_temperature", f"between 0 and {AI_DRAFT_TEMPERATURE_MAX:g}"
+    if project.ai_draft_max_tokens is not None and project.ai_draft_max_tokens < 1:
+        return "ai_draft_max_tokens", "at least 1"
+    url = project.ai_draft_base_url.strip()
+    if url and not re.match(r"https?://[^/\s]+", url):
+        return "ai_draft_base_url", "an http:// or https:// URL, e.g. https://api.example.com/v1"
     return None
 
 
@@ -91,9 +149,13 @@ def _check(project: Project) -> None:
         raise ProjectError("at least 1", field="lease_minutes")
     if project.approvals_needed < 1:
         raise ProjectError("at least 1", field="approvals_needed")
+    project.rubric = rubric_normalized(project.rubric)
     problem = _rubric_problem(project.rubric)
     if problem:
         raise ProjectError(problem, field="rubric")
+    ai_draft_problem = _ai_draft_problem(project)
+    if ai_draft_problem:
+        raise ProjectError(ai_draft_problem[1], field=ai_draft_problem[0])
     if project.status not in ProjectStatus.values:
         raise ProjectError(f"use one of {', '.join(ProjectStatus.values)}", field="status")
     if project.reasoning_mode not in ReasoningMode.values:

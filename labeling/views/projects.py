@@ -2,6 +2,7 @@
 guidelines page for everyone. The project list and dashboard count conversations, so they
 live in conversations.views.projects."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,7 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from core.exceptions import form_add_error
 from core.markdown import render_markdown
 from labeling.forms import GuidelinesForm, ProjectForm, PromptUploadForm
-from labeling.models import ImportBatch, Project
+from labeling.models import Domain, ImportBatch, Project
 from labeling.permissions import ADMIN, can_view_project, member_required, role_required
 from labeling.services import (
     ImportSource,
@@ -61,7 +62,12 @@ def project_create_view(request):
     return render(
         request,
         "labeling/project_form.html",
-        {"form": form, "project": None, "guidelines_form": GuidelinesForm()},
+        {
+            "form": form,
+            "project": None,
+            "guidelines_form": GuidelinesForm(),
+            "ai_draft_key_set": bool(settings.AI_DRAFT_API_KEY),
+        },
     )
 
 
@@ -84,6 +90,7 @@ def project_edit(request, slug: str):
             "project": project,
             "guidelines_form": GuidelinesForm(initial={"body": current.body if current else ""}),
             "guidelines": current,
+            "ai_draft_key_set": bool(settings.AI_DRAFT_API_KEY),
         },
     )
 
@@ -155,7 +162,7 @@ def prompt_upload(request, slug: str):
 @csrf_protect
 def _prompt_upload(request, slug: str):
     project = get_object_or_404(Project, slug=slug)
-    form = PromptUploadForm(request.POST or None, request.FILES or None)
+    form = PromptUploadForm(request.POST or None, request.FILES or None, project=project)
     context = {"project": project, "form": form}
     if request.method == "POST":
         if request.upload_too_large:
@@ -165,16 +172,19 @@ def _prompt_upload(request, slug: str):
             uploaded = form.cleaned_data["file"]
             path = keep_upload(uploaded)
             on_duplicate = form.cleaned_data["on_duplicate"]
+            domain = form.cleaned_data["domain"]
             report = prompts_preview(
                 project=project,
                 source=ImportSource(name=uploaded.name, path=path),
                 on_duplicate=on_duplicate,
+                default_domain=domain,
             )
             pending = request.session.get(SESSION_KEY, {})
             pending[path.name] = {
                 "project": project.pk,
                 "name": uploaded.name,
                 "on_duplicate": on_duplicate,
+                "domain": domain.slug if domain else "",
                 "rows": report.rows_read,
             }
             request.session[SESSION_KEY] = pending
@@ -202,6 +212,9 @@ def prompt_import_confirm(request, slug: str):
         user=request.user,
         on_duplicate=entry["on_duplicate"],
         rows_total=entry.get("rows", 0),
+        default_domain=Domain.objects.filter(slug=entry.get("domain")).first()
+        if entry.get("domain")
+        else None,
     )
     return redirect("labeling:import-batch", slug=project.slug, batch_id=batch.pk)
 

@@ -22,3 +22,9 @@ htmx.onLoad((root) => {
     bar.style.width = `${bar.dataset.percent}%`;
   });
 });
+
+// <form data-confirm="question">: submitting asks first (a destructive action).
+document.addEventListener("submit", (event) => {
+  const question = event.target.dataset?.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});

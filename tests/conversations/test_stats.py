@@ -73,7 +73,7 @@ def test_labeler_figures_count_outcomes_and_edit_ratio():
     assert (row["submitted"], row["approved"], row["returned"], row["rejected"]) == (3, 1, 1, 1)
     assert row["approval_rate"] == 50
     assert row["median_minutes"] is not None and row["median_minutes"] >= 0
-    # 0 for the untouched draft, 1 − 2·3/8 = 0.25 for one word in four replaced.
+    # 0 for the untouched draft, 1/4 for one word in four replaced.
     assert row["mean_edit_ratio"] == pytest.approx((0 + 0.25) / 2)
     series = stats.daily_series()["series"]
     assert series[-1]["approvals"] == 1
@@ -120,3 +120,44 @@ def test_people_see_only_their_own_figures(client):
     other = reviewer_factory()
     theirs = client.get(reverse("conversations:quality-person", args=[other.pk]))
     assert theirs.status_code == 404
+
+
+def test_rubric_alpha_equals_the_krippendorff_package_on_the_reviewers_scores():
+    # Three reviewers, two criteria, one of them scoring only some revisions: the
+    # reliability matrix (reviewer × (revision, criterion), nan where not scored) is
+    # exactly what the package reads.
+    import krippendorff
+    import numpy
+
+    project = ProjectFactory(domains=["python"], approvals_needed=3, rubric=["quality", "style"])
+    ana, ben, cy = (reviewer_factory(name=name) for name in ("ana", "ben", "cy"))
+    given = {
+        ana: [{"quality": 5, "style": 4}, {"quality": 2, "style": 3}, {"quality": 4, "style": 1}],
+        ben: [{"quality": 4, "style": 4}, {"quality": 1, "style": 2}, {"quality": 4, "style": 2}],
+        cy: [{"quality": 5, "style": 5}, None, {"quality": 3, "style": 1}],
+    }
+    conversations = [submitted_conversation(project=project) for _ in range(3)]
+    for reviewer, scores in given.items():
+        for conversation, score in zip(conversations, scores, strict=True):
+            if score is not None:
+                review_submit(
+                    conversation_id=conversation.pk,
+                    reviewer=reviewer,
+                    decision="approve",
+                    scores=score,
+                )
+    matrix = [
+        [
+            numpy.nan
+            if scores[unit // 2] is None
+            else scores[unit // 2][("quality", "style")[unit % 2]]
+            for unit in range(6)
+        ]
+        for scores in given.values()
+    ]
+    expected = krippendorff.alpha(reliability_data=matrix, level_of_measurement="interval")
+
+    _, agreement = stats.reviewer_figures()
+
+    assert agreement["alpha"] == pytest.approx(float(expected))
+    assert 0 < agreement["alpha"] < 1

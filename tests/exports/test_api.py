@@ -74,6 +74,20 @@ def test_status_files_and_download_of_a_finished_job(api, admin_user, project):
     assert len(body) == by_name["train.jsonl"]["size"]
     assert hashlib.sha256(body).hexdigest() == by_name["train.jsonl"]["sha256"]
     assert api.get(f"/api/exports/{job.id}/files/secret.txt").status_code == 404
+    # Each file with its own media type, the same on every machine and as the schema lists.
+    types = {
+        name: api.get(f"/api/exports/{job.id}/files/{name}")["Content-Type"]
+        for name in ("train.jsonl", "train.parquet", "manifest.json", "README.md")
+    }
+    assert types == {
+        "train.jsonl": "application/jsonl",
+        "train.parquet": "application/vnd.apache.parquet",
+        "manifest.json": "application/json",
+        "README.md": "text/markdown",
+    }
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    download = schema["paths"]["/api/exports/{id}/files/{name}"]["get"]["responses"]["200"]
+    assert set(types.values()) <= set(download["content"])
 
 
 def test_cancel_stops_a_queued_job(api, admin_user):

@@ -106,7 +106,7 @@ def test_drafts_off_for_the_project_or_not_configured_are_refused(chat_server, s
     conversation.project.ai_drafts_enabled = True
     conversation.project.save()
     settings.AI_DRAFT_BASE_URL = ""
-    with pytest.raises(ConversationError, match="not configured on this server"):
+    with pytest.raises(ConversationError, match="AI drafts are not configured"):
         draft_request_create(
             conversation_id=conversation.pk, user=conversation.labeler, message_position=1
         )

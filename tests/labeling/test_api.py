@@ -176,8 +176,9 @@ def test_nested_validation_errors_name_the_field_path_in_plain_words(admin_user)
     assert response.status_code == 400
     assert "ErrorDetail" not in response.content.decode()
     error = response.json()["error"]
-    assert error["fields"] == {"rubric": ["[0]: Not a valid string."]}
-    assert error["message"] == "rubric[0]: Not a valid string."
+    not_a_criterion = 'Not a criterion: give a name or {"name", "label", "description"}.'
+    assert error["fields"] == {"rubric": [f"[0]: {not_a_criterion}"]}
+    assert error["message"] == f"rubric[0]: {not_a_criterion}"
 
 
 def test_item_errors_of_a_list_are_named_by_position():

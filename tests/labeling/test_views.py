@@ -176,7 +176,8 @@ def test_admin_creates_and_edits_a_project_with_rules_and_guidelines(client, adm
     project = Project.objects.get(slug="law-answers")
     assert response["Location"] == reverse("conversations:project-detail", args=["law-answers"])
     assert (project.replications, project.lease_minutes, project.approvals_needed) == (2, 30, 2)
-    assert project.rubric == ["accuracy", "citations", "plain_language"]
+    assert [c["name"] for c in project.rubric] == ["accuracy", "citations", "plain_language"]
+    assert project.rubric[2]["label"] == "Plain language"
     assert project.guideline_versions.get().version == 1
 
     client.post(

@@ -55,7 +55,20 @@ class Command(BaseCommand):
         parser.add_argument("--val-fraction", type=float, default=0.05)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument(
-            "--format", default="jsonl,parquet", help="comma-separated: jsonl, parquet, openai"
+            "--format",
+            default="jsonl,parquet",
+            help="comma-separated: jsonl, parquet, openai, preference, kto",
+        )
+        parser.add_argument(
+            "--preference-sources",
+            default="edit,review_edit",
+            help="comma-separated pair sources for the preference and kto formats",
+        )
+        parser.add_argument(
+            "--preference-threshold",
+            type=float,
+            default=0.1,
+            help="share of a reply's words a correction must change to be a pair (0 to 1)",
         )
         parser.add_argument(
             "--drop-reasoning",
@@ -93,6 +106,8 @@ class Command(BaseCommand):
                     "min_score": options["min_score"],
                     "exclude_unedited_ai_drafts": options["exclude_unedited_ai_drafts"],
                     "license": options["license"],
+                    "preference_sources": options["preference_sources"],
+                    "preference_threshold": options["preference_threshold"],
                 }
             )
             export_config_check(config=config)
@@ -117,3 +132,11 @@ class Command(BaseCommand):
             f"({counts['per_split']['train']:,} train, {counts['per_split']['validation']:,} "
             f"validation; {stats['tokens']:,} tokens, {stats['trained_tokens']:,} trained) to {out}"
         )
+        if "preference" in counts:
+            pairs = counts["preference"]
+            sources = ", ".join(f"{n:,} {name}" for name, n in pairs["per_source"].items())
+            left_out = sum(pairs["left_out"].values())
+            self.stdout.write(
+                f"Preference pairs: {pairs['pairs']:,} ({sources}); {left_out:,} candidates "
+                f"left out (threshold {pairs['threshold']:.0%})"
+            )
