@@ -5,17 +5,21 @@ Each test starts its own workers on a queue of its own, with small shards and ch
 """
 
 import hashlib
+import io
 import json
 import signal
 import socket
 import time
 import urllib.request
 import uuid
+import zipfile
 from pathlib import Path
 
 import boto3
 import pytest
 from django.conf import settings
+from django.test import Client
+from django.urls import reverse
 from moto.server import ThreadedMotoServer
 from rest_framework.test import APIClient
 
@@ -257,3 +261,15 @@ def test_an_export_to_an_s3_bucket_end_to_end(bucket, workers, tmp_path, setting
         body = response.read()
     assert hashlib.sha256(body).hexdigest() == stored["manifest.json"]
     assert api.get(f"/api/exports/{job.id}/files/../manifest.json").status_code == 404
+
+    # The zip reads every file from the bucket itself, presigned URLs or not.
+    browser = Client()
+    browser.force_login(admin)
+    response = browser.get(reverse("exports:export-zip", args=[job.id]))
+    assert response.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    zipped = {
+        name.removeprefix(f"export-{job.id}/"): hashlib.sha256(archive.read(name)).hexdigest()
+        for name in archive.namelist()
+    }
+    assert zipped == stored
