@@ -24,7 +24,7 @@ def fill_content_hashes(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0006_review_comment_part'),
+        ('conversations', '0007_conversation_abandoned'),
     ]
 
     operations = [
