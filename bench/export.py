@@ -1,41 +1,45 @@
-"""Benchmark: the whole export on PostgreSQL against raw tiktoken, and its memory as data grows.
+"""Benchmark: the sharded export on PostgreSQL with 1 and 2 worker processes, against raw tiktoken.
 
-Seeds approved conversations (shaped like ../shared/data's OpenAssistant trees when present,
-their texts cycled and numbered so none is an exact duplicate; generated text otherwise)
-into two projects of 10,000 and 100,000 conversations. Then, each in a fresh subprocess so
-the RSS high-water mark belongs to that run alone:
+Seeds approved conversations with unique texts (the OpenAssistant paths of ../shared/data
+when present, their user and assistant texts recombined and every message numbered, so no
+two conversations and no two messages repeat; generated text otherwise). Then, for each
+size and each worker count, in the same run:
 
-* the export (`export_run`, the service the Celery job and the CLI call: stream, filter,
-  tokenize, split, write JSONL + Parquet, dataset card, manifest, atomic publish), timed
-  end to end, with its peak RSS from resource.getrusage;
-* the baseline: tiktoken's `encode_ordinary_batch` on exactly the same message texts,
-  1,000 conversations per call, timing only the encode calls (texts loaded beforehand).
+* the export job as users run it: `export_job_create`, real `celery worker` processes
+  (solo pool) that plan the shards, run them as a chord and publish; timed from the
+  request to the published dataset. The peak RSS is each worker process's own high-water
+  mark (VmHWM in /proc/<pid>/status), read just before it is stopped;
+* the baseline: tiktoken's `encode_ordinary_batch` on exactly the same message texts
+  (texts loaded beforehand, only the encode calls timed).
 
-Prints conversations/s and tokens/s of both, the ratio (target ≥ 0.5) and the peak RSS at
-each size (target: 100k within 1.5× of 10k).
+Prints conversations/s for each worker count, the 2-to-1 worker ratio (target ≥ 1.7× on
+2 cores), export vs raw tokenizer (target ≥ 0.9×) and the workers' peak RSS, ratios last.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sft_bench_export \\
-        .venv/bin/python bench/export.py [--sizes 10000,100000]
+    CELERY_BROKER_URL=redis://127.0.0.1:6379/12 \\
+        .venv/bin/python bench/export.py --workers 1,2 [--sizes 200000] [--shard-size N]
 
 `--preference` runs the preference benchmark instead (see `preference_main`): the same
 seeding where a third of the conversations began as AI drafts that people rewrote, then
 pairs/s of the `preference` export beside conversations/s of the SFT export of the same
-data (target ≥ 0.8×).
+data, both in this process on one shard (target ≥ 0.8×).
 """
 
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
-from itertools import cycle
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data" / "oasst1_en_100_trees.jsonl"
+# ../shared/data beside the checkout; BENCH_DATA points elsewhere (e.g. from a worktree).
+DATA = Path(
+    os.environ.get("BENCH_DATA", ROOT.parent / "shared" / "data" / "oasst1_en_100_trees.jsonl")
+)
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/sft_bench_export"
 DOMAINS = ["python", "biology", "law", "math"]
 sys.path.insert(0, str(ROOT))
@@ -96,6 +100,36 @@ def _conversation_shapes() -> list[list[tuple[str, str]]]:
     return shapes
 
 
+def _unique_messages(
+    shapes: list[list[tuple[str, str]]], number: int, *, drafted: bool = False
+) -> list[dict]:
+    """Conversation `number`: the turns of one path with the assistant texts of another,
+    every message tagged with the conversation's number, so none repeats. `drafted`: the
+    last reply began as an AI draft that the labeler rewrote (its first half kept, the rest
+    replaced: well above a 10% threshold)."""
+    turns = shapes[number % len(shapes)]
+    other = shapes[(number * 7 + 3) % len(shapes)]
+    answers = [text for role, text in other if role == "assistant"] or ["…"]
+    messages = []
+    for index, (role, text) in enumerate(turns):
+        if role == "assistant":
+            text = answers[index % len(answers)]
+        messages.append(
+            {
+                "role": role,
+                "content": f"{text} [{number}.{index}]",
+                "origin": "human",
+                "model_original": "",
+            }
+        )
+    if drafted and messages[-1]["role"] == "assistant":
+        words = messages[-1]["content"].split()
+        kept = " ".join(words[: len(words) // 2])
+        messages[-1]["origin"] = "model_edited"
+        messages[-1]["model_original"] = f"{kept} and so on, as a first draft would say it."
+    return messages
+
+
 def _seed(slug: str, count: int, *, drafted_every: int = 0) -> None:
     from django.db import connection, transaction
     from django.utils import timezone
@@ -117,7 +151,9 @@ def _seed(slug: str, count: int, *, drafted_every: int = 0) -> None:
     prompts = Prompt.objects.bulk_create(
         Prompt(project=project, text=f"bench {d.slug}", text_key=d.slug, domain=d) for d in domains
     )
-    shapes = cycle(_conversation_shapes())
+    from sftpipeline.split import snapshot_dedup_key
+
+    shapes = _conversation_shapes()
     now = timezone.now()
     batch = 5000
     started = time.monotonic()
@@ -134,18 +170,23 @@ def _seed(slug: str, count: int, *, drafted_every: int = 0) -> None:
                 )
                 for i in range(size)
             )
+            snapshots = [
+                _unique_messages(
+                    shapes,
+                    offset + i,
+                    drafted=bool(drafted_every) and (offset + i) % drafted_every == 0,
+                )
+                for i in range(size)
+            ]
             revisions = Revision.objects.bulk_create(
                 Revision(
                     conversation=conversation,
                     number=1,
                     kind="submit",
-                    messages=_messages(
-                        next(shapes),
-                        offset + i,
-                        drafted=bool(drafted_every) and (offset + i) % drafted_every == 0,
-                    ),
+                    messages=snapshot,
+                    content_hash=snapshot_dedup_key(snapshot),
                 )
-                for i, conversation in enumerate(conversations)
+                for conversation, snapshot in zip(conversations, snapshots, strict=True)
             )
             Review.objects.bulk_create(
                 Review(
@@ -170,65 +211,80 @@ def _seed(slug: str, count: int, *, drafted_every: int = 0) -> None:
     print()
 
 
-def _messages(shape: list[tuple[str, str]], number: int, *, drafted: bool) -> list[dict]:
-    """A revision's messages; `drafted`: the last reply began as an AI draft that the
-    labeler rewrote (its first half kept, the rest replaced: well above a 10% threshold)."""
-    messages = [
-        {
-            "role": role,
-            "content": f"{text} (#{number})" if index == 0 else text,
-            "origin": "human",
-            "model_original": "",
-        }
-        for index, (role, text) in enumerate(shape)
-    ]
-    if drafted and messages[-1]["role"] == "assistant":
-        words = messages[-1]["content"].split()
-        kept = " ".join(words[: len(words) // 2])
-        messages[-1]["origin"] = "model_edited"
-        messages[-1]["model_original"] = f"{kept} and so on, as a first draft would say it."
-    return messages
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _current_rss_mb() -> float:
-    with open("/proc/self/status") as status:
+def _worker_peak_rss_mb(pid: int) -> float:
+    """The worker process's own high-water RSS (not this parent's)."""
+    with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return 0.0
 
 
-def measure_export(slug: str) -> dict:
-    from exports.services import export_config_from_dict, export_run
-    from sftpipeline.tokenizers import load_cl100k_base
+def measure_export(slug: str, workers: int, database_url: str, shard_size: int) -> dict:
+    """The export job through `workers` real worker processes on a queue of this run's own."""
+    from conversations.models import Conversation
+    from exports.models import ExportJob
+    from exports.services import export_config_from_dict, export_job_create
+    from labeling.services import member_save
 
+    queue = os.environ["CELERY_TASK_DEFAULT_QUEUE"]
+    env = {
+        **_environment(database_url),
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "EXPORT_SHARD_SIZE": str(shard_size),
+        "EXPORT_ROOT": tempfile.mkdtemp(prefix="bench-export-"),
+    }
+    processes = []
+    for number in range(workers):
+        log = open(Path(env["EXPORT_ROOT"]) / f"worker-{number}.log", "w")  # noqa: SIM115
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "--pool=solo",
+                    "-l",
+                    "INFO",
+                ]
+                + ["-Q", queue, "-n", f"bench-{number}-{uuid.uuid4().hex[:6]}@%h"]
+                + ["--without-heartbeat", "--without-mingle", "--without-gossip"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+    for number in range(workers):
+        log_path = Path(env["EXPORT_ROOT"]) / f"worker-{number}.log"
+        while "ready." not in log_path.read_text():
+            time.sleep(0.2)
+    admin, _ = member_save(
+        username="bench-admin", roles=["admin"], labeler_domains=[], reviewer_domains=[]
+    )
     config = export_config_from_dict({"projects": [slug], "val_fraction": 0.05})
-    load_cl100k_base()  # both sides time steady-state work, not loading the vocabulary
-    # Loading the vocabulary sets the process's high-water mark; the export's own working set
-    # is sampled after every chunk (current RSS) so that its growth with the data shows.
-    samples = [_current_rss_mb()]
-
-    def progress(done: int, total: int) -> None:
-        samples.append(_current_rss_mb())
-
-    with tempfile.TemporaryDirectory(prefix="bench-export-") as folder:
-        rss_before = _peak_rss_mb()
-        started = time.perf_counter()
-        manifest = export_run(config=config, destination=Path(folder) / "out", progress=progress)
-        seconds = time.perf_counter() - started
-    stats = manifest["token_statistics"]
+    started = time.perf_counter()
+    job = export_job_create(config=config, created_by=admin)
+    while job.is_active:
+        time.sleep(0.2)
+        job.refresh_from_db()
+    seconds = time.perf_counter() - started
+    peaks = [_worker_peak_rss_mb(process.pid) for process in processes]
+    for process in processes:
+        process.kill()
+        process.wait()
+    if job.status != ExportJob.Status.SUCCEEDED:
+        raise SystemExit(f"the export failed: {job.error}")
     return {
-        "conversations": manifest["counts"]["exported"],
-        "tokens": stats["tokens"],
+        "conversations": job.manifest["counts"]["exported"],
+        "matched": Conversation.objects.filter(project__slug=slug).count(),
+        "tokens": job.manifest["token_statistics"]["tokens"],
+        "shards": job.shards.count(),
         "seconds": seconds,
-        "peak_rss_mb": _peak_rss_mb(),
-        "rss_before_mb": rss_before,
-        "export_rss_start_mb": samples[0],
-        "export_rss_peak_mb": max(samples),
+        "peak_rss_mb": max(peaks),
     }
 
 
@@ -279,18 +335,24 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--database", default=os.environ.get("DATABASE_URL", DEFAULT_DB))
-    parser.add_argument("--sizes", default="10000,100000")
-    parser.add_argument("--child", choices=["export", "tiktoken", "preference"])
+    parser.add_argument("--sizes", default="200000")
+    parser.add_argument("--child", choices=["tiktoken", "sft", "preference"])
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument(
+        "--shard-size", type=int, default=0, help="conversations per shard (default: size / 8)"
+    )
     parser.add_argument("--project")
     parser.add_argument("--preference", action="store_true", help="the preference benchmark")
     args = parser.parse_args()
     if not args.database.startswith("postgres"):
         raise SystemExit("Run this on PostgreSQL: DATABASE_URL=postgres://…")
+    # This run's own queue, set before Django reads its settings.
+    os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"bench-export-{uuid.uuid4().hex[:8]}")
     if args.child:
         _setup(args.database)
         measure = {
-            "export": measure_export,
             "tiktoken": measure_tiktoken,
+            "sft": measure_sft,
             "preference": measure_preference,
         }[args.child]
         print(json.dumps(measure(args.project)))
@@ -308,70 +370,81 @@ def main() -> None:
     )
     _setup(args.database)
     sizes = [int(size) for size in args.sizes.split(",")]
-    source = f"{DATA.name} (texts cycled)" if DATA.exists() else "generated text"
+    source = f"{DATA.name} (texts recombined, numbered)" if DATA.exists() else "generated text"
     print(f"Seeding approved conversations shaped like {source} …")
     for size in sizes:
         _seed(f"bench-export-{size}", size)
 
-    results = {}
+    worker_counts = [int(count) for count in args.workers.split(",")]
+    ratios: list[str] = []
+    peaks: dict[int, float] = {}
     for size in sizes:
         slug = f"bench-export-{size}"
-        export = _child("export", slug, args.database)
+        shard_size = args.shard_size or max(1000, size // 8)
         raw = _child("tiktoken", slug, args.database)
-        results[size] = export
-        ratio = (export["tokens"] / export["seconds"]) / (raw["tokens"] / raw["seconds"])
-        conv_ratio = (export["conversations"] / export["seconds"]) / (
-            raw["conversations"] / raw["seconds"]
-        )
-        print(f"\n{size:,} approved conversations in PostgreSQL")
+        raw_rate = raw["conversations"] / raw["seconds"]
+        print(f"\n{size:,} approved conversations in PostgreSQL, shards of {shard_size:,}")
         print(
-            f"  export:   {export['conversations'] / export['seconds']:>10,.0f} conversations/s "
-            f"{export['tokens'] / export['seconds']:>12,.0f} tokens/s "
-            f"({export['tokens']:,} tokens in {export['seconds']:.1f}s)"
-        )
-        print(
-            f"  tiktoken: {raw['conversations'] / raw['seconds']:>10,.0f} conversations/s "
-            f"{raw['tokens'] / raw['seconds']:>12,.0f} tokens/s "
+            f"  raw tiktoken: {raw_rate:>9,.0f} conversations/s "
             f"(encode_ordinary_batch, {raw['tokens']:,} tokens in {raw['seconds']:.1f}s)"
         )
-        print(
-            f"  ratio export / raw tokenizer: {ratio:.2f} tokens/s, {conv_ratio:.2f} conversations/s (target ≥ 0.5)"
-        )
-        print(
-            f"  peak RSS of the export process: {export['peak_rss_mb']:.0f} MB high-water "
-            f"({export['rss_before_mb']:.0f} MB after loading Django and the vocabulary); "
-            f"sampled after each chunk: {export['export_rss_start_mb']:.0f} MB at start, "
-            f"{export['export_rss_peak_mb']:.0f} MB at most"
+        rates = {}
+        for workers in worker_counts:
+            export = measure_export(slug, workers, args.database, shard_size)
+            rates[workers] = export["matched"] / export["seconds"]
+            peaks[size] = max(peaks.get(size, 0.0), export["peak_rss_mb"])
+            print(
+                f"  export, {workers} worker(s): {rates[workers]:>9,.0f} conversations/s "
+                f"({export['shards']} shards, {export['tokens']:,} tokens in "
+                f"{export['seconds']:.1f}s); peak RSS of a worker {export['peak_rss_mb']:.0f} MB"
+            )
+        low, high = min(worker_counts), max(worker_counts)
+        if high != low:
+            ratios.append(
+                f"{size:,}: conversations/s {high} workers / {low} worker: "
+                f"{rates[high] / rates[low]:.2f}x (target >= 1.7x on 2 cores)"
+            )
+        ratios.append(
+            f"{size:,}: export ({low} worker) / raw tokenizer: "
+            f"{rates[low] / raw_rate:.2f}x; ({high} workers / raw tokenizer "
+            f"{rates[high] / raw_rate:.2f}x; target >= 0.9x)"
         )
     if len(sizes) >= 2:
-        small, large = results[sizes[0]], results[sizes[-1]]
-        print(
-            f"\nPeak RSS {sizes[-1]:,} / {sizes[0]:,}: "
-            f"{large['peak_rss_mb'] / small['peak_rss_mb']:.2f}× high-water, "
-            f"{large['export_rss_peak_mb'] / small['export_rss_peak_mb']:.2f}× sampled during "
-            "the export (target ≤ 1.5×)"
+        ratios.append(
+            f"peak worker RSS {sizes[-1]:,} / {sizes[0]:,}: "
+            f"{peaks[sizes[-1]] / peaks[sizes[0]]:.2f}x (target <= 1.1x)"
         )
+    print()
+    for line in ratios:
+        print(line)
 
 
 # Preference pairs (contract 7) -----------------------------------------------------
 
 
+def measure_sft(slug: str) -> dict:
+    """The SFT export (JSONL + Parquet) of the project in this process, one shard, timed."""
+    return _measure_run(slug, "jsonl,parquet")
+
+
 def measure_preference(slug: str) -> dict:
-    """The `preference` export (pair JSONL + tokenized pair Parquet) of the project, timed."""
+    """The `preference` export (pair JSONL + tokenized pair Parquet), one shard, timed."""
+    return _measure_run(slug, "preference")
+
+
+def _measure_run(slug: str, formats: str) -> dict:
     from exports.services import export_config_from_dict, export_run
     from sftpipeline.tokenizers import load_cl100k_base
 
-    config = export_config_from_dict(
-        {"projects": [slug], "val_fraction": 0.05, "formats": "preference"}
-    )
+    config = export_config_from_dict({"projects": [slug], "val_fraction": 0.05, "formats": formats})
     load_cl100k_base()
     with tempfile.TemporaryDirectory(prefix="bench-preference-") as folder:
         started = time.perf_counter()
-        manifest = export_run(config=config, destination=Path(folder) / "out")
+        manifest = export_run(config=config, destination=Path(folder) / "out", shard_size=1 << 30)
         seconds = time.perf_counter() - started
     return {
         "conversations": manifest["counts"]["read"],
-        "pairs": manifest["counts"]["preference"]["pairs"],
+        "pairs": manifest["counts"].get("preference", {}).get("pairs", 0),
         "seconds": seconds,
     }
 
@@ -390,7 +463,7 @@ def preference_main(database_url: str, sizes: list[int]) -> None:
     for size in sizes:
         slug = f"bench-preference-{size}"
         _seed(slug, size, drafted_every=3)
-        sft = _child("export", slug, database_url)
+        sft = _child("sft", slug, database_url)
         pairs = _child("preference", slug, database_url)
         sft_rate = sft["conversations"] / sft["seconds"]
         pair_rate = pairs["pairs"] / pairs["seconds"]

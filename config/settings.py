@@ -181,6 +181,16 @@ EXPORT_CHUNK_SIZE = int(os.environ.get("EXPORT_CHUNK_SIZE", "1000"))
 # A `running` export whose heartbeat is older than this is taken to have lost its worker:
 # a redelivered task may take it over. Keep it well above the time one chunk takes.
 EXPORT_STALE_AFTER_SECONDS = float(os.environ.get("EXPORT_STALE_AFTER_SECONDS", "120"))
+# Conversations per shard: an export splits its conversations by id range into shards of
+# this many, each a Celery task that any worker may run (design.md contract 8).
+EXPORT_SHARD_SIZE = int(os.environ.get("EXPORT_SHARD_SIZE", "25000"))
+# Where exports are published: a local folder (EXPORT_ROOT, the default) or an
+# S3-compatible bucket, `s3://bucket/prefix`, reached with boto3's own variables
+# (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION).
+EXPORT_STORAGE_URL = os.environ.get("EXPORT_STORAGE_URL", "")
+# S3 downloads: redirect to a presigned URL valid this many seconds (the browser must
+# reach AWS_ENDPOINT_URL), or 0 to stream the file through the web process.
+EXPORT_S3_PRESIGNED_SECONDS = int(os.environ.get("EXPORT_S3_PRESIGNED_SECONDS", "0"))
 
 # Uploads: prompt and conversation files stream from disk past this size.
 UPLOAD_MAX_BYTES = int(os.environ.get("UPLOAD_MAX_BYTES", str(200 * 1024 * 1024)))
@@ -216,6 +226,15 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": int(os.environ.get("CELERY_BROKER_VISIBILITY_TIMEOUT", "3600"))
     }
+# Results are kept only for chords (a sharded export's shard tasks): Redis beside a Redis
+# broker, files beside the embedded filesystem broker.
+CELERY_RESULT_BACKEND = os.environ.get(
+    "CELERY_RESULT_BACKEND",
+    CELERY_BROKER_URL
+    if CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
+    else f"file://{BROKER_DIR / 'results'}",
+)
+CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "sft-studio")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

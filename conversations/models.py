@@ -113,6 +113,9 @@ class Revision(models.Model):
     # [{"role", "content", "origin", "model_original"}] in order; structured turns add
     # "reasoning", "tool_calls", "tool_call_id" and the model_original_* keys where set.
     messages = models.JSONField()
+    # sftpipeline.split.snapshot_dedup_key(messages), set when the revision is written:
+    # an export asks the database whether a lower-id conversation says the same.
+    content_hash = models.CharField(max_length=64, blank=True, db_index=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -20,7 +20,7 @@ from .services import (
     ARTIFACT_MEDIA_TYPES,
     ExportConfigError,
     artifact_media_type,
-    export_artifact_path,
+    export_artifact_open,
     export_config_from_dict,
     export_job_cancel,
     export_job_create,
@@ -171,12 +171,11 @@ class ExportFileDownloadApi(APIView):
     )
     def get(self, request, pk: int, name: str):
         job = _job(request, pk)
-        path = export_artifact_path(job=job, name=name)
-        if path is None:
+        stream, url = export_artifact_open(job=job, name=name)
+        if url:
+            return HttpResponseRedirect(url)
+        if stream is None:
             raise Http404
         return FileResponse(
-            path.open("rb"),
-            as_attachment=True,
-            filename=name,
-            content_type=artifact_media_type(name),
+            stream, as_attachment=True, filename=name, content_type=artifact_media_type(name)
         )

@@ -99,3 +99,33 @@ class TokenizerAsset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} ({self.get_kind_display()})"
+
+
+class ExportShard(models.Model):
+    """One shard of an export job: its conversations by id range, and once done what the
+    final step merges. A shard that is done is never run again, whichever worker crashes."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+
+    job = models.ForeignKey(ExportJob, on_delete=models.CASCADE, related_name="shards")
+    index = models.PositiveIntegerField()
+    id_from = models.BigIntegerField()
+    id_to = models.BigIntegerField()
+    conversations = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
+    # Which run owns the shard, as ExportJob.attempt does for the job.
+    attempt = models.PositiveIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    rows_done = models.PositiveIntegerField(default=0)
+    # Statistics, filter and packing counts, and every file with its size and sha256.
+    result = models.JSONField(default=dict, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="unique_export_shard_index")
+        ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,8 @@ class ExportRow:
     imported: bool
     source_id: str
     labeler_id: int | None
+    #: The current revision's content hash (duplicates are decided on it).
+    content_hash: str = ""
     reviewer_ids: list[int] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
 
@@ -60,51 +62,121 @@ def export_conversations_queryset(config: ExportConfig) -> QuerySet[Conversation
     return queryset
 
 
+_ROW_FIELDS = (
+    "id",
+    "project__slug",
+    "prompt__domain__slug",
+    "current_revision_id",
+    "current_revision__messages",
+    "imported",
+    "source_id",
+    "labeler_id",
+    "current_revision__content_hash",
+)
+
+
+def _export_rows(values: list[tuple[Any, ...]]) -> list[ExportRow]:
+    """Rows from `_ROW_FIELDS` values, with the approving reviews of their revisions (one query)."""
+    rows: dict[int, ExportRow] = {}
+    chunk = []
+    for (
+        conv_id,
+        project,
+        domain,
+        revision_id,
+        messages,
+        imported,
+        source,
+        labeler,
+        digest,
+    ) in values:
+        row = ExportRow(conv_id, project, domain, messages, imported, source, labeler, digest or "")
+        rows[revision_id] = row
+        chunk.append(row)
+    reviews = Review.objects.filter(
+        revision_id__in=list(rows), decision=ReviewDecision.APPROVE
+    ).values_list("revision_id", "reviewer_id", "scores")
+    for revision_id, reviewer_id, scores in reviews:
+        row = rows[revision_id]
+        row.reviewer_ids.append(reviewer_id)
+        if isinstance(scores, dict):
+            row.scores.extend(
+                float(value)
+                for value in scores.values()
+                if isinstance(value, int | float) and not isinstance(value, bool)
+            )
+    return chunk
+
+
 def export_row_chunks(
-    config: ExportConfig, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+    config: ExportConfig,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    id_from: int = 0,
+    id_to: int | None = None,
 ) -> Iterator[list[ExportRow]]:
-    """Yield the matching conversations in id order, `chunk_size` at a time.
+    """Yield the matching conversations with ids in [id_from, id_to] in id order,
+    `chunk_size` at a time.
 
     Two queries per chunk whatever its size: the conversations with their current
     revision's messages (keyset pagination on id, so memory stays flat and no offset
     scan grows), then the approving reviews of those revisions for scores and counts.
     """
     queryset = export_conversations_queryset(config).order_by("id")
+    if id_to is not None:
+        queryset = queryset.filter(id__lte=id_to)
+    last_id = id_from - 1
+    while True:
+        values = list(queryset.filter(id__gt=last_id).values_list(*_ROW_FIELDS)[:chunk_size])
+        if not values:
+            return
+        yield _export_rows(values)
+        last_id = values[-1][0]
+
+
+def export_shard_bounds(config: ExportConfig, *, shard_size: int) -> list[tuple[int, int, int]]:
+    """(first id, last id, conversations) of each shard: the matching conversations in id
+    order, `shard_size` to a shard. Streams the ids (memory stays flat)."""
+    bounds: list[tuple[int, int, int]] = []
+    first = last = count = 0
+    ids = export_conversations_queryset(config).order_by("id").values_list("id", flat=True)
+    for conversation_id in ids.iterator(chunk_size=10_000):
+        if count == shard_size:
+            bounds.append((first, last, count))
+            count = 0
+        if count == 0:
+            first = conversation_id
+        last, count = conversation_id, count + 1
+    if count:
+        bounds.append((first, last, count))
+    return bounds
+
+
+def export_duplicate_candidates(
+    config: ExportConfig, *, hashes: Iterable[str], before_id: int, with_rows: bool
+) -> Iterator[tuple[str, ExportRow | None]]:
+    """Conversations of the export's selection with an id below `before_id` whose current
+    revision has one of `hashes`, in id order: (hash, row), the row only `with_rows`
+    (when the caller must apply the filters that need messages and scores).
+
+    Uses the revisions' content-hash index; usually finds nothing.
+    """
+    queryset = export_conversations_queryset(config).filter(
+        id__lt=before_id, current_revision__content_hash__in=[h for h in hashes if h]
+    )
+    if not with_rows:
+        for digest in queryset.values_list("current_revision__content_hash", flat=True).distinct():
+            yield digest, None
+        return
     last_id = 0
     while True:
         values = list(
-            queryset.filter(id__gt=last_id).values_list(
-                "id",
-                "project__slug",
-                "prompt__domain__slug",
-                "current_revision_id",
-                "current_revision__messages",
-                "imported",
-                "source_id",
-                "labeler_id",
-            )[:chunk_size]
+            queryset.filter(id__gt=last_id).order_by("id").values_list(*_ROW_FIELDS)[:200]
         )
         if not values:
             return
-        rows: dict[int, ExportRow] = {}
-        chunk = []
-        for conv_id, project, domain, revision_id, messages, imported, source, labeler in values:
-            row = ExportRow(conv_id, project, domain, messages, imported, source, labeler)
-            rows[revision_id] = row
-            chunk.append(row)
-        reviews = Review.objects.filter(
-            revision_id__in=list(rows), decision=ReviewDecision.APPROVE
-        ).values_list("revision_id", "reviewer_id", "scores")
-        for revision_id, reviewer_id, scores in reviews:
-            row = rows[revision_id]
-            row.reviewer_ids.append(reviewer_id)
-            if isinstance(scores, dict):
-                row.scores.extend(
-                    float(value)
-                    for value in scores.values()
-                    if isinstance(value, int | float) and not isinstance(value, bool)
-                )
-        yield chunk
+        for row in _export_rows(values):
+            yield row.content_hash, row
         last_id = values[-1][0]
 
 

@@ -21,7 +21,7 @@ from .services import (
     ExportConfigError,
     ExportError,
     artifact_media_type,
-    export_artifact_path,
+    export_artifact_open,
     export_estimate,
     export_job_cancel,
     export_job_create,
@@ -185,11 +185,13 @@ def job_url(job: ExportJob) -> str:
 def artifact_download(request, job_id: int, name: str):
     """Stream one published file after the permission check."""
     job = _job_or_404(request, job_id)
-    path = export_artifact_path(job=job, name=name)
-    if path is None:
+    stream, url = export_artifact_open(job=job, name=name)
+    if url:
+        return redirect(url)
+    if stream is None:
         raise Http404("No such file in this export.")
     return FileResponse(
-        path.open("rb"),
+        stream,
         as_attachment=True,
         filename=f"export-{job.id}-{name}",
         content_type=artifact_media_type(name),

@@ -55,6 +55,8 @@ class CardConfig:
     filters: Mapping[str, Any] = field(default_factory=dict)
     #: How the data was collected, as counts, e.g. ``{"labelers": 12, "reviews": 840}``.
     collection: Mapping[str, int] = field(default_factory=dict)
+    #: Files per split and format: one keeps ``train.jsonl``, more are ``train-00000-of-00004.jsonl``…
+    shards: int = 1
     #: Preference pairs (contract 7): ``{"sources", "threshold", "pairs", "per_source",
     #: "per_split", "left_out", "kto_rows"?}``; empty when no pair file was written.
     preference: Mapping[str, Any] = field(default_factory=dict)
@@ -98,7 +100,15 @@ def _front_matter(stats: Stats, config: CardConfig) -> list[str]:
             continue
         lines += [f"- config_name: {name}", "  data_files:"]
         for split in splits if kind != "packed" else config.packed_splits:
-            lines += [f"  - split: {split}", f"    path: {_q(split_filename(split, kind))}"]
+            lines.append(f"  - split: {split}")
+            if config.shards == 1:
+                lines.append(f"    path: {_q(split_filename(split, kind))}")
+                continue
+            lines.append("    path:")
+            lines += [
+                f"    - {_q(split_filename(split, kind, shard=index, shards=config.shards))}"
+                for index in range(config.shards)
+            ]
     if "parquet" in config.formats:
         lines += ["dataset_info:", "- config_name: tokenized", "  features:"]
         lines += ["  - name: id", "    dtype: string"]
@@ -176,7 +186,7 @@ def render_dataset_card(stats: Stats, config: CardConfig) -> str:
         ],
     )
     lines += _structured_section(stats, config)
-    lines += _preference_section(config.preference)
+    lines += _preference_section(config.preference, config.shards)
     lines += _format_section(config, structured=stats.has_structured_turns)
     lines += ["", "## How the data was collected", ""]
     collection = dict(config.collection)
@@ -230,6 +240,12 @@ def _format_section(config: CardConfig, *, structured: bool = False) -> list[str
             "restart at 0 for every conversation and `cu_seqlens` keeps attention "
             "inside each conversation."
         )
+        if config.shards > 1:
+            lines.append(
+                f"The export was written in {config.shards} shards and packing happens "
+                "within each shard: a packed sequence never holds conversations of two "
+                "shards, so the last sequence of each shard may carry more padding."
+            )
     return lines
 
 
@@ -242,7 +258,7 @@ _LEFT_OUT_WORDS = {
 }
 
 
-def _preference_section(preference: Mapping[str, Any]) -> list[str]:
+def _preference_section(preference: Mapping[str, Any], shards: int = 1) -> list[str]:
     """Pairs per source and split, the threshold, and what was left out and why."""
     if not preference:
         return []
@@ -258,6 +274,13 @@ def _preference_section(preference: Mapping[str, Any]) -> list[str]:
         "edit distance over the longer reply's words). A pair's split is its conversation's.",
         "",
     ]
+    if shards > 1:
+        lines += [
+            f"Like the other files, the pairs come in {shards} shards: each shard holds the "
+            "pairs of its own conversations (e.g. "
+            f"`{split_filename('train', 'preference', shard=0, shards=shards)}`).",
+            "",
+        ]
     lines += _table(
         ["source", "pairs"], [(f"`{name}`", n) for name, n in preference["per_source"].items()]
     )

@@ -25,6 +25,7 @@ from typing import Any
 from .hashing import sha256_file
 
 MANIFEST_NAME = "manifest.json"
+CARD_NAME = "README.md"
 MANIFEST_VERSION = 1
 _PACKAGE = "sft-studio"
 
@@ -122,10 +123,12 @@ def write_manifest(
     tokenizer: Mapping[str, Any] | None = None,
     version: str | None = None,
     created_at: datetime | str | None = None,
+    files: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Write ``manifest.json`` into ``folder`` (call it last) and return its content.
 
-    Lists every other file with its size and sha256. Time appears only if the
+    Lists every other file with its size and sha256: ``files`` when given (the files
+    may live elsewhere, e.g. in a bucket), else those in ``folder``. Time appears only if the
     caller passes ``created_at``: with the same data, config and a fixed (or
     no) ``created_at`` the manifest is byte-identical across runs. ``version``
     defaults to :func:`code_version`.
@@ -136,7 +139,7 @@ def write_manifest(
         "config": dict(config),
         "counts": dict(counts),
         "token_statistics": dict(token_statistics),
-        "files": describe_files(folder),
+        "files": describe_files(folder) if files is None else files,
     }
     if tokenizer is not None:
         manifest["tokenizer"] = dict(tokenizer)

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .turns import STRUCTURED_KEYS
+from .turns import ASSISTANT, STRUCTURED_KEYS, export_message
 
 TRAIN = "train"
 VALIDATION = "validation"
@@ -53,6 +53,30 @@ def canonical_messages_json(messages: Sequence[Mapping[str, Any]]) -> str:
 def dedup_key(messages: Sequence[Mapping[str, Any]]) -> str:
     """sha256 hex of :func:`canonical_messages_json`: equal iff the messages say the same."""
     return hashlib.sha256(canonical_messages_json(messages).encode("utf-8")).hexdigest()
+
+
+def snapshot_dedup_key(snapshot: Any) -> str:
+    """:func:`dedup_key` of a stored revision's messages, shaped as the export writes them
+    (reasoning included): the content hash a revision keeps so that an export decides
+    duplicates in the database, not in memory.
+
+    A snapshot the export cannot read (it fails on it anyway) hashes its raw JSON.
+    """
+    try:
+        messages = [
+            export_message(
+                m["role"],
+                m["content"],
+                reasoning=m.get("reasoning") or "",
+                tool_calls=(m.get("tool_calls") or ()) if m["role"] == ASSISTANT else (),
+                tool_call_id=m.get("tool_call_id") or "",
+            )
+            for m in snapshot
+        ]
+    except (TypeError, KeyError, AttributeError, ValueError):
+        raw = json.dumps(snapshot, ensure_ascii=False, sort_keys=True, default=str)
+        return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+    return dedup_key(messages)
 
 
 class Deduplicator:

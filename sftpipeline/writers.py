@@ -63,10 +63,11 @@ PACKED_SCHEMA = pa.schema(
 DEFAULT_ROW_GROUP_SIZE = 1024
 
 
-def split_filename(split: str, kind: FileKind) -> str:
+def split_filename(split: str, kind: FileKind, *, shard: int = 0, shards: int = 1) -> str:
     """The file name of a split's artifact: ``train.jsonl``, ``train.parquet``,
     ``train.packed.parquet``, ``train.openai.jsonl``, ``train.preference.jsonl``,
-    ``train.preference.parquet``, ``train.kto.jsonl``."""
+    ``train.preference.parquet``, ``train.kto.jsonl``; with several shards, Hugging Face's
+    ``train-00003-of-00005.jsonl`` (and so on) for shard 3 of 5."""
     suffix = {
         "jsonl": ".jsonl",
         "parquet": ".parquet",
@@ -76,6 +77,8 @@ def split_filename(split: str, kind: FileKind) -> str:
         "preference_parquet": ".preference.parquet",
         "kto": ".kto.jsonl",
     }[kind]
+    if shards > 1:
+        return f"{split}-{shard:05d}-of-{shards:05d}{suffix}"
     return f"{split}{suffix}"
 
 

@@ -35,6 +35,7 @@ from conversations.models import (
 )
 from labeling.models import ImportBatch, Project, User
 from labeling.services.imports import ImportFileError, decoded_lines
+from sftpipeline.split import snapshot_dedup_key
 from structured_turns.rules import (
     StructuredError,
     clean_parts,
@@ -375,7 +376,8 @@ def conversations_import(
                 conversation=conversation,
                 number=1,
                 kind=Revision.Kind.IMPORT,
-                messages=[snapshot_compact(_snapshot(m)) for m in item.messages],
+                messages=(snapshot := [snapshot_compact(_snapshot(m)) for m in item.messages]),
+                content_hash=snapshot_dedup_key(snapshot),
                 created_by=created_by,
                 reason=f"Imported from {file_name}",
             )

@@ -1,5 +1,6 @@
 from conversations.models import Conversation, Message, Revision
 from labeling.models import User
+from sftpipeline.split import snapshot_dedup_key
 from structured_turns.rules import STRUCTURED_DEFAULTS, snapshot_compact
 
 SNAPSHOT_FIELDS = ("role", "content", "origin", "model_original", *STRUCTURED_DEFAULTS)
@@ -24,6 +25,7 @@ def revision_create(
         number=last + 1,
         kind=kind,
         messages=snapshot,
+        content_hash=snapshot_dedup_key(snapshot),
         created_by=created_by,
         reason=reason,
     )

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path
+from typing import IO
 
 from exports.models import ExportJob
 
-from .jobs import export_artifact_path
+from .jobs import export_artifact_stream
 
 _CHUNK = 1 << 20
 
@@ -34,18 +34,18 @@ class _Pipe:
 
 def export_zip_stream(*, job: ExportJob) -> Iterator[bytes]:
     """The job's published files (the same ones, checked the same way as each download) in a
-    zip under `export-<id>/`, a megabyte at a time. The caller has checked who may read it."""
+    zip under `export-<id>/`, a megabyte at a time, read through the job's storage (local
+    folder or S3 bucket). The caller has checked who may read it."""
     folder = f"export-{job.id}"
-    files: list[tuple[str, Path]] = []
-    for artifact in job.artifacts.all():
-        path = export_artifact_path(job=job, name=artifact.name)
-        if path is not None:
-            files.append((artifact.name, path))
+    names = [artifact.name for artifact in job.artifacts.all()]
     pipe = _Pipe()
     with zipfile.ZipFile(pipe, mode="w", compression=zipfile.ZIP_DEFLATED) as archive:  # type: ignore[call-overload]
-        for name, path in files:
+        for name in names:
+            opened: IO[bytes] | None = export_artifact_stream(job=job, name=name)
+            if opened is None:
+                continue
             with (
-                path.open("rb") as source,
+                opened as source,
                 archive.open(f"{folder}/{name}", "w", force_zip64=True) as member,
             ):
                 while chunk := source.read(_CHUNK):

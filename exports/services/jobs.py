@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from exports.models import ExportArtifact, ExportJob, TokenizerAsset
+from exports.models import ExportJob, TokenizerAsset
+from exports.storage import storage_for_location
 from labeling.models import Project, User
-from sftpipeline.hashing import sha256_file
-from sftpipeline.publish import MANIFEST_NAME
 
-from .config import ExportConfig, ExportConfigError, export_config_from_dict
-from .rows import ExportError
-from .running import ExportCancelled, export_run
+from .config import ExportConfig, ExportConfigError
+from .sharding import export_folder_name, export_job_continue
 
 logger = logging.getLogger(__name__)
 
@@ -93,15 +89,11 @@ def export_job_cancel(*, job: ExportJob) -> ExportJob:
 
 def export_job_folder(job: ExportJob) -> Path:
     """Where the job publishes: stable across retries, unique even if ids are ever reused."""
-    return Path(settings.EXPORT_ROOT) / f"export-{job.id}-{job.created_at:%Y%m%dT%H%M%S%f}"
+    return Path(settings.EXPORT_ROOT) / export_folder_name(job)
 
 
 class ExportJobBusy(Exception):
     """Another run of this job is alive (its heartbeat is fresh); try again later."""
-
-
-class ExportSuperseded(Exception):
-    """This run no longer owns its job: another delivery of the task took it over."""
 
 
 def _job_claim(job_id: int) -> tuple[ExportJob, int] | None:
@@ -150,108 +142,20 @@ def _job_claim(job_id: int) -> tuple[ExportJob, int] | None:
     raise ExportJobBusy(f"export job {job_id} is running in another worker")
 
 
-def _finish(job_id: int, attempt: int, status: str, error: str = "") -> None:
-    """Record how this run ended, unless another run took the job over meanwhile."""
-    ExportJob.objects.filter(id=job_id, attempt=attempt, status=ExportJob.Status.RUNNING).update(
-        status=status, error=error, finished_at=timezone.now()
-    )
-
-
 def export_job_execute(*, job_id: int) -> str | None:
-    """Run a job to the end: the Celery task's body. Returns the final status.
+    """Run a job: the Celery task's body. Returns the job's status after this run.
 
     Idempotent: a finished job is not redone; a job interrupted while running (its
-    heartbeat stale) starts again into a fresh staging folder, and only a complete
-    export is ever published. Raises ExportJobBusy while another run owns the job.
-    Every write of this run (progress, status, artifacts) is conditional on the job's
+    heartbeat stale) is taken over and carries on with the shards it has left (see
+    `sharding`), and only a complete export is ever published. Raises ExportJobBusy
+    while another run owns the job. Every write of this run is conditional on the job's
     `attempt` still being this run's, so a run that was taken over changes nothing.
     """
     claim = _job_claim(job_id)
     if claim is None:
         return None
-    job, attempt = claim
-    mine = ExportJob.objects.filter(id=job_id, attempt=attempt, status=ExportJob.Status.RUNNING)
-
-    def progress(done: int, total: int) -> None:
-        # The heartbeat: proof that this run is alive, and that it still owns the job.
-        if not mine.update(rows_done=done, rows_total=total, heartbeat_at=timezone.now()):
-            raise ExportSuperseded
-        if mine.filter(cancel_requested=True).exists():
-            raise ExportCancelled
-
-    @contextlib.contextmanager
-    def publish_guard() -> Iterator[None]:
-        """Held from just before the rename until the artifacts are recorded.
-
-        The conditional UPDATE takes the job's row (PostgreSQL) or the database's write
-        lock (SQLite) until commit, so a cancel or a takeover either happens before it
-        (and nothing is published) or waits until the job has succeeded."""
-        with transaction.atomic():
-            if not mine.update(heartbeat_at=timezone.now()):
-                raise ExportSuperseded
-            if mine.filter(cancel_requested=True).exists():
-                raise ExportCancelled
-            yield
-            _publish_record(job_id, folder)
-
-    folder = export_job_folder(job)
-    try:
-        config = export_config_from_dict(job.config)
-        export_run(
-            config=config,
-            destination=folder,
-            progress=progress,
-            chunk_size=settings.EXPORT_CHUNK_SIZE,
-            # The job's own time: a retried run writes the very same manifest.
-            created_at=job.created_at,
-            publish_guard=publish_guard,
-        )
-    except Exception as error:
-        if isinstance(error, ExportSuperseded) or not mine.exists():
-            # Another delivery took the job over (and may have removed this run's
-            # staging folder under it): that run records the outcome, not this one.
-            logger.warning(
-                "export job %s: run %s was taken over by another worker", job_id, attempt
-            )
-            return None
-        if isinstance(error, ExportCancelled):
-            _finish(job_id, attempt, ExportJob.Status.CANCELLED)
-            return ExportJob.Status.CANCELLED
-        if isinstance(error, ExportError | ExportConfigError):
-            _finish(job_id, attempt, ExportJob.Status.FAILED, str(error))
-            return ExportJob.Status.FAILED
-        logger.exception("export job %s failed", job_id)
-        _finish(
-            job_id,
-            attempt,
-            ExportJob.Status.FAILED,
-            f"The export stopped on an unexpected error ({type(error).__name__}: {error}). "
-            "Nothing was published.",
-        )
-        return ExportJob.Status.FAILED
-    return ExportJob.Status.SUCCEEDED
-
-
-def _publish_record(job_id: int, folder: Path) -> None:
-    """The published folder's files as artifacts; the job succeeded. Inside the guard's
-    transaction, right after the rename."""
-    job = ExportJob.objects.get(id=job_id)
-    manifest = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
-    job.artifacts.all().delete()
-    files = [(entry["name"], entry["bytes"], entry["sha256"]) for entry in manifest["files"]]
-    manifest_path = folder / MANIFEST_NAME
-    files.append((MANIFEST_NAME, manifest_path.stat().st_size, sha256_file(manifest_path)))
-    ExportArtifact.objects.bulk_create(
-        ExportArtifact(job=job, name=name, size=size, sha256=digest)
-        for name, size, digest in sorted(files)
-    )
-    job.status = ExportJob.Status.SUCCEEDED
-    job.output_dir = str(folder)
-    job.manifest = manifest
-    job.rows_done = job.rows_total = manifest["counts"]["read"]
-    job.finished_at = timezone.now()
-    job.heartbeat_at = timezone.now()
-    job.save()
+    _job, attempt = claim
+    return export_job_continue(job_id=job_id, attempt=attempt)
 
 
 # What each published file is, for downloads and the API schema: the same answer on every
@@ -268,15 +172,29 @@ def artifact_media_type(name: str) -> str:
     return ARTIFACT_MEDIA_TYPES.get(Path(name).suffix, "application/octet-stream")
 
 
-def export_artifact_path(*, job: ExportJob, name: str) -> Path | None:
-    """The published file `name` of a succeeded job, or None (never a path outside its folder)."""
+def _artifact_published(job: ExportJob, name: str) -> bool:
     if job.status != ExportJob.Status.SUCCEEDED or not job.output_dir:
-        return None
+        return False
     # The views and the API pass a job with its artifacts prefetched: no extra query.
-    if not any(artifact.name == name for artifact in job.artifacts.all()):
+    return any(artifact.name == name for artifact in job.artifacts.all())
+
+
+def export_artifact_open(*, job: ExportJob, name: str) -> tuple[IO[bytes] | None, str | None]:
+    """A published file of a succeeded job: (stream, None), or (None, a presigned URL) for a
+    bucket that hands them out, or (None, None) when there is no such file. Never a file
+    outside the job's folder."""
+    if not _artifact_published(job, name):
+        return None, None
+    storage = storage_for_location(job.output_dir)
+    url = storage.presigned_url(job.output_dir, name)
+    if url:
+        return None, url
+    return storage.open(job.output_dir, name), None
+
+
+def export_artifact_stream(*, job: ExportJob, name: str) -> IO[bytes] | None:
+    """A published file of a succeeded job read through its storage (local or S3, never a
+    presigned URL), or None; the same checks as `export_artifact_open`."""
+    if not _artifact_published(job, name):
         return None
-    folder = Path(job.output_dir).resolve()
-    path = (folder / name).resolve()
-    if folder not in path.parents or not path.is_file():
-        return None
-    return path
+    return storage_for_location(job.output_dir).open(job.output_dir, name)

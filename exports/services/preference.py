@@ -50,7 +50,7 @@ from sftpipeline.preference import (
 from sftpipeline.split import SPLITS, assign_split
 from sftpipeline.tokenizers import ChatTokenizer, TokenizerError
 from sftpipeline.turns import ASSISTANT, export_message
-from sftpipeline.writers import split_filename
+from sftpipeline.writers import FileKind, split_filename
 
 from .config import ExportConfig
 from .rows import ExportError, Selection, clean_messages
@@ -195,6 +195,21 @@ class PairCounts:
             summary["kto_rows"] = {"true": self.kto["true"], "false": self.kto["false"]}
         return summary
 
+    def to_result(self) -> dict[str, dict[str, int]]:
+        """The raw counts of one shard, JSON-ready, for `merge` in the final step."""
+        return {
+            "per_source": dict(self.per_source),
+            "per_split": dict(self.per_split),
+            "left_out": dict(self.left_out),
+            "kto": dict(self.kto),
+        }
+
+    def merge(self, result: dict[str, dict[str, int]]) -> None:
+        self.per_source.update(result["per_source"])
+        self.per_split.update(result["per_split"])
+        self.left_out.update(result["left_out"])
+        self.kto.update(result["kto"])
+
 
 def conversation_pairs(
     row: ExportRow,
@@ -323,24 +338,38 @@ class PairOutput:
         tokenizer: ChatTokenizer,
         selection: Selection,
         stack: contextlib.ExitStack,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
+        """With several shards, each shard writes its own conversations' pairs under the
+        shard's name (``train-00001-of-00004.preference.jsonl``), like its SFT files."""
         self.config, self.tokenizer, self.selection = config, tokenizer, selection
         self.counts = PairCounts()
         self.jsonl: dict[str, PreferenceJsonlWriter] = {}
         self.parquet: dict[str, PreferenceParquetWriter] = {}
         self.kto: dict[str, KtoJsonlWriter] = {}
+        index, shards = shard
+
+        def name(split: str, kind: FileKind) -> Path:
+            return folder / split_filename(split, kind, shard=index, shards=shards)
+
         for split in SPLITS:
             if "preference" in config.formats:
                 self.jsonl[split] = stack.enter_context(
-                    PreferenceJsonlWriter(folder / split_filename(split, "preference"))
+                    PreferenceJsonlWriter(name(split, "preference"))
                 )
                 self.parquet[split] = stack.enter_context(
-                    PreferenceParquetWriter(folder / split_filename(split, "preference_parquet"))
+                    PreferenceParquetWriter(name(split, "preference_parquet"))
                 )
             if "kto" in config.formats:
-                self.kto[split] = stack.enter_context(
-                    KtoJsonlWriter(folder / split_filename(split, "kto"))
-                )
+                self.kto[split] = stack.enter_context(KtoJsonlWriter(name(split, "kto")))
+
+    def paths(self) -> list[str]:
+        """Every pair file this output writes."""
+        return (
+            [writer.path for writer in self.jsonl.values()]
+            + [writer.path for writer in self.parquet.values()]
+            + [writer.path for writer in self.kto.values()]
+        )
 
     def _tools(self, pair: PreferencePair) -> Any:
         return self.selection.tools.get(pair.metadata["project"], [])

@@ -175,12 +175,15 @@ def export_pair_preview(*, config: ExportConfig, limit: int = 1) -> list[Preview
 
 
 def export_job_preview(*, job: ExportJob, limit: int = PREVIEW_EXAMPLES) -> list[PreviewExample]:
-    """The first rows of a finished job's published train.parquet, token by token.
+    """The first rows of a finished job's published (first) train Parquet, token by token.
 
-    Falls back to recomputing from the job's settings when no Parquet was written.
+    Falls back to recomputing from the job's settings when no Parquet was written (or it
+    is in a bucket).
     """
     config = export_config_from_dict(job.config)
-    path = Path(job.output_dir or "") / split_filename(TRAIN, "parquet")
+    shards = job.manifest.get("counts", {}).get("shards", 1) if job.manifest else 1
+    first = split_filename(TRAIN, "parquet", shard=0, shards=shards)
+    path = Path(job.output_dir or "") / first
     if job.status != ExportJob.Status.SUCCEEDED or not path.is_file():
         return export_preview(config=config, limit=limit)
     tokenizer = export_tokenizer(config)

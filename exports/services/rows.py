@@ -11,8 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from exports.selectors import ExportRow, export_project_tools
-from sftpipeline.split import Deduplicator
+from exports.selectors import ExportRow, export_duplicate_candidates, export_project_tools
 from sftpipeline.turns import ASSISTANT, ROLES, TOOL, export_message, sorted_json
 
 from .config import ExportConfig
@@ -24,14 +23,20 @@ class ExportError(Exception):
 
 @dataclass
 class Selection:
-    """What the row filters let through, and why the rest was left out."""
+    """What the row filters let through, and why the rest was left out.
+
+    Duplicates are decided from the content hash each revision keeps: a conversation is
+    a duplicate when a lower-id one of the export's selection, kept by the other filters,
+    says the same. Earlier chunks (and shards) are asked of the database, never held in
+    memory, so the decision is the same whichever shard a conversation falls in.
+    """
 
     config: ExportConfig
-    deduplicator: Deduplicator | None = None
     read: int = 0
     empty: int = 0
     below_min_score: int = 0
     unedited_ai_drafts: int = 0
+    duplicates: int = 0
     labelers: set[int] = field(default_factory=set)
     reviewers: set[int] = field(default_factory=set)
     reviews: int = 0
@@ -40,8 +45,6 @@ class Selection:
     tools: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.config.dedupe and self.deduplicator is None:
-            self.deduplicator = Deduplicator()
         self.tools = {
             slug: sorted_json(tools or [])
             for slug, tools in export_project_tools(self.config).items()
@@ -50,33 +53,61 @@ class Selection:
     def tools_of(self, row: ExportRow) -> list[dict[str, Any]]:
         return self.tools.get(row.project, [])
 
-    @property
-    def duplicates(self) -> int:
-        return self.deduplicator.duplicates if self.deduplicator else 0
+    def _left_out(self, row: ExportRow, messages: list[dict[str, Any]]) -> str | None:
+        """The counter of the filter that leaves the row out, or None when it passes."""
+        if not messages:
+            return "empty"
+        if self.config.min_score is not None and (
+            row.mean_score is None or row.mean_score < self.config.min_score
+        ):
+            return "below_min_score"
+        if self.config.exclude_unedited_ai_drafts and any(
+            m["role"] == "assistant" and m.get("origin") == "model" for m in messages
+        ):
+            return "unedited_ai_drafts"
+        return None
 
     def keep(self, rows: Sequence[ExportRow]) -> list[tuple[ExportRow, list[dict[str, Any]]]]:
-        """The rows to export with their cleaned messages, in order."""
-        kept = []
+        """The rows to export with their cleaned messages, in order (`rows` in id order)."""
+        passing = []
         for row in rows:
             self.read += 1
             messages = clean_messages(row, drop_reasoning=self.config.drop_reasoning)
-            if not messages:
-                self.empty += 1
+            reason = self._left_out(row, messages)
+            if reason is not None:
+                setattr(self, reason, getattr(self, reason) + 1)
                 continue
-            if self.config.min_score is not None and (
-                row.mean_score is None or row.mean_score < self.config.min_score
-            ):
-                self.below_min_score += 1
+            passing.append((row, messages))
+        if not self.config.dedupe or not passing:
+            return passing
+        taken = self._hashes_taken({row.content_hash for row, _ in passing}, rows[0].id)
+        kept = []
+        for row, messages in passing:
+            if row.content_hash in taken:
+                self.duplicates += 1
                 continue
-            if self.config.exclude_unedited_ai_drafts and any(
-                m["role"] == "assistant" and m.get("origin") == "model" for m in messages
-            ):
-                self.unedited_ai_drafts += 1
-                continue
-            if self.deduplicator is not None and self.deduplicator.is_duplicate(messages):
-                continue
+            if row.content_hash:
+                taken.add(row.content_hash)
             kept.append((row, messages))
         return kept
+
+    def _hashes_taken(self, hashes: set[str], before_id: int) -> set[str]:
+        """Those of `hashes` that a conversation below `before_id` passing the filters has."""
+        # Without filters that need messages and scores, any candidate passes (a non-empty
+        # conversation cannot share its hash with an empty one).
+        needs_rows = self.config.min_score is not None or self.config.exclude_unedited_ai_drafts
+        taken: set[str] = set()
+        candidates = export_duplicate_candidates(
+            self.config, hashes=hashes, before_id=before_id, with_rows=needs_rows
+        )
+        for digest, row in candidates:
+            if digest in taken:
+                continue
+            if row is None or self._left_out(row, clean_messages(row)) is None:
+                taken.add(digest)
+                if taken == hashes:
+                    break
+        return taken
 
     def count_provenance(self, row: ExportRow) -> None:
         if row.labeler_id is not None:

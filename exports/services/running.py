@@ -9,21 +9,24 @@ only in its `created_at` field (set SOURCE_DATE_EPOCH to pin it too).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
 from exports.models import TokenizerAsset
-from exports.selectors import DEFAULT_CHUNK_SIZE, ExportRow, export_conversations_queryset
+from exports.selectors import DEFAULT_CHUNK_SIZE, ExportRow, export_shard_bounds
 from exports.selectors import export_row_chunks as _row_chunks
 from sftpipeline.card import CardConfig, render_dataset_card
+from sftpipeline.hashing import sha256_file
 from sftpipeline.packing import Packer
-from sftpipeline.publish import atomic_directory, write_manifest
+from sftpipeline.publish import CARD_NAME, atomic_directory, write_manifest
 from sftpipeline.render import (
     CHATML_SEP,
     HF_CHAT_TEMPLATE,
@@ -46,6 +49,7 @@ from sftpipeline.tokenizers import (
 )
 from sftpipeline.turns import ASSISTANT, ToolSpecs
 from sftpipeline.writers import (
+    FileKind,
     JsonlWriter,
     OpenAIJsonlWriter,
     PackedParquetWriter,
@@ -54,7 +58,7 @@ from sftpipeline.writers import (
 )
 
 from .config import ExportConfig
-from .preference import PairOutput
+from .preference import PairCounts, PairOutput
 from .rows import ExportError, Selection
 
 ProgressCallback = Callable[[int, int], None]
@@ -146,8 +150,18 @@ class _SplitWriters:
     """The open files of one export: per split, JSONL / Parquet / packed Parquet as configured."""
 
     def __init__(
-        self, folder: Path, config: ExportConfig, pad_id: int, stack: contextlib.ExitStack
+        self,
+        folder: Path,
+        config: ExportConfig,
+        pad_id: int,
+        stack: contextlib.ExitStack,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
+        index, shards = shard
+
+        def name(split: str, kind: FileKind) -> Path:
+            return folder / split_filename(split, kind, shard=index, shards=shards)
+
         self.jsonl: dict[str, JsonlWriter] = {}
         self.openai: dict[str, OpenAIJsonlWriter] = {}
         self.parquet: dict[str, ParquetWriter] = {}
@@ -155,21 +169,13 @@ class _SplitWriters:
         self.packers: dict[str, Packer] = {}
         for split in SPLITS:
             if "jsonl" in config.formats:
-                self.jsonl[split] = stack.enter_context(
-                    JsonlWriter(folder / split_filename(split, "jsonl"))
-                )
+                self.jsonl[split] = stack.enter_context(JsonlWriter(name(split, "jsonl")))
             if "openai" in config.formats:
-                self.openai[split] = stack.enter_context(
-                    OpenAIJsonlWriter(folder / split_filename(split, "openai"))
-                )
+                self.openai[split] = stack.enter_context(OpenAIJsonlWriter(name(split, "openai")))
             if "parquet" in config.formats:
-                self.parquet[split] = stack.enter_context(
-                    ParquetWriter(folder / split_filename(split, "parquet"))
-                )
+                self.parquet[split] = stack.enter_context(ParquetWriter(name(split, "parquet")))
             if config.pack_length:
-                self.packed[split] = stack.enter_context(
-                    PackedParquetWriter(folder / split_filename(split, "packed"))
-                )
+                self.packed[split] = stack.enter_context(PackedParquetWriter(name(split, "packed")))
                 self.packers[split] = Packer(
                     seq_len=config.pack_length, pad_id=pad_id, overflow=config.overflow
                 )
@@ -200,6 +206,15 @@ class _SplitWriters:
             for sequence in self.packers[split].add(example_id, example):
                 self.packed[split].write(sequence)
 
+    def paths(self) -> list[str]:
+        """Every file this shard writes, sorted."""
+        return sorted(
+            [w.path for w in self.jsonl.values()]
+            + [w.path for w in self.openai.values()]
+            + [w.path for w in self.parquet.values()]
+            + [w.path for w in self.packed.values()]
+        )
+
     def finish(self) -> dict[str, Any]:
         packing: dict[str, Any] = {}
         for split, packer in self.packers.items():
@@ -220,6 +235,189 @@ def _remove_stale_staging(destination: Path) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class ShardSpec:
+    """One shard of an export: the conversations with ids in [id_from, id_to]."""
+
+    index: int
+    shards: int
+    id_from: int
+    id_to: int
+    conversations: int
+
+
+def export_shard_plan(config: ExportConfig, *, shard_size: int) -> list[ShardSpec]:
+    """The export's shards: its matching conversations in id order, `shard_size` each."""
+    bounds = export_shard_bounds(config, shard_size=shard_size)
+    return [
+        ShardSpec(index, len(bounds), first, last, count)
+        for index, (first, last, count) in enumerate(bounds)
+    ] or [ShardSpec(0, 1, 0, 0, 0)]
+
+
+def export_shard_run(
+    *,
+    config: ExportConfig,
+    shard: ShardSpec,
+    folder: Path,
+    progress: Callable[[int], None] | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> dict[str, Any]:
+    """Write one shard's files into `folder`; return what the final step merges (JSON-ready):
+    statistics, filter counts, packing counts and every file with its size and sha256.
+
+    `progress(read)` runs after every chunk (it may raise to stop). Packing happens within
+    the shard: a packed sequence never mixes two shards' conversations.
+    """
+    tokenizer = export_tokenizer(config)
+    stats = Stats()
+    selection = Selection(config)
+    with contextlib.ExitStack() as stack:
+        writers = _SplitWriters(
+            folder, config, _pad_id(tokenizer), stack, (shard.index, shard.shards)
+        )
+        pairs = (
+            PairOutput(folder, config, tokenizer, selection, stack, (shard.index, shard.shards))
+            if config.writes_pairs
+            else None
+        )
+        chunks = _row_chunks(
+            config, chunk_size=chunk_size, id_from=shard.id_from, id_to=shard.id_to
+        )
+        for rows in chunks if shard.conversations else ():
+            kept = selection.keep(rows)
+            if config.writes_sft:
+                examples = tokenize_rows(kept, config, tokenizer, selection.tools_of)
+                for (row, messages), example in zip(kept, examples, strict=True):
+                    _export_one(row, messages, example, config, stats, selection, writers)
+            if pairs is not None:
+                pairs.add(kept)
+            if progress:
+                progress(selection.read)
+        packing = writers.finish()
+    names = sorted(writers.paths() + (pairs.paths() if pairs is not None else []))
+    return {
+        "stats": dataclasses.asdict(stats),
+        "selection": {
+            "read": selection.read,
+            "empty": selection.empty,
+            "below_min_score": selection.below_min_score,
+            "unedited_ai_drafts": selection.unedited_ai_drafts,
+            "duplicates": selection.duplicates,
+            "labelers": sorted(selection.labelers),
+            "reviewers": sorted(selection.reviewers),
+            "reviews": selection.reviews,
+            "imported": selection.imported,
+        },
+        "packing": packing,
+        "preference": pairs.counts.to_result() if pairs is not None else None,
+        "files": [
+            {"name": Path(path).name, "bytes": os.path.getsize(path), "sha256": sha256_file(path)}
+            for path in names
+        ],
+    }
+
+
+def export_finish(
+    *,
+    config: ExportConfig,
+    results: Sequence[Mapping[str, Any]],
+    matched: int,
+    folder: Path,
+    created_at: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Merge the shards' results (in shard order) and write the dataset card and then
+    `manifest.json` (sha256 of every file) into `folder`; return the manifest."""
+    tokenizer = export_tokenizer(config)
+    specials = special_token_ids(tokenizer, config.template)
+    stats = Stats()
+    left_out = dict.fromkeys(("empty", "below_min_score", "unedited_ai_drafts", "duplicates"), 0)
+    labelers: set[int] = set()
+    reviewers: set[int] = set()
+    read = reviews = imported = 0
+    packing: dict[str, dict[str, int]] = {}
+    files: list[dict[str, Any]] = []
+    pairs = PairCounts()
+    for result in results:
+        stats.merge(Stats(**result["stats"]))
+        if result.get("preference"):
+            pairs.merge(result["preference"])
+        filtered = result["selection"]
+        for key in left_out:
+            left_out[key] += filtered[key]
+        read += filtered["read"]
+        reviews += filtered["reviews"]
+        imported += filtered["imported"]
+        labelers.update(filtered["labelers"])
+        reviewers.update(filtered["reviewers"])
+        for split, numbers in result["packing"].items():
+            merged = packing.setdefault(split, dict.fromkeys(numbers, 0))
+            for key, value in numbers.items():
+                merged[key] += value
+        files += result["files"]
+    stats.duplicates = left_out["duplicates"]
+    collection = {
+        "labelers": len(labelers),
+        "reviewers": len(reviewers),
+        "approving reviews": reviews,
+        "imported conversations": imported,
+    }
+    card = CardConfig(
+        # From the config only: the job and the CLI write the same card for the same data.
+        title=f"SFT export of {', '.join(config.projects)}",
+        template=config.template,
+        tokenizer=tokenizer.name,
+        tokenizer_sha256=tokenizer.fingerprint,
+        special_token_ids=specials,
+        license=config.license,
+        languages=config.language,
+        formats=config.formats,
+        drop_reasoning=config.drop_reasoning,
+        packed_seq_len=config.pack_length,
+        max_tokens=config.max_tokens,
+        overflow=config.overflow,
+        seed=config.seed,
+        val_fraction=config.val_fraction,
+        filters=config.filters,
+        collection=collection,
+        shards=len(results),
+        preference=pairs.to_dict(config) if config.writes_pairs else {},
+    )
+    card_path = folder / CARD_NAME
+    card_path.write_text(render_dataset_card(stats, card), encoding="utf-8", newline="\n")
+    files.append(
+        {"name": CARD_NAME, "bytes": card_path.stat().st_size, "sha256": sha256_file(card_path)}
+    )
+    counts: dict[str, Any] = {
+        "matched": matched,
+        "read": read,
+        "exported": stats.conversations,
+        "per_split": {split: stats.per_split.get(split, 0) for split in SPLITS},
+        "left_out": {**left_out, "too_long_dropped": stats.dropped},
+        "truncated": stats.truncated,
+        "collection": collection,
+    }
+    if packing:
+        counts["packing"] = packing
+    if config.writes_pairs:
+        counts["preference"] = pairs.to_dict(config)
+    if len(results) > 1:
+        counts["shards"] = len(results)
+    return write_manifest(
+        folder,
+        config=config.to_dict(),
+        counts=counts,
+        token_statistics=stats.to_dict(),
+        tokenizer={
+            "name": tokenizer.name,
+            "sha256": tokenizer.fingerprint,
+            "special_tokens": specials,
+        },
+        created_at=_manifest_time(created_at),
+        files=sorted(files, key=lambda entry: entry["name"]),
+    )
+
+
 def export_run(
     *,
     config: ExportConfig,
@@ -228,8 +426,11 @@ def export_run(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     created_at: dt.datetime | None = None,
     publish_guard: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
+    shard_size: int | None = None,
 ) -> dict[str, Any]:
-    """Write the export into a staging folder and publish it at `destination` atomically.
+    """Write the export, shard after shard in this process, into a staging folder and
+    publish it at `destination` atomically: the same bytes as the sharded Celery job
+    with the same `shard_size` (default EXPORT_SHARD_SIZE).
 
     `progress(done, total)` runs after every chunk; it may raise `ExportCancelled`.
     `publish_guard()` is entered once everything is written, just before the rename, and
@@ -239,96 +440,36 @@ def export_run(
     replaced by a complete new one). Returns the manifest.
     """
     destination = Path(destination)
-    tokenizer = export_tokenizer(config)
-    specials = special_token_ids(tokenizer, config.template)
-    total = export_conversations_queryset(config).count()
-    stats = Stats()
-    selection = Selection(config)
+    special_token_ids(export_tokenizer(config), config.template)
+    plan = export_shard_plan(config, shard_size=shard_size or settings.EXPORT_SHARD_SIZE)
+    total = sum(shard.conversations for shard in plan)
     _remove_stale_staging(destination)
     # Entered first so that it is left last: a guard entered into it at the end of the
     # inner block is still open while atomic_directory renames the staging folder.
     guards = contextlib.ExitStack()
     with guards, atomic_directory(destination, overwrite=True) as staging:
-        with contextlib.ExitStack() as stack:
-            writers = _SplitWriters(staging, config, _pad_id(tokenizer), stack)
-            pairs = (
-                PairOutput(staging, config, tokenizer, selection, stack)
-                if config.writes_pairs
-                else None
-            )
+        if progress:
+            progress(0, total)
+        results: list[dict[str, Any]] = []
+        done = 0
+
+        def shard_progress(read: int) -> None:
             if progress:
-                progress(0, total)
-            for rows in _row_chunks(config, chunk_size=chunk_size):
-                kept = selection.keep(rows)
-                if config.writes_sft:
-                    examples = tokenize_rows(kept, config, tokenizer, selection.tools_of)
-                    for (row, messages), example in zip(kept, examples, strict=True):
-                        _export_one(row, messages, example, config, stats, selection, writers)
-                if pairs is not None:
-                    pairs.add(kept)
-                if progress:
-                    progress(selection.read, total)
-            packing = writers.finish()
-        stats.duplicates = selection.duplicates
-        collection = {
-            "labelers": len(selection.labelers),
-            "reviewers": len(selection.reviewers),
-            "approving reviews": selection.reviews,
-            "imported conversations": selection.imported,
-        }
-        card = CardConfig(
-            # From the config only: the job and the CLI write the same card for the same data.
-            title=f"SFT export of {', '.join(config.projects)}",
-            template=config.template,
-            tokenizer=tokenizer.name,
-            tokenizer_sha256=tokenizer.fingerprint,
-            special_token_ids=specials,
-            license=config.license,
-            languages=config.language,
-            formats=config.formats,
-            drop_reasoning=config.drop_reasoning,
-            packed_seq_len=config.pack_length,
-            max_tokens=config.max_tokens,
-            overflow=config.overflow,
-            seed=config.seed,
-            val_fraction=config.val_fraction,
-            filters=config.filters,
-            collection=collection,
-            preference=pairs.counts.to_dict(config) if pairs is not None else {},
-        )
-        (staging / "README.md").write_text(
-            render_dataset_card(stats, card), encoding="utf-8", newline="\n"
-        )
-        counts = {
-            "matched": total,
-            "read": selection.read,
-            "exported": stats.conversations,
-            "per_split": {split: stats.per_split.get(split, 0) for split in SPLITS},
-            "left_out": {
-                "empty": selection.empty,
-                "below_min_score": selection.below_min_score,
-                "unedited_ai_drafts": selection.unedited_ai_drafts,
-                "duplicates": selection.duplicates,
-                "too_long_dropped": stats.dropped,
-            },
-            "truncated": stats.truncated,
-            "collection": collection,
-        }
-        if packing:
-            counts["packing"] = packing
-        if pairs is not None:
-            counts["preference"] = pairs.counts.to_dict(config)
-        manifest = write_manifest(
-            staging,
-            config=config.to_dict(),
-            counts=counts,
-            token_statistics=stats.to_dict(),
-            tokenizer={
-                "name": tokenizer.name,
-                "sha256": tokenizer.fingerprint,
-                "special_tokens": specials,
-            },
-            created_at=_manifest_time(created_at),
+                progress(done + read, total)
+
+        for shard in plan:
+            results.append(
+                export_shard_run(
+                    config=config,
+                    shard=shard,
+                    folder=staging,
+                    progress=shard_progress,
+                    chunk_size=chunk_size,
+                )
+            )
+            done += results[-1]["selection"]["read"]
+        manifest = export_finish(
+            config=config, results=results, matched=total, folder=staging, created_at=created_at
         )
         if publish_guard is not None:
             guards.enter_context(publish_guard())

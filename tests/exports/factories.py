@@ -13,6 +13,7 @@ from conversations.models import (
 )
 from labeling.models import Prompt
 from labeling.services import domain_get_or_create
+from sftpipeline.split import snapshot_dedup_key
 from tests.labeling.factories import UserFactory, fold_text_key
 
 
@@ -64,7 +65,11 @@ def approved_conversation(
         decided_at=decided_at or now,
     )
     revision = Revision.objects.create(
-        conversation=conversation, number=1, kind=Revision.Kind.SUBMIT, messages=messages
+        conversation=conversation,
+        number=1,
+        kind=Revision.Kind.SUBMIT,
+        messages=messages,
+        content_hash=snapshot_dedup_key(messages),
     )
     conversation.current_revision = revision
     conversation.save(update_fields=["current_revision"])

@@ -354,3 +354,31 @@ def test_a_finished_job_page_counts_its_pairs(project, reviewer, client, admin_u
 
     assert "preference pairs (1 edit, 0 review_edit)" in html
     assert "train.preference.parquet" in html
+
+
+def test_sharded_pairs_are_the_single_shard_pairs_under_shard_names(project, reviewer, tmp_path):
+    for index in range(5):
+        answer = f"Rewritten answer {index}: sorted(xs) gives a new list, xs.sort() does not."
+        approve(submitted_conversation(project=project, draft=DRAFT, answer=answer), reviewer)
+    config = export_config_from_dict(
+        {"projects": ["prefs"], "val_fraction": 0, "formats": "preference,kto"}
+    )
+    one = export_run(config=config, destination=tmp_path / "one", shard_size=100)
+    three = export_run(config=config, destination=tmp_path / "three", shard_size=2)
+
+    assert three["counts"]["shards"] == 3
+    assert three["counts"]["preference"] == one["counts"]["preference"]
+    assert one["counts"]["preference"]["pairs"] == 5
+    for kind in ("preference.jsonl", "kto.jsonl"):
+        sharded = [
+            row
+            for index in range(3)
+            for row in rows(tmp_path / "three" / f"train-{index:05d}-of-00003.{kind}")
+        ]
+        assert sharded == rows(tmp_path / "one" / f"train.{kind}")
+    names = {entry["name"] for entry in three["files"]}
+    assert "train-00002-of-00003.preference.parquet" in names
+    assert "train.preference.jsonl" not in names
+    card = (tmp_path / "three" / "README.md").read_text()
+    assert "pairs come in 3 shards" in card
+    assert "train-00001-of-00003.preference.jsonl" in card
