@@ -59,7 +59,8 @@ def _by_input_field(paths: dict[str, list[str]]) -> dict[str, list[str]]:
     """{full path: messages} grouped by the input field the path starts with."""
     fields: dict[str, list[str]] = {}
     for path, messages in paths.items():
-        name, below = re.match(r"([^.\[]*)(.*)", path).groups()  # type: ignore[union-attr]  # matches any string
+        name = re.split(r"[.\[]", path, maxsplit=1)[0]
+        below = path[len(name) :]
         fields.setdefault(name, []).extend(f"{below}: {m}" if below else m for m in messages)
     return fields
 
