@@ -28,7 +28,7 @@ from structured_turns.rules import (
 )
 
 from .checks import CheckResult, ConversationRules, blocking_results, run_checks
-from .revisions import revision_create
+from .revisions import SNAPSHOT_FIELDS, revision_create
 from .tokens import TokenCounts, token_counts
 
 AUTHOR = "author"
@@ -37,18 +37,9 @@ SAVE_KINDS = (AUTHOR, REVIEW)
 EDITABLE_STATES = (ConversationState.DRAFT, ConversationState.CHANGES_REQUESTED)
 MAX_MESSAGES = 401
 MAX_MESSAGE_CHARS = 100_000
-# What a save writes on each message; origin and model originals are worked out here.
-MESSAGE_FIELDS = (
-    "role",
-    "content",
-    "reasoning",
-    "tool_calls",
-    "tool_call_id",
-    "origin",
-    "model_original",
-    "model_original_reasoning",
-    "model_original_tool_calls",
-)
+# What a save writes on each message (what a revision snapshots); origin and model
+# originals are worked out here.
+MESSAGE_FIELDS = SNAPSHOT_FIELDS
 # The parts a model may write and a human may then edit.
 MODEL_PARTS = (
     ("content", "model_original"),
