@@ -109,8 +109,11 @@ def _job_claim(job_id: int) -> tuple[ExportJob, int] | None:
     The claim is one conditional UPDATE, so that two deliveries racing for the same job
     cannot both win, on PostgreSQL (row lock, WHERE re-checked) and SQLite (one writer).
     """
-    stale = _stale_before()
     with transaction.atomic():
+        # Staleness is judged once the row is locked (PostgreSQL): a heartbeat the live
+        # run wrote before that counts, and a later one waits for this claim to decide.
+        ExportJob.objects.select_for_update().filter(id=job_id).first()
+        stale = _stale_before()
         claimed = (
             ExportJob.objects.filter(id=job_id, cancel_requested=False)
             .filter(
