@@ -244,7 +244,11 @@ def test_expired_claims_do_not_block():
 @pytest.mark.parametrize(
     ("decision", "kwargs", "message"),
     [
-        ("approve", {"scores": {"helpfulness": 5}}, "Score correctness"),
+        (
+            "approve",
+            {"scores": {"helpfulness": 5}},
+            "Score missing: Correctness, Harmlessness, Style",
+        ),
         ("approve", {"scores": {**FULL, "style": 6}}, "from 1 to 5"),
         ("approve", {"scores": {**FULL, "wit": 3}}, "Unknown rubric criteria: wit"),
         ("reject", {}, "reason"),
