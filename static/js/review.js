@@ -147,9 +147,16 @@ document.addEventListener("DOMContentLoaded", () => {
   });
 
   document.addEventListener("keydown", (event) => {
-    if (pending && (event.key === "Escape" || event.key === "Enter")) {
+    if (pending && event.key === "Escape") {
       event.preventDefault();
-      event.key === "Escape" ? cancelPending() : sendPending();
+      cancelPending();
+      return;
+    }
+    // Enter sends now, unless it belongs to a field, a link or a button (Undo itself).
+    const interactive = (el) => typing(el) || (el && ["A", "BUTTON"].includes(el.tagName));
+    if (pending && event.key === "Enter" && !interactive(document.activeElement)) {
+      event.preventDefault();
+      sendPending();
       return;
     }
     if (event.ctrlKey || event.metaKey || event.altKey || typing(document.activeElement)) return;
