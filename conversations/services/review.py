@@ -12,6 +12,7 @@ Policy, in one place:
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
@@ -24,6 +25,7 @@ from conversations.models import (
     ReviewDecision,
     Revision,
 )
+from conversations.selectors.review import review_queue_base
 from labeling import permissions
 from labeling.models import Project, User
 from labeling.services.projects import rubric_normalized
@@ -40,6 +42,8 @@ from .authoring import (
 from .notifications import notification_create
 
 CLAIM_LENGTH = timedelta(minutes=30)
+# How many queue entries the reviewer's "next" tries before sending them to the queue page.
+NEXT_CANDIDATES = 20
 EDITABLE_PARTS = ("content", *STRUCTURED_PARTS)
 SCORE_RANGE = range(1, 6)
 
@@ -154,6 +158,31 @@ def review_claim(*, conversation_id: int, reviewer: User) -> ReviewClaim:
     return _claim_locked(conversation=conversation, reviewer=reviewer, now=timezone.now())
 
 
+def review_claim_next(*, reviewer: User) -> int | None:
+    """Claim the next conversation of the reviewer's queue (the flow after a decision) and
+    return its id, or None when nothing is left that they may take.
+
+    One they already hold comes first, then the oldest submission; one that others hold
+    every claim of is passed over. Each try is `review_claim` in its own savepoint.
+    """
+    mine = ReviewClaim.objects.filter(
+        conversation_id=OuterRef("pk"), reviewer_id=reviewer.pk, expires_at__gt=timezone.now()
+    )
+    candidates = list(
+        review_queue_base(reviewer=reviewer)
+        .annotate(held=Exists(mine))
+        .order_by("-held", "submitted_at", "pk")
+        .values_list("pk", flat=True)[:NEXT_CANDIDATES]
+    )
+    for conversation_id in candidates:
+        try:
+            review_claim(conversation_id=conversation_id, reviewer=reviewer)
+        except ReviewError:  # taken by others meanwhile, or decided since the query
+            continue
+        return conversation_id
+    return None
+
+
 @transaction.atomic
 def review_release(*, conversation_id: int, reviewer: User) -> None:
     """Give a claimed conversation back to the queue."""
@@ -171,12 +200,18 @@ def _clean_scores(project: Project, scores: dict | None, *, required: bool) -> d
             f"Unknown rubric criteria: {', '.join(unknown)}. "
             f"This project scores: {', '.join(criteria)}."
         )
+    missing = [name for name in criteria if scores.get(name) in (None, "")]
+    if required and missing:
+        labels = {entry["name"]: entry["label"] for entry in rubric_entries(project)}
+        raise ReviewError(
+            f"Score missing: {', '.join(labels[name] for name in missing)}. "
+            "Score every criterion from 1 to 5 before approving.",
+            extra={"missing_scores": missing},
+        )
     cleaned = {}
     for name in criteria:
         value = scores.get(name)
         if value in (None, ""):
-            if required:
-                raise ReviewError(f"Score {name} from 1 to 5 before approving.")
             continue
         try:
             number = int(value)

@@ -31,7 +31,7 @@ from conversations.services import (
     ConversationError,
     VersionConflict,
     conversation_checks,
-    conversation_submit,
+    task_submit,
 )
 from conversations.services.authoring import (
     EDITABLE_STATES,
@@ -256,7 +256,7 @@ def submit(request, conversation_id: int):
         flash.error(request, "The page did not send the version it edited: reload and try again.")
         return redirect(editor_url)
     try:
-        conversation_submit(
+        task = task_submit(
             conversation_id=conversation.pk, user=request.user, expected_version=version
         )
     except VersionConflict as error:
@@ -268,7 +268,12 @@ def submit(request, conversation_id: int):
     except ConversationError as error:
         flash.error(request, str(error))
         return redirect(editor_url)
-    flash.success(request, "Submitted for review. Thank you!")
+    if task.found:
+        # The notice carries a link back to My tasks (base.html, by this tag).
+        flash.success(request, "Submitted for review ✓ Here is your next task.", "my-tasks")
+        return redirect("conversations:editor", task.conversation_id)
+    flash.success(request, "Submitted for review ✓ Thank you!")
+    flash.info(request, f"Nothing left for you right now. {task.message}", "no-task")
     return redirect("conversations:labeler-home")
 
 

@@ -252,3 +252,53 @@ def test_an_expired_lease_shows_a_calm_notice_and_submit_still_works(client):
     assert assignment.prompt.slots_taken == 1  # submitting took the slot again
     # Once submitted there is no lease to speak of.
     assert 'id="lease-expired"' not in client.get(editor_url(conversation)).content.decode()
+
+
+def answer_and_submit(client, conversation_id: int, answer: str):
+    """Type the reply (the API's save) and press Submit, as the editor page does."""
+    conversation = Conversation.objects.get(pk=conversation_id)
+    saved = conversation_save(
+        conversation_id=conversation.pk,
+        user=conversation.labeler,
+        expected_version=conversation.version,
+        messages=[
+            {"role": "user", "content": conversation.prompt.text},
+            {"role": "assistant", "content": answer},
+        ],
+    )
+    return client.post(editor_url(conversation, "editor-submit"), {"version": saved.version})
+
+
+def test_submit_goes_straight_to_the_next_task_and_my_tasks_says_when_nothing_is_left(client):
+    labeler = UserFactory(roles=["labeler"], labeler_domains=["python"])
+    first_project = ProjectFactory(name="First", domains=["python"])
+    other_project = ProjectFactory(name="Other", domains=["python"])
+    PromptFactory(project=first_project, text="First question?")
+    PromptFactory(project=first_project, text="Second question?")
+    PromptFactory(project=other_project, text="Third question?")
+    client.force_login(labeler)
+    task = next_task(labeler, first_project)
+
+    seen = []
+    for _ in range(2):
+        response = answer_and_submit(client, task.conversation_id, "An answer.")
+        assert response.status_code == 302
+        next_conversation = Conversation.objects.exclude(pk=task.conversation_id).get(
+            labeler=labeler, state=ConversationState.DRAFT
+        )
+        assert response.url == editor_url(next_conversation)
+        page = client.get(response.url).content.decode()
+        assert "Submitted for review ✓ Here is your next task." in page
+        assert f'<a href="{reverse("conversations:labeler-home")}">Back to My tasks</a>' in page
+        seen.append(next_conversation.prompt.text)
+        task = next_task(labeler)  # resumes the lease just given
+        assert task.conversation_id == next_conversation.pk
+    # The same project first, then the others.
+    assert seen == ["Second question?", "Third question?"]
+
+    response = answer_and_submit(client, task.conversation_id, "The last answer.")
+    assert response.url == reverse("conversations:labeler-home")
+    page = client.get(response.url).content.decode()
+    assert "Submitted for review ✓ Thank you!" in page
+    assert "Nothing left for you right now." in page
+    assert Conversation.objects.filter(labeler=labeler, state="submitted").count() == 3
