@@ -21,6 +21,7 @@ from conversations.services import (
     review_edit,
     review_submit,
 )
+from conversations.services.review import review_scores_labeled
 from tests.conversations.factories import (
     reviewer_factory,
     submit,
@@ -329,3 +330,17 @@ def test_with_two_approvals_needed_two_reviewers_claiming_at_once_both_get_it_a_
     outcomes = claim_at_once(conversation, reviewers)
     assert sorted(outcomes) == ["claimed", "claimed", "refused"]
     assert ReviewClaim.objects.filter(conversation=conversation).count() == 2
+
+
+def test_scores_read_under_the_criterions_label_and_a_gone_criterion_under_its_name():
+    project = ProjectFactory.build(
+        rubric=[
+            {"name": "style", "label": "Clear writing", "description": ""},
+            "correctness",  # stored before labels existed
+        ]
+    )
+    scores = {"Old_criterion": 1, "correctness": 4, "style": 5}
+    assert [
+        (s["label"], s["score"]) for s in review_scores_labeled(project=project, scores=scores)
+    ] == [("Clear writing", 5), ("Correctness", 4), ("Old criterion", 1)]
+    assert review_scores_labeled(project=project, scores={}) == []
