@@ -9,6 +9,7 @@ Policy, in one place:
 - every decision is a Review row and every edit a Revision row: the audit trail.
 """
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -28,7 +29,7 @@ from conversations.models import (
 from conversations.selectors.review import review_queue_base
 from labeling import permissions
 from labeling.models import Project, User
-from labeling.services.projects import rubric_normalized
+from labeling.services.projects import rubric_label_default, rubric_normalized
 from structured_turns.rules import is_empty_turn, snapshot_read
 
 from .authoring import REVIEW as REVIEW_SAVE
@@ -77,6 +78,23 @@ def rubric_entries(project: Project) -> list[dict[str, str]]:
         if isinstance(criterion, dict) and criterion["name"] and criterion["name"] not in names:
             entries.append(criterion)
     return entries
+
+
+def review_scores_labeled(*, project: Project, scores: Mapping[str, object]) -> list[dict]:
+    """A review's scores for reading, as {"name", "label", "score"}: in the rubric's order under
+    each criterion's label, then any score whose criterion has left the rubric (a review kept
+    from before it changed) under its name made readable (`Code_quality` -> "Code quality")."""
+    labels = {entry["name"]: entry["label"] for entry in rubric_entries(project)}
+    known = [name for name in labels if name in scores]
+    gone = [name for name in scores if name not in labels]
+    return [
+        {
+            "name": name,
+            "label": labels.get(name) or rubric_label_default(name),
+            "score": scores[name],
+        }
+        for name in known + gone
+    ]
 
 
 def rubric_criteria(project: Project) -> list[str]:

@@ -38,6 +38,7 @@ from conversations.services.authoring import (
     STRUCTURED_PARTS,
     message_dicts,
     protected_prefix_length,
+    typed_messages,
 )
 from conversations.services.drafts import (
     ai_drafts_available,
@@ -95,30 +96,21 @@ def _message_rows(conversation: Conversation, messages: list[dict], counts, comm
 def _posted_dicts(request, conversation: Conversation) -> list[dict]:
     """The messages as typed (not yet saved), with origins worked out like the save does."""
     roles, contents = request.POST.getlist("role"), request.POST.getlist("content")
-    parts = request.POST.getlist("parts")
-    stored = list(conversation.messages.all())
+    parts, drafts = request.POST.getlist("parts"), request.POST.getlist("draft_request")
     messages = []
     for position, (role, content) in enumerate(zip(roles, contents, strict=False)):
         if role not in MessageRole.values:
             continue
-        structured = _posted_parts(parts[position] if position < len(parts) else "")
-        content = content.replace("\r\n", "\n")
-        original = ""
-        if position < len(stored) and stored[position].role == role:
-            original = stored[position].model_original
-        origin = MessageOrigin.HUMAN
-        if original and role == MessageRole.ASSISTANT:
-            origin = MessageOrigin.MODEL if content == original else MessageOrigin.MODEL_EDITED
+        draft = drafts[position] if position < len(drafts) else ""
         messages.append(
             {
-                **structured,
+                **_posted_parts(parts[position] if position < len(parts) else ""),
                 "role": role,
-                "content": content,
-                "origin": origin,
-                "model_original": original,
+                "content": content.replace("\r\n", "\n"),
+                "draft_request": int(draft) if draft.isdigit() else None,
             }
         )
-    return messages
+    return typed_messages(conversation=conversation, messages=messages)
 
 
 def _posted_parts(value: str) -> dict:

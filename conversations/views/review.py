@@ -255,7 +255,8 @@ def review_edit_view(request, conversation_id: int):
         conversation = conversation_to_review(request.user, conversation_id)
         context = _review_context(request, conversation, error=str(error))
         return render(request, "conversations/review.html", context, status=400)
-    messages.success(request, f"Saved your edit of message {position} as a new revision.")
+    number = (position or 0) + 1  # as the page numbers messages: from 1
+    messages.success(request, f"Saved your edit of message {number} as a new revision.")
     return HttpResponseRedirect(
         reverse("conversations:review", args=[conversation.pk]) + f"#message-{position}"
     )

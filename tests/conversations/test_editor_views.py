@@ -9,6 +9,7 @@ from django.utils import timezone
 from conversations.models import (
     Conversation,
     ConversationState,
+    DraftRequest,
     Review,
     ReviewComment,
     ReviewDecision,
@@ -101,7 +102,45 @@ def test_checks_partial_reports_on_the_unsaved_text_with_token_badges(client):
     assert "<html" not in html
     assert 'data-code="personal_data"' in html
     assert 'data-code="special_token_lookalike"' in html
-    assert 'id="tokens-1" class="tokens" hx-swap-oob="true"' in html
+    assert 'id="tokens-1" class="tokens" data-tokens hx-swap-oob="true"' in html
+    # The total is swapped with the box it sits in; out of band it would lose its target.
+    assert html.count('id="token-total"') == 1
+    assert 'id="token-total" class="token-total token-ok">' in html
+
+
+def test_checks_see_an_ai_draft_put_in_a_reply_before_its_save_lands(client):
+    conversation = started_conversation()
+    other = started_conversation()
+    drafts = {
+        owner.pk: DraftRequest.objects.create(
+            conversation=owner,
+            message_position=1,
+            requested_by=owner.labeler,
+            status=DraftRequest.Status.SUCCEEDED,
+            text="The model's answer.",
+        )
+        for owner in (conversation, other)
+    }
+    client.force_login(conversation.labeler)
+
+    def checks_with(draft_request, answer="The model's answer."):
+        return client.post(
+            editor_url(conversation, "editor-checks"),
+            {
+                "role": ["user", "assistant"],
+                "content": [conversation.prompt.text, answer],
+                "draft_request": ["", str(draft_request.pk)],
+            },
+            HTTP_HX_REQUEST="true",
+        ).content.decode()
+
+    html = checks_with(drafts[conversation.pk])
+    assert 'data-code="unedited_ai_draft"' in html
+    assert "AI draft · unedited</span>" in html
+    assert "% edited</span>" in checks_with(drafts[conversation.pk], "The model's answer, fixed.")
+    # Another conversation's draft gives nothing here (and the save refuses it).
+    html = checks_with(drafts[other.pk])
+    assert 'data-code="unedited_ai_draft"' not in html and "AI draft" not in html
 
 
 def test_submit_form_submits_and_refuses_blocking_checks(client):

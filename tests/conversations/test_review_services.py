@@ -22,6 +22,7 @@ from conversations.services import (
     review_edit,
     review_submit,
 )
+from conversations.services.review import review_scores_labeled
 from tests.conversations.factories import (
     reviewer_factory,
     submit,
@@ -353,3 +354,17 @@ def test_next_for_a_reviewer_is_what_they_hold_then_the_oldest_others_do_not_ful
     # Left: one another reviewer holds, and one of their own.
     assert review_claim_next(reviewer=reviewer) is None
     assert not ReviewClaim.objects.filter(conversation=held_by_other, reviewer=reviewer).exists()
+
+
+def test_scores_read_under_the_criterions_label_and_a_gone_criterion_under_its_name():
+    project = ProjectFactory.build(
+        rubric=[
+            {"name": "style", "label": "Clear writing", "description": ""},
+            "correctness",  # stored before labels existed
+        ]
+    )
+    scores = {"Old_criterion": 1, "correctness": 4, "style": 5}
+    assert [
+        (s["label"], s["score"]) for s in review_scores_labeled(project=project, scores=scores)
+    ] == [("Clear writing", 5), ("Correctness", 4), ("Old criterion", 1)]
+    assert review_scores_labeled(project=project, scores={}) == []
