@@ -28,6 +28,7 @@ from structured_turns.rules import (
 )
 
 from .checks import CheckResult, ConversationRules, blocking_results, run_checks
+from .counts import state_count_move
 from .revisions import SNAPSHOT_FIELDS, revision_create
 from .tokens import TokenCounts, token_counts
 
@@ -133,34 +134,62 @@ def conversation_set_aside(*, assignment: Assignment) -> Conversation | None:
     if conversation is None:
         return None
     messages = list(conversation.messages.order_by("position"))
+    conversation.prompt = assignment.prompt
     if _written(messages) == _written(_seed_messages(assignment)):
+        state_count_move(
+            conversation=conversation,
+            before=ConversationState.DRAFT,
+            after=None,
+            shard_by=assignment.labeler_id,
+        )
         conversation.delete()
         return None
     conversation.state = ConversationState.ABANDONED
     conversation.version += 1
     conversation.save(update_fields=["state", "version", "updated_at"])
+    state_count_move(
+        conversation=conversation,
+        before=ConversationState.DRAFT,
+        after=ConversationState.ABANDONED,
+        shard_by=assignment.labeler_id,
+    )
     return conversation
 
 
-@transaction.atomic
-def conversation_start(*, assignment: Assignment) -> Conversation:
-    """The conversation for a lease: created on first call with the prompt (and any AI draft)."""
-    existing = Conversation.objects.filter(assignment=assignment).first()
-    if existing:
-        return existing
-    project = assignment.project
+@transaction.atomic(savepoint=False)  # one less round trip: its failure fails the caller
+def conversation_start(
+    *, assignment: Assignment, new_lease: bool = False, guideline_version_id: int | None = None
+) -> Conversation:
+    """The conversation for a lease: created on first call with the prompt (and any AI draft).
+
+    `new_lease`: the caller just created the assignment row, so it has no conversation
+    yet and `guideline_version_id` is the project's current guidelines (both known from
+    the caller's own queries): two statements, the conversation and its messages.
+    """
+    if not new_lease:
+        existing = Conversation.objects.filter(assignment=assignment).first()
+        if existing:
+            return existing
+        latest = assignment.project.guideline_versions.order_by("-version").first()
+        guideline_version_id = latest.pk if latest else None
     conversation = Conversation.objects.create(
-        project=project,
+        project=assignment.project,
         prompt=assignment.prompt,
         assignment=assignment,
-        labeler=assignment.labeler,
-        guideline_version=project.guideline_versions.order_by("-version").first(),
+        labeler_id=assignment.labeler_id,
+        guideline_version_id=guideline_version_id,
     )
     seeded = _seed_messages(assignment)
     for position, message in enumerate(seeded):
         message.conversation = conversation
         message.position = position
     Message.objects.bulk_create(seeded)
+    state_count_move(
+        conversation=conversation,
+        before=None,
+        after=ConversationState.DRAFT,
+        shard_by=assignment.labeler_id,
+    )
     return conversation
 
 
@@ -447,7 +476,7 @@ def conversation_submit(*, conversation_id: int, user: User, expected_version: i
     task_lock(user=user, assignment_id=assignment_id)
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
-        .select_related("project")
+        .select_related("project", "prompt")
         .get(pk=conversation_id)
     )
     if conversation.labeler_id != user.pk:
@@ -467,6 +496,12 @@ def conversation_submit(*, conversation_id: int, user: User, expected_version: i
         raise ChecksFailed(results)
 
     now = timezone.now()
+    state_count_move(
+        conversation=conversation,
+        before=conversation.state,
+        after=ConversationState.SUBMITTED,
+        shard_by=user.pk,
+    )
     conversation.state = ConversationState.SUBMITTED
     conversation.submitted_at = now
     conversation.version += 1

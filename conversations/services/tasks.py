@@ -38,7 +38,11 @@ def next_task(user: User, project: Project | None = None) -> NextTask:
     lease = assignment_next(user=user, project=project)
     if lease.assignment is None:
         return NextTask(reason=lease.reason, message=lease.message)
-    conversation = conversation_start(assignment=lease.assignment)
+    conversation = conversation_start(
+        assignment=lease.assignment,
+        new_lease=lease.created,
+        guideline_version_id=lease.guideline_version_id,
+    )
     return NextTask(
         assignment=lease.assignment, conversation_id=conversation.pk, resumed=lease.resumed
     )
