@@ -106,11 +106,14 @@ def _statements_per_lease(token: str) -> tuple[int, int]:
     from django.test.utils import CaptureQueriesContext
 
     client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token}")
-    # The request's start empties the query log: start from an empty one, or the capture
-    # would measure from where the setup's queries left it.
+    # A request's start empties the query log: start from an empty one, and read what was
+    # captured before the next request.
     reset_queries()
     with CaptureQueriesContext(connection) as captured:
         response = client.post("/api/tasks/next/", b"{}", content_type="application/json")
+    statements = [
+        q["sql"] for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")
+    ]
     if response.status_code != 200 or response.json()["resumed"]:
         raise SystemExit(f"the measured call did not lease: {response.status_code}")
     client.post(
@@ -118,7 +121,6 @@ def _statements_per_lease(token: str) -> tuple[int, int]:
         json.dumps({"reason": "bench"}),
         content_type="application/json",
     )
-    statements = [q["sql"] for q in captured if q["sql"] not in ("BEGIN", "COMMIT")]
     authentication = [
         sql for sql in statements if "axes_accessattempt" in sql or "authtoken_token" in sql
     ]

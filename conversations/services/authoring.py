@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import F
@@ -118,13 +119,32 @@ def _written(messages: Sequence[Message]) -> list[tuple]:
     return [(m.role, m.content, m.reasoning, m.tool_calls, m.tool_call_id) for m in messages]
 
 
+@dataclass(frozen=True)
+class SetAside:
+    """What `conversation_set_aside` did with a skipped task's draft."""
+
+    conversation: Conversation  # deleted when not `kept` (its fields still readable)
+    kept: bool
+
+    def count_move(self, *, shard_by: int) -> None:
+        """Count the move in the project's counts: draft → abandoned, or draft → gone."""
+        state_count_move(
+            conversation=self.conversation,
+            before=ConversationState.DRAFT,
+            after=ConversationState.ABANDONED if self.kept else None,
+            shard_by=shard_by,
+        )
+
+
 @transaction.atomic
-def conversation_set_aside(*, assignment: Assignment) -> Conversation | None:
+def conversation_set_aside(*, assignment: Assignment) -> SetAside | None:
     """A skipped task's draft: kept as abandoned when it holds anything the labeler wrote
     (visible to them and to admins, never reviewed or exported), deleted when it is still
-    exactly as seeded. Returns the kept conversation, or None.
+    exactly as seeded. Returns what happened, or None when there was no draft.
 
-    Caller holds the assignment's row lock (lock order: labeling.services.assignment).
+    Caller holds the assignment's row lock (lock order: labeling.services.assignment) and
+    calls `count_move` on the result once it holds every other row it needs: the counts'
+    rows come last in the lock order (task_skip does so after the prompt's).
     """
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
@@ -136,24 +156,14 @@ def conversation_set_aside(*, assignment: Assignment) -> Conversation | None:
     messages = list(conversation.messages.order_by("position"))
     conversation.prompt = assignment.prompt
     if _written(messages) == _written(_seed_messages(assignment)):
-        state_count_move(
-            conversation=conversation,
-            before=ConversationState.DRAFT,
-            after=None,
-            shard_by=assignment.labeler_id,
-        )
+        pk = conversation.pk
         conversation.delete()
-        return None
+        conversation.pk = pk  # for the caller's count and messages
+        return SetAside(conversation=conversation, kept=False)
     conversation.state = ConversationState.ABANDONED
     conversation.version += 1
     conversation.save(update_fields=["state", "version", "updated_at"])
-    state_count_move(
-        conversation=conversation,
-        before=ConversationState.DRAFT,
-        after=ConversationState.ABANDONED,
-        shard_by=assignment.labeler_id,
-    )
-    return conversation
+    return SetAside(conversation=conversation, kept=True)
 
 
 @transaction.atomic(savepoint=False)  # one less round trip: its failure fails the caller
@@ -496,12 +506,7 @@ def conversation_submit(*, conversation_id: int, user: User, expected_version: i
         raise ChecksFailed(results)
 
     now = timezone.now()
-    state_count_move(
-        conversation=conversation,
-        before=conversation.state,
-        after=ConversationState.SUBMITTED,
-        shard_by=user.pk,
-    )
+    before = conversation.state
     conversation.state = ConversationState.SUBMITTED
     conversation.submitted_at = now
     conversation.version += 1
@@ -511,4 +516,8 @@ def conversation_submit(*, conversation_id: int, user: User, expected_version: i
         # The assignment service keeps the prompt's slot count right, even for a lease
         # that expired while the person was still writing.
         task_complete(assignment_id=conversation.assignment_id, now=now)
+    # Counts last, after the prompt's row (task_complete): the order a lease takes them in.
+    state_count_move(
+        conversation=conversation, before=before, after=conversation.state, shard_by=user.pk
+    )
     return conversation

@@ -55,10 +55,12 @@ def task_skip(*, user: User, assignment_id: int, reason: str) -> Assignment:
     removed.
 
     Lock order (labeling.services.assignment): the person and the assignment, then the
-    draft, then the prompt inside `assignment_skip` (which finds the first two held). A
-    refused skip rolls the set-aside back with everything else.
+    draft, then the prompt inside `assignment_skip` (which finds the first two held), then
+    the project's counts. A refused skip rolls the set-aside back with everything else.
     """
     assignment = task_lock(user=user, assignment_id=assignment_id)
-    if assignment is not None:
-        conversation_set_aside(assignment=assignment)
-    return assignment_skip(user=user, assignment_id=assignment_id, reason=reason)
+    set_aside = conversation_set_aside(assignment=assignment) if assignment is not None else None
+    skipped = assignment_skip(user=user, assignment_id=assignment_id, reason=reason)
+    if set_aside is not None:
+        set_aside.count_move(shard_by=user.pk)  # last: the counts' rows follow the prompt's
+    return skipped

@@ -7,7 +7,8 @@ locked (PostgreSQL: `select_for_update`; SQLite: the whole transaction is serial
 
 Lock order, the same in every task action so that two tabs of one person never deadlock
 (`task_lock` takes the first two): the person's row, their assignment, its conversation,
-then the prompt. The conversation side lives in `conversations.services` (`task_skip`,
+then the prompt, and last the project's counts (`counters.counts_add`, whose rows every
+service writes after the rows it changes). The conversation side lives in `conversations.services` (`task_skip`,
 `conversation_submit`), which calls `task_lock` before touching the conversation and this
 module's services after. `assignment_next` holds the person's row before it locks a
 candidate prompt and re-leases an expired assignment of theirs, so no skip or submit of
