@@ -132,9 +132,7 @@ def _surroundings(
         rows = rows.filter(status__in=[ProjectStatus.ACTIVE, ProjectStatus.PAUSED])
     by_project: dict[int, dict] = {}
     current_lease_id, any_overdue = None, False
-    found_rows = False
     for pk, status, priority, replications, domain_id, lease_id, is_overdue in rows:
-        found_rows = True
         current_lease_id, any_overdue = lease_id, is_overdue
         entry = by_project.setdefault(
             pk,
@@ -143,7 +141,7 @@ def _surroundings(
         entry.setdefault("domains", set())
         if domain_id is not None:
             entry["domains"].add(domain_id)
-    if not found_rows:
+    if not by_project:
         # No project to carry the subqueries' answers: ask them on their own (a lease in
         # an archived project still resumes).
         current_lease_id = current.values_list("id", flat=True).first()
