@@ -290,3 +290,27 @@ class Assignment(models.Model):
     def lease_seconds_left(self) -> int:
         """Whole seconds until the lease ends (0 once it has): what the countdown starts from."""
         return max(0, int((self.lease_expires_at - timezone.now()).total_seconds()))
+
+
+class ProjectCount(models.Model):
+    """A maintained count for a project's dashboard and list, so they read a few rows instead
+    of counting millions: `name` is what is counted (prompts, retired, written, or a
+    conversation state), per prompt domain (`domain_key`: the domain's id, 0 for none).
+
+    Written only by `labeling.services.counters.counts_add`, in the transaction of the
+    change it counts. A count is split over `shard` rows (summed when read) so that
+    labelers working at once do not queue on one row's lock.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="counts")
+    domain_key = models.PositiveBigIntegerField(default=0)
+    shard = models.PositiveSmallIntegerField(default=0)
+    name = models.CharField(max_length=32)
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "domain_key", "shard", "name"], name="unique_project_count"
+            )
+        ]

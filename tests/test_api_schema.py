@@ -49,8 +49,10 @@ def test_paginated_lists_are_described_as_pages(schema):
     ):
         ok = schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
         page = schema["components"]["schemas"][ok["schema"]["$ref"].rsplit("/", 1)[1]]
-        assert {"count", "next", "previous", "results"} <= set(page["properties"]), path
-        assert any(p["name"] == "page" for p in schema["paths"][path]["get"]["parameters"])
+        assert {"next", "previous", "results"} <= set(page["properties"]), path
+        parameters = schema["paths"][path]["get"]["parameters"]
+        assert any(p["name"] == "cursor" for p in parameters), path
+        assert "400" in schema["paths"][path]["get"]["responses"], path
 
 
 def test_conflicts_and_upload_limits_are_described(schema):

@@ -172,6 +172,7 @@ class ConversationListApi(ListAPIView):
 
     permission_classes = [api_role(LABELER)]
     serializer_class = ConversationListOutput
+    keyset_ordering = ("-updated_at", "-pk")
 
     def get_queryset(self) -> QuerySet[Conversation]:
         # api_role(LABELER) lets only a signed-in labeler through.

@@ -72,7 +72,7 @@ class ConversationListItem(serializers.Serializer):
 @extend_schema(parameters=[ConversationListFilter])
 class ConversationBrowseApi(ListAPIView):
     """Every conversation an admin may read, or a reviewer in their reviewer domains,
-    newest first, filtered like the conversations page. Paginated (`?page=`)."""
+    newest first, filtered like the conversations page. Paginated by cursor (follow `next`)."""
 
     permission_classes = [api_role(ADMIN, REVIEWER)]
     serializer_class = ConversationListItem

@@ -3,6 +3,7 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from conversations.access import conversation_to_review
@@ -20,9 +21,10 @@ from conversations.services import (
 )
 from conversations.services.authoring import message_dicts
 from core.api_errors import ApiError
+from core.keyset import keyset_page
 from labeling.permissions import REVIEWER, api_role
 
-QUEUE_LIMIT = 200
+QUEUE_LIMIT = 50
 
 
 class QueueItemOutput(serializers.Serializer):
@@ -69,6 +71,9 @@ class QueueCountsOutput(serializers.Serializer):
 
 class ReviewQueueOutput(serializers.Serializer):
     counts = QueueCountsOutput(help_text="What waits in your whole queue, unfiltered.")
+    next = serializers.URLField(
+        allow_null=True, help_text="The next page (the same filters), null on the last one."
+    )
     results = QueueItemOutput(many=True, help_text=f"At most {QUEUE_LIMIT}, oldest first.")
 
 
@@ -137,6 +142,9 @@ class ReviewQueueFilter(serializers.Serializer):
     project = serializers.IntegerField(required=False, min_value=0, help_text="project id")
     domain = serializers.CharField(required=False, allow_blank=True, help_text="domain slug")
     labeler = serializers.IntegerField(required=False, min_value=0, help_text="labeler id")
+    cursor = serializers.CharField(
+        required=False, allow_blank=True, help_text="A page: the cursor of the `next` link."
+    )
 
 
 class ReviewQueueApi(APIView):
@@ -154,10 +162,20 @@ class ReviewQueueApi(APIView):
             domain=query.validated_data.get("domain") or None,
             labeler_id=query.validated_data.get("labeler"),
         )
+        page = keyset_page(
+            queue,
+            ordering=selectors.QUEUE_ORDERING,
+            cursor=query.validated_data.get("cursor", ""),
+            size=QUEUE_LIMIT,
+        )
+        next_url = None
+        if page.next_cursor:
+            next_url = replace_query_param(request.build_absolute_uri(), "cursor", page.next_cursor)
         return Response(
             {
                 "counts": selectors.review_queue_counts(reviewer=request.user),
-                "results": QueueItemOutput(queue[:QUEUE_LIMIT], many=True).data,
+                "next": next_url,
+                "results": QueueItemOutput(page.items, many=True).data,
             }
         )
 

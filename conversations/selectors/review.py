@@ -79,6 +79,10 @@ def review_queue_base(*, reviewer: User) -> QuerySet[Conversation]:
     )
 
 
+# The queue's order, oldest submission first; its pages follow by keyset (core.keyset).
+QUEUE_ORDERING = ("submitted_at", "pk")
+
+
 class QueueFilterError(ApplicationError):
     """A queue filter that can never match for this reviewer (a 400, not an empty queue)."""
 
@@ -127,7 +131,7 @@ def review_queue(
                 )
             ),
         )
-        .order_by("submitted_at", "pk")
+        .order_by(*QUEUE_ORDERING)
     )
 
 

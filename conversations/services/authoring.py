@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import F
@@ -28,6 +29,7 @@ from structured_turns.rules import (
 )
 
 from .checks import CheckResult, ConversationRules, blocking_results, run_checks
+from .counts import state_count_move
 from .revisions import SNAPSHOT_FIELDS, revision_create
 from .tokens import TokenCounts, token_counts
 
@@ -117,13 +119,32 @@ def _written(messages: Sequence[Message]) -> list[tuple]:
     return [(m.role, m.content, m.reasoning, m.tool_calls, m.tool_call_id) for m in messages]
 
 
+@dataclass(frozen=True)
+class SetAside:
+    """What `conversation_set_aside` did with a skipped task's draft."""
+
+    conversation: Conversation  # deleted when not `kept` (its fields still readable)
+    kept: bool
+
+    def count_move(self, *, shard_by: int) -> None:
+        """Count the move in the project's counts: draft → abandoned, or draft → gone."""
+        state_count_move(
+            conversation=self.conversation,
+            before=ConversationState.DRAFT,
+            after=ConversationState.ABANDONED if self.kept else None,
+            shard_by=shard_by,
+        )
+
+
 @transaction.atomic
-def conversation_set_aside(*, assignment: Assignment) -> Conversation | None:
+def conversation_set_aside(*, assignment: Assignment) -> SetAside | None:
     """A skipped task's draft: kept as abandoned when it holds anything the labeler wrote
     (visible to them and to admins, never reviewed or exported), deleted when it is still
-    exactly as seeded. Returns the kept conversation, or None.
+    exactly as seeded. Returns what happened, or None when there was no draft.
 
-    Caller holds the assignment's row lock (lock order: labeling.services.assignment).
+    Caller holds the assignment's row lock (lock order: labeling.services.assignment) and
+    calls `count_move` on the result once it holds every other row it needs: the counts'
+    rows come last in the lock order (task_skip does so after the prompt's).
     """
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
@@ -133,34 +154,52 @@ def conversation_set_aside(*, assignment: Assignment) -> Conversation | None:
     if conversation is None:
         return None
     messages = list(conversation.messages.order_by("position"))
+    conversation.prompt = assignment.prompt
     if _written(messages) == _written(_seed_messages(assignment)):
+        pk = conversation.pk
         conversation.delete()
-        return None
+        conversation.pk = pk  # for the caller's count and messages
+        return SetAside(conversation=conversation, kept=False)
     conversation.state = ConversationState.ABANDONED
     conversation.version += 1
     conversation.save(update_fields=["state", "version", "updated_at"])
-    return conversation
+    return SetAside(conversation=conversation, kept=True)
 
 
-@transaction.atomic
-def conversation_start(*, assignment: Assignment) -> Conversation:
-    """The conversation for a lease: created on first call with the prompt (and any AI draft)."""
-    existing = Conversation.objects.filter(assignment=assignment).first()
-    if existing:
-        return existing
-    project = assignment.project
+@transaction.atomic(savepoint=False)  # one less round trip: its failure fails the caller
+def conversation_start(
+    *, assignment: Assignment, new_lease: bool = False, guideline_version_id: int | None = None
+) -> Conversation:
+    """The conversation for a lease: created on first call with the prompt (and any AI draft).
+
+    `new_lease`: the caller just created the assignment row, so it has no conversation
+    yet and `guideline_version_id` is the project's current guidelines (both known from
+    the caller's own queries): two statements, the conversation and its messages.
+    """
+    if not new_lease:
+        existing = Conversation.objects.filter(assignment=assignment).first()
+        if existing:
+            return existing
+        latest = assignment.project.guideline_versions.order_by("-version").first()
+        guideline_version_id = latest.pk if latest else None
     conversation = Conversation.objects.create(
-        project=project,
+        project=assignment.project,
         prompt=assignment.prompt,
         assignment=assignment,
-        labeler=assignment.labeler,
-        guideline_version=project.guideline_versions.order_by("-version").first(),
+        labeler_id=assignment.labeler_id,
+        guideline_version_id=guideline_version_id,
     )
     seeded = _seed_messages(assignment)
     for position, message in enumerate(seeded):
         message.conversation = conversation
         message.position = position
     Message.objects.bulk_create(seeded)
+    state_count_move(
+        conversation=conversation,
+        before=None,
+        after=ConversationState.DRAFT,
+        shard_by=assignment.labeler_id,
+    )
     return conversation
 
 
@@ -484,7 +523,7 @@ def conversation_submit(*, conversation_id: int, user: User, expected_version: i
     task_lock(user=user, assignment_id=assignment_id)
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
-        .select_related("project")
+        .select_related("project", "prompt")
         .get(pk=conversation_id)
     )
     if conversation.labeler_id != user.pk:
@@ -504,6 +543,7 @@ def conversation_submit(*, conversation_id: int, user: User, expected_version: i
         raise ChecksFailed(results)
 
     now = timezone.now()
+    before = conversation.state
     conversation.state = ConversationState.SUBMITTED
     conversation.submitted_at = now
     conversation.version += 1
@@ -513,4 +553,8 @@ def conversation_submit(*, conversation_id: int, user: User, expected_version: i
         # The assignment service keeps the prompt's slot count right, even for a lease
         # that expired while the person was still writing.
         task_complete(assignment_id=conversation.assignment_id, now=now)
+    # Counts last, after the prompt's row (task_complete): the order a lease takes them in.
+    state_count_move(
+        conversation=conversation, before=before, after=conversation.state, shard_by=user.pk
+    )
     return conversation

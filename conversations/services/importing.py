@@ -34,6 +34,7 @@ from conversations.models import (
     Revision,
 )
 from labeling.models import ImportBatch, Project, User
+from labeling.services.counters import counts_add
 from labeling.services.imports import ImportFileError, decoded_lines
 from sftpipeline.split import snapshot_dedup_key
 from structured_turns.rules import (
@@ -369,6 +370,7 @@ def conversations_import(
         )
         for item in fresh
     )
+    counts_add(project_id=project.pk, changes=[(None, state, len(conversations))])
     Message.objects.bulk_create(_message_rows(conversations, fresh), batch_size=2000)
     revisions = Revision.objects.bulk_create(
         (

@@ -40,6 +40,7 @@ from .authoring import (
     conversation_save,
     message_dicts,
 )
+from .counts import state_count_move
 from .notifications import notification_create
 
 CLAIM_LENGTH = timedelta(minutes=30)
@@ -352,6 +353,7 @@ def _apply_policy(
     """Move the conversation on after `review`. Caller holds the row lock."""
     name = reviewer.get_username()
     labeler = conversation.labeler
+    before = conversation.state
     if review.decision == ReviewDecision.APPROVE:
         approvals = len(_current_approver_ids(conversation))
         needed = max(conversation.project.approvals_needed, 1)
@@ -371,6 +373,9 @@ def _apply_policy(
     # A new version: a tab opened before the decision cannot overwrite what follows it.
     conversation.version += 1
     conversation.save(update_fields=["state", "decided_at", "version", "updated_at"])
+    state_count_move(
+        conversation=conversation, before=before, after=conversation.state, shard_by=reviewer.pk
+    )
     ReviewClaim.objects.filter(conversation=conversation).delete()
     if labeler is not None:
         notification_create(

@@ -38,7 +38,11 @@ def next_task(user: User, project: Project | None = None) -> NextTask:
     lease = assignment_next(user=user, project=project)
     if lease.assignment is None:
         return NextTask(reason=lease.reason, message=lease.message)
-    conversation = conversation_start(assignment=lease.assignment)
+    conversation = conversation_start(
+        assignment=lease.assignment,
+        new_lease=lease.created,
+        guideline_version_id=lease.guideline_version_id,
+    )
     return NextTask(
         assignment=lease.assignment, conversation_id=conversation.pk, resumed=lease.resumed
     )
@@ -64,10 +68,12 @@ def task_skip(*, user: User, assignment_id: int, reason: str) -> Assignment:
     removed.
 
     Lock order (labeling.services.assignment): the person and the assignment, then the
-    draft, then the prompt inside `assignment_skip` (which finds the first two held). A
-    refused skip rolls the set-aside back with everything else.
+    draft, then the prompt inside `assignment_skip` (which finds the first two held), then
+    the project's counts. A refused skip rolls the set-aside back with everything else.
     """
     assignment = task_lock(user=user, assignment_id=assignment_id)
-    if assignment is not None:
-        conversation_set_aside(assignment=assignment)
-    return assignment_skip(user=user, assignment_id=assignment_id, reason=reason)
+    set_aside = conversation_set_aside(assignment=assignment) if assignment is not None else None
+    skipped = assignment_skip(user=user, assignment_id=assignment_id, reason=reason)
+    if set_aside is not None:
+        set_aside.count_move(shard_by=user.pk)  # last: the counts' rows follow the prompt's
+    return skipped

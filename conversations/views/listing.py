@@ -1,11 +1,11 @@
 """The conversations page: every conversation a reviewer or admin may read, filtered."""
 
-from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from conversations.forms import ConversationFilterForm
 from conversations.selectors.listing import conversation_filter_choices, conversation_list
+from core.keyset import CursorError, keyset_page
 from labeling.permissions import ADMIN, REVIEWER, role_required
 
 PAGE_SIZE = 50
@@ -20,9 +20,14 @@ def conversation_list_page(request):
     page = None
     if form.is_valid():
         rows = conversation_list(user=request.user, filters=form.filters())
-        page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+        try:
+            page = keyset_page(
+                rows, ordering=("-pk",), cursor=request.GET.get("cursor", ""), size=PAGE_SIZE
+            )
+        except CursorError as error:
+            form.add_error(None, error.message)
     query = request.GET.copy()
-    query.pop("page", None)
+    query.pop("cursor", None)
     template = "conversations/conversation_list.html"
     if request.htmx:
         template += "#results"

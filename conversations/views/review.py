@@ -26,11 +26,12 @@ from conversations.services import (
     review_submit,
 )
 from conversations.services.review import rubric_criteria, rubric_entries
+from core.keyset import CursorError, keyset_page
 from labeling import permissions
 from labeling.models import Project, User
 from labeling.permissions import REVIEWER, member_required, role_required
 
-QUEUE_PAGE_SIZE = 200
+QUEUE_PAGE_SIZE = 50
 
 
 def _int_or_none(value) -> int | None:
@@ -38,6 +39,13 @@ def _int_or_none(value) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def _without_cursor(request) -> str:
+    """The page's query string without its cursor: the filters a page link keeps."""
+    query = request.GET.copy()
+    query.pop("cursor", None)
+    return query.urlencode()
 
 
 @role_required(REVIEWER)
@@ -49,16 +57,24 @@ def review_queue(request):
         "labeler_id": _int_or_none(request.GET.get("labeler")),
     }
     try:
-        queue = list(selectors.review_queue(reviewer=request.user, **filters)[:QUEUE_PAGE_SIZE])
+        queue = keyset_page(
+            selectors.review_queue(reviewer=request.user, **filters),
+            ordering=selectors.QUEUE_ORDERING,
+            cursor=request.GET.get("cursor", ""),
+            size=QUEUE_PAGE_SIZE,
+        )
         filter_error = ""
     except selectors.QueueFilterError as error:
-        queue, filter_error = [], error.message
+        queue, filter_error = None, f"Domain filter: {error.message}"
+    except CursorError as error:
+        queue, filter_error = None, f"Page: {error.message}"
     context = {
         "queue": queue,
         "filter_error": filter_error,
         "counts": selectors.review_queue_counts(reviewer=request.user),
         "filters": filters,
         "page_size": QUEUE_PAGE_SIZE,
+        "query": _without_cursor(request),
     }
     template = "conversations/review_queue.html"
     if request.htmx:

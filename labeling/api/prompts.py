@@ -109,7 +109,7 @@ class PromptFilter(serializers.Serializer):
 
 class PromptListApi(ListAPIView):
     """The project's prompts the caller may see, filtered like the prompts page, a page at a
-    time (`?page=`)."""
+    time, newest first (follow `next`)."""
 
     serializer_class = PromptOutput
 

@@ -7,7 +7,8 @@ locked (PostgreSQL: `select_for_update`; SQLite: the whole transaction is serial
 
 Lock order, the same in every task action so that two tabs of one person never deadlock
 (`task_lock` takes the first two): the person's row, their assignment, its conversation,
-then the prompt. The conversation side lives in `conversations.services` (`task_skip`,
+then the prompt, and last the project's counts (`counters.counts_add`, whose rows every
+service writes after the rows it changes). The conversation side lives in `conversations.services` (`task_skip`,
 `conversation_submit`), which calls `task_lock` before touching the conversation and this
 module's services after. `assignment_next` holds the person's row before it locks a
 candidate prompt and re-leases an expired assignment of theirs, so no skip or submit of
@@ -23,12 +24,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import CharField, Exists, F, Func, OuterRef, Q, Subquery, Value
 from django.utils import timezone
 
 from core.exceptions import ApplicationError
-from labeling.models import Assignment, Project, ProjectStatus, Prompt, User
+from labeling.models import Assignment, GuidelineVersion, Project, ProjectStatus, Prompt, User
 from labeling.permissions import LABELER, domains_meet, domains_meet_q, has_role
+from labeling.services.counters import WRITTEN, counts_add
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -45,6 +47,10 @@ class NextLease:
 
     assignment: Assignment | None = None
     resumed: bool = False
+    # A lease row created just now: it has no conversation yet, which starts under
+    # `guideline_version_id` (the project's current guidelines, read with the prompt).
+    created: bool = False
+    guideline_version_id: int | None = None
     reason: str = (
         ""  # not_labeler | no_domains | no_projects | project_paused | project_closed | all_done
     )
@@ -89,17 +95,45 @@ def leases_expire(*, now: datetime | None = None) -> int:
     return _expire_overdue(now=now or timezone.now())
 
 
-def _projects_open_to(
-    user: User, domain_ids: set[int], project: Project | None
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(open active projects, the reason there are none). One query."""
-    rows = Project.objects.values_list("id", "status", "priority", "replications", "domains")
+@dataclass(frozen=True)
+class _Surroundings:
+    """What one statement after the person's lock tells `assignment_next`."""
+
+    open_projects: list[dict[str, Any]]  # active projects open to the person
+    reachable: list[dict[str, Any]]  # active or paused ones: the reason there are none
+    current_lease_id: int | None  # their unexpired lease (in `project` when given)
+    overdue: bool  # some lease anywhere ran out and still holds its slot
+
+
+def _surroundings(
+    user: User, domain_ids: set[int], project: Project | None, now: datetime
+) -> _Surroundings:
+    """The projects open to the person, their current lease and whether any lease is overdue.
+
+    One statement, run after the person's lock so that it sees a lease their other tab
+    just committed (a statement's snapshot starts with the statement). The two subqueries
+    do not depend on the project row: PostgreSQL evaluates each once.
+    """
+    current = Assignment.objects.filter(
+        labeler=user, status=Assignment.Status.LEASED, lease_expires_at__gt=now
+    )
+    if project is not None:
+        current = current.filter(project=project)
+    current = current.order_by("lease_expires_at")
+    overdue = Assignment.objects.filter(status=Assignment.Status.LEASED, lease_expires_at__lte=now)
+    rows = Project.objects.annotate(
+        current_lease_id=Subquery(current.values("id")[:1]), overdue=Exists(overdue)
+    ).values_list(
+        "id", "status", "priority", "replications", "domains", "current_lease_id", "overdue"
+    )
     if project is not None:
         rows = rows.filter(pk=project.pk)
     else:
         rows = rows.filter(status__in=[ProjectStatus.ACTIVE, ProjectStatus.PAUSED])
     by_project: dict[int, dict] = {}
-    for pk, status, priority, replications, domain_id in rows:
+    current_lease_id, any_overdue = None, False
+    for pk, status, priority, replications, domain_id, lease_id, is_overdue in rows:
+        current_lease_id, any_overdue = lease_id, is_overdue
         entry = by_project.setdefault(
             pk,
             {"id": pk, "status": status, "priority": priority, "replications": replications},
@@ -107,9 +141,17 @@ def _projects_open_to(
         entry.setdefault("domains", set())
         if domain_id is not None:
             entry["domains"].add(domain_id)
+    if not by_project:
+        # No project to carry the subqueries' answers: ask them on their own (a lease in
+        # an archived project still resumes).
+        current_lease_id = current.values_list("id", flat=True).first()
     reachable = [p for p in by_project.values() if domains_meet(domain_ids, p["domains"])]
-    open_projects = [p for p in reachable if p["status"] == ProjectStatus.ACTIVE]
-    return open_projects, reachable
+    return _Surroundings(
+        open_projects=[p for p in reachable if p["status"] == ProjectStatus.ACTIVE],
+        reachable=reachable,
+        current_lease_id=current_lease_id,
+        overdue=any_overdue,
+    )
 
 
 def _why_nothing(project: Project | None, domain_ids: set[int], reachable: list) -> NextLease:
@@ -144,37 +186,46 @@ def _why_nothing(project: Project | None, domain_ids: set[int], reachable: list)
     )
 
 
-class _OwnExpiredLease(TypedDict):
+class _CandidateExtras(TypedDict):
     # The id of the person's own expired lease on the prompt, taken again instead of a new row.
     own_expired_id: int | None
+    # The project's current guidelines, which the lease's conversation starts under.
+    latest_guideline_id: int | None
 
 
 def _lock_candidate(
     user: User, domain_ids: set[int], level: list[dict]
-) -> WithAnnotations[Prompt, _OwnExpiredLease] | None:
+) -> WithAnnotations[Prompt, _CandidateExtras] | None:
     """Lock the best prompt of one priority level that still needs this person, or None.
 
-    Order: fewest conversations so far (written + leased), then oldest.
+    Order: fewest conversations so far (written + leased), then oldest. The prompt comes
+    with its project, its domain and what starting its conversation needs: one statement.
     """
     needs_work = Q()
     for project in level:
         needs_work |= Q(project_id=project["id"], slots_taken__lt=project["replications"])
     own = Assignment.objects.filter(prompt=OuterRef("pk"), labeler=user)
+    guidelines = GuidelineVersion.objects.filter(project=OuterRef("project_id"))
     candidates = (
         Prompt.objects.filter(needs_work, retired_at__isnull=True)
         .filter(domains_meet_q(domain_ids, "domain"))
         # An expired lease of theirs may be taken again; anything else (leased,
         # submitted, skipped) means never again.
         .filter(~Exists(own.exclude(status=Assignment.Status.EXPIRED)))
-        .annotate(own_expired_id=Subquery(own.values("id")[:1]))
+        .annotate(
+            own_expired_id=Subquery(own.values("id")[:1]),
+            latest_guideline_id=Subquery(guidelines.order_by("-version").values("id")[:1]),
+        )
         .order_by("slots_taken", "id")
     )
     if connection.features.has_select_for_update_skip_locked:
         candidates = candidates.select_for_update(skip_locked=True, no_key=True, of=("self",))
-    return candidates.select_related("project").first()
+    return candidates.select_related("project", "domain").first()
 
 
-@transaction.atomic
+# A savepoint costs two round trips; a failure inside rolls the caller's transaction back
+# with it, which is what every caller wants.
+@transaction.atomic(savepoint=False)
 def assignment_next(*, user: User, project: Project | None = None) -> NextLease:
     """The person's next lease: their unexpired lease if any, else a new lease on a fitting prompt.
 
@@ -185,45 +236,42 @@ def assignment_next(*, user: User, project: Project | None = None) -> NextLease:
     all taken, even when many labelers race. Returns a `NextLease` with the lease, or the
     specific reason there is none. Labelers get theirs through `conversations.services.next_task`,
     which also starts the lease's conversation.
+
+    A new lease costs six statements whatever the number of prompts: the person's lock
+    (with their domains), the projects (with their current lease), the candidate's lock,
+    its slot, the lease row; expiring overdue leases adds some only when there are any.
     """
     if not has_role(user, LABELER):
         return _no_task("not_labeler", "Only labelers take tasks.")
     now = timezone.now()
-    if connection.vendor == "postgresql":
-        # A lease is cheap to lose in a crash (the prompt simply stays free), so this
-        # transaction does not wait for its WAL flush.
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-
     # One next-task at a time per person: a double click never leases two prompts. The
     # lease lookup comes after the lock, in its own statement, to see a lease just committed.
-    _lock_person(user)
-    current = Assignment.objects.filter(
-        labeler=user, status=Assignment.Status.LEASED, lease_expires_at__gt=now
-    ).select_related("prompt", "project")
-    if project is not None:
-        current = current.filter(project=project)
-    lease = current.order_by("lease_expires_at").first()
-    if lease is not None:
+    domain_ids = _lock_person(user, with_domains=True)
+    around = _surroundings(user, domain_ids, project, now)
+    if around.current_lease_id is not None:
+        lease = Assignment.objects.select_related("prompt__domain", "project").get(
+            pk=around.current_lease_id
+        )
         return NextLease(assignment=lease, resumed=True)
-
-    _expire_overdue(now=now)
-    domain_ids = set(user.labeler_domains.values_list("id", flat=True))
-    open_projects, reachable = _projects_open_to(user, domain_ids, project)
+    if around.overdue:
+        _expire_overdue(now=now)
 
     levels: dict[int, list[dict]] = defaultdict(list)
-    for entry in open_projects:
+    for entry in around.open_projects:
         levels[entry["priority"]].append(entry)
     for priority in sorted(levels, reverse=True):
         prompt = _lock_candidate(user, domain_ids, levels[priority])
         if prompt is not None:
-            lease = _lease(user, prompt, now)
-            return NextLease(assignment=lease)
-    return _why_nothing(project, domain_ids, reachable)
+            return NextLease(
+                assignment=_lease(user, prompt, now),
+                created=prompt.own_expired_id is None,
+                guideline_version_id=prompt.latest_guideline_id,
+            )
+    return _why_nothing(project, domain_ids, around.reachable)
 
 
 def _lease(
-    user: User, prompt: WithAnnotations[Prompt, _OwnExpiredLease], now: datetime
+    user: User, prompt: WithAnnotations[Prompt, _CandidateExtras], now: datetime
 ) -> Assignment:
     """Caller holds the prompt's row lock."""
     expires = now + prompt.project.lease_length
@@ -246,8 +294,29 @@ def _lease(
     return lease
 
 
-def _lock_person(user: User) -> None:
-    User.objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk").first()
+def _lock_person(user: User, *, with_domains: bool = False) -> set[int]:
+    """Lock the person's row; with `with_domains`, read their labeler domain ids in the
+    same statement (one row per domain, the person's row locked only)."""
+    rows = User.objects.select_for_update(no_key=True, of=("self",)).filter(pk=user.pk)
+    if not with_domains:
+        rows.values_list("pk").first()
+        return set()
+    # Model rows, not values(): Django keeps `OF` (lock only the person's row, not the
+    # outer-joined domains) only for those.
+    rows = rows.annotate(domain_id=F("labeler_domains")).only("pk")
+    if connection.vendor == "postgresql":
+        # A lease is cheap to lose in a crash (the prompt simply stays free), so this
+        # transaction does not wait for its WAL flush; set in the lock's round trip.
+        rows = rows.annotate(
+            synchronous_commit=Func(
+                Value("synchronous_commit"),
+                Value("off"),
+                Value(True),
+                function="set_config",
+                output_field=CharField(),
+            )
+        )
+    return {row.domain_id for row in rows if row.domain_id is not None}
 
 
 def task_lock(*, user: User, assignment_id: int | None) -> Assignment | None:
@@ -293,11 +362,20 @@ def task_complete(*, assignment_id: int, now: datetime | None = None) -> Assignm
     """Mark a task submitted, keeping the slot count right: a lease that had already
     expired gave its slot back, so submitting it takes a slot again (the work exists).
     Call it from the submit service instead of updating the status directly."""
-    assignment = Assignment.objects.select_for_update().get(pk=assignment_id)
+    assignment = (
+        Assignment.objects.select_for_update(of=("self",))
+        .select_related("prompt")
+        .get(pk=assignment_id)
+    )
     if assignment.status == Assignment.Status.SUBMITTED:
         return assignment
     if assignment.status in (Assignment.Status.EXPIRED, Assignment.Status.SKIPPED):
         Prompt.objects.filter(pk=assignment.prompt_id).update(slots_taken=F("slots_taken") + 1)
+    counts_add(
+        project_id=assignment.project_id,
+        changes=[(assignment.prompt.domain_id, WRITTEN, 1)],
+        shard_by=assignment.labeler_id,
+    )
     assignment.status = Assignment.Status.SUBMITTED
     assignment.completed_at = now or timezone.now()
     assignment.save(update_fields=["status", "completed_at"])

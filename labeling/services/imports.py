@@ -16,6 +16,7 @@ from django.db import transaction
 from config.nul import without_nul
 from labeling.models import Domain, ImportBatch, Project, Prompt, User
 
+from .counters import PROMPTS, counts_add
 from .import_files import ImportFileError, ImportSource, decoded_lines
 from .import_rows import PromptRow, RowValidator, text_key
 
@@ -301,6 +302,10 @@ def _insert(
         if not report.ok:
             raise _Failed
         Prompt.objects.bulk_create(fresh)
+        counts_add(
+            project_id=project.pk,
+            changes=[(prompt.domain_id, PROMPTS, 1) for prompt in fresh],
+        )
         report.rows_imported += len(fresh)
     if recheck.error_count:
         for message in recheck.all_messages():

@@ -6,6 +6,7 @@ from django.utils import timezone
 from core.exceptions import ApplicationError
 from labeling.models import Domain, Prompt
 
+from .counters import PROMPTS, RETIRED, counts_add
 from .import_rows import text_key
 
 
@@ -31,6 +32,13 @@ def prompt_update(*, prompt: Prompt, text: str, domain: Domain | None) -> Prompt
     text = text.strip()
     if not text:
         raise PromptError("required", field="text")
+    if prompt.domain_id != (domain.pk if domain else None):
+        moved = [PROMPTS, RETIRED] if prompt.retired_at else [PROMPTS]
+        counts_add(
+            project_id=prompt.project_id,
+            changes=[(prompt.domain_id, name, -1) for name in moved]
+            + [(domain.pk if domain else None, name, 1) for name in moved],
+        )
     prompt.text, prompt.text_key, prompt.domain = text, text_key(text), domain
     prompt.save(update_fields=["text", "text_key", "domain"])
     return prompt
@@ -40,6 +48,10 @@ def prompt_update(*, prompt: Prompt, text: str, domain: Domain | None) -> Prompt
 def prompt_retire(*, prompt: Prompt) -> Prompt:
     """Take a prompt out of the pool: nobody is offered it again. A lease running on it
     stays valid until it ends, so a labeler mid-answer can still submit their work."""
-    Prompt.objects.filter(pk=prompt.pk, retired_at__isnull=True).update(retired_at=timezone.now())
+    retired = Prompt.objects.filter(pk=prompt.pk, retired_at__isnull=True).update(
+        retired_at=timezone.now()
+    )
     prompt.refresh_from_db()
+    if retired:
+        counts_add(project_id=prompt.project_id, changes=[(prompt.domain_id, RETIRED, 1)])
     return prompt

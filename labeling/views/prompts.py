@@ -1,10 +1,10 @@
 """The prompts page of a project: find, edit and retire prompts (admins)."""
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from core.keyset import CursorError, keyset_page
 from labeling.forms import PromptEditForm, PromptFilterForm
 from labeling.models import Project, Prompt
 from labeling.permissions import ADMIN, role_required
@@ -26,9 +26,15 @@ def prompt_list(request, slug: str):
         status=filters.get("status") or "",
         batch=filters.get("batch"),
     )
-    page = Paginator(prompts, PAGE_SIZE).get_page(request.GET.get("page"))
+    try:
+        page = keyset_page(
+            prompts, ordering=("-pk",), cursor=request.GET.get("cursor", ""), size=PAGE_SIZE
+        )
+    except CursorError:
+        # An edited link: the first page, rather than an error page.
+        page = keyset_page(prompts, ordering=("-pk",), cursor="", size=PAGE_SIZE)
     query = request.GET.copy()
-    query.pop("page", None)
+    query.pop("cursor", None)
     context = {"project": project, "form": form, "page": page, "query": query.urlencode()}
     if request.htmx:
         return render(request, "labeling/prompt_list.html#results", context)

@@ -63,3 +63,16 @@ class PromptFactory(factory.django.DjangoModelFactory):
     project = factory.SubFactory(ProjectFactory)
     text = factory.Sequence(lambda n: f"Question number {n}: how does this work?")
     text_key = factory.LazyAttribute(lambda o: fold_text_key(o.text))
+
+
+def prompts_imported(project, rows) -> list[Prompt]:
+    """Prompts made the way an admin makes them, through the import service (so the
+    project's maintained counts follow): `rows` are texts or {"prompt", "domain", …}."""
+    from labeling.services import ImportSource, prompts_import
+
+    before = set(project.prompts.values_list("pk", flat=True))
+    report = prompts_import(
+        project=project, source=ImportSource(name="rows.json", items=list(rows)), user=None
+    )
+    assert report.status == "imported", report.all_messages()
+    return list(project.prompts.exclude(pk__in=before).order_by("pk"))

@@ -4,14 +4,16 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from conversations.models import Conversation
 from conversations.services import next_task, task_skip
 from labeling.models import Assignment, ProjectStatus, Prompt
-from labeling.services import leases_expire, task_complete
+from labeling.services import guidelines_save, leases_expire, member_token, task_complete
 from labeling.services.assignment import TaskError
-from tests.factories import ProjectFactory, PromptFactory, UserFactory
+from tests.factories import ProjectFactory, PromptFactory, UserFactory, prompts_imported
 
 
 def _lease(user, project=None):
@@ -224,3 +226,44 @@ def test_completing_a_task_keeps_the_slot_count_right():
     prompt.refresh_from_db()
     assert prompt.slots_taken == 2
     assert set(prompt.assignments.values_list("status", flat=True)) == {"submitted"}
+
+
+def _lease_statements(captured) -> list[str]:
+    """The statements a next-task request makes for its lease: without the transaction's
+    own (BEGIN, COMMIT) and the authentication every API call makes (lockout check, token)."""
+    skipped = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE SAVEPOINT")
+    return [
+        query["sql"]
+        for query in captured
+        if not query["sql"].startswith(skipped)
+        and "axes_accessattempt" not in query["sql"]
+        and "authtoken_token" not in query["sql"]
+    ]
+
+
+@pytest.mark.django_db
+def test_a_new_lease_takes_the_same_few_statements_with_10_or_2000_prompts():
+    counts = []
+    for size in (10, 2000):
+        project = ProjectFactory(domains=["python"])
+        guidelines_save(project=project, body="Be precise.", user=None)
+        prompts_imported(
+            project,
+            (
+                {"prompt": f"Question {n}?", "domain": "python" if n % 3 else None}
+                for n in range(size)
+            ),
+        )
+        labeler = UserFactory(labeler_domains=["python", "law"])
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {member_token(user=labeler)}")
+        with CaptureQueriesContext(connection) as captured:
+            response = client.post("/api/tasks/next/", {}, format="json")
+        assert response.status_code == 200 and not response.json()["resumed"]
+        assert response.json()["prompt"]["domain"] is None  # "Question 0?", the oldest
+        conversation = Conversation.objects.get(pk=response.json()["conversation"])
+        assert conversation.guideline_version is not None
+        counts.append(len(_lease_statements(captured)))
+        project.status = ProjectStatus.ARCHIVED
+        project.save(update_fields=["status"])
+    assert counts[0] == counts[1] <= 8, counts

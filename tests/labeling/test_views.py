@@ -11,7 +11,7 @@ from conversations.models import Conversation
 from conversations.services import next_task, task_skip
 from labeling.models import Assignment, GuidelineVersion, ImportBatch, Project, ProjectStatus
 from labeling.services import guidelines_save, prompts_import_execute
-from tests.factories import ProjectFactory, PromptFactory, UserFactory
+from tests.factories import ProjectFactory, PromptFactory, UserFactory, prompts_imported
 
 pytestmark = pytest.mark.django_db
 
@@ -114,10 +114,13 @@ def test_labeler_home_queries_are_bounded(client, labeler, django_assert_max_num
 
 def _fill_project(size: int) -> Project:
     project = ProjectFactory(replications=2, domains=["python", "biology"])
-    python, biology = project.domains.order_by("slug").reverse()
-    prompts = [
-        PromptFactory(project=project, domain=python if i % 2 else biology) for i in range(size)
-    ]
+    prompts = prompts_imported(
+        project,
+        (
+            {"prompt": f"Question {i}?", "domain": "python" if i % 2 else "biology"}
+            for i in range(size)
+        ),
+    )
     labelers = [UserFactory(labeler_domains=["python", "biology"]) for _ in range(3)]
     for labeler in labelers:
         next_task(labeler)
