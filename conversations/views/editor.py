@@ -284,7 +284,8 @@ def draft_create(request, conversation_id: int):
         )
     except QueueUnavailable as down:
         # The request is saved and queued: celery beat sends it once the broker is back.
-        return render(request, f"{TEMPLATE}#draft-status", {"error": str(down)}, status=503)
+        # 200 like the other messages here: htmx swaps in only a 2xx answer.
+        return render(request, f"{TEMPLATE}#draft-status", {"error": str(down)}, status=200)
     except ValueError as error:  # ConversationError is a ValueError too
         message = str(error) if isinstance(error, ConversationError) else "position: a number."
         return render(request, f"{TEMPLATE}#draft-status", {"error": message}, status=200)
