@@ -21,7 +21,7 @@ from conversations.services.drafts import draft_request_run
 from core.jobs import KINDS, QUEUE_DOWN, jobs_recover
 from exports.models import ExportJob
 from exports.services import export_config_from_dict, export_job_execute, export_job_folder
-from labeling.models import ImportBatch
+from labeling.models import ImportBatch, Project
 from labeling.services import ImportSource, prompts_import, prompts_import_execute
 from labeling.services.imports import ImportCancelled
 from labeling.uploads import tmp_dir
@@ -138,6 +138,24 @@ def test_the_import_confirm_page_answers_503_and_shows_the_waiting_batch(
     page = response.content.decode()
     assert QUEUE_DOWN in page and "Waiting for a worker" in page
     assert ImportBatch.objects.get().status == "queued"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_asking_for_an_ai_draft_answers_503_and_keeps_the_request_queued(broker_down):
+    conversation = started_conversation()
+    Project.objects.filter(pk=conversation.project_id).update(
+        ai_drafts_enabled=True, ai_draft_base_url="http://127.0.0.1:9/v1", ai_draft_model="m"
+    )
+    labeler = APIClient()
+    labeler.force_authenticate(conversation.labeler)
+
+    response = labeler.post(
+        f"/api/conversations/{conversation.pk}/drafts/", {"position": 1}, format="json"
+    )
+
+    assert response.status_code == 503
+    assert QUEUE_DOWN in response.json()["error"]["message"]
+    assert DraftRequest.objects.get(pk=response.json()["job"]).status == "queued"
 
 
 # What celery beat sends again -----------------------------------------------------------
