@@ -157,26 +157,28 @@ def job_claim(kind: JobKind, job_id: int, **fields: Any) -> Any | None:
         job = kind.rows().select_for_update().filter(pk=job_id).first()
         if job is None or job.status not in kind.active:
             return None
-        stale = job.status == kind.queued or heartbeat_stale(job.heartbeat_at)
-        if not stale:
+        if job.status == kind.running and not heartbeat_stale(job.heartbeat_at):
             raise JobBusy(f"{kind.name} {job_id} is running in another worker")
+        # Every write below is conditional on the row as read: where the lock above is a
+        # no-op (SQLite), of two deliveries racing for the job only one can win.
+        as_read = kind.rows().filter(pk=job_id, status=job.status, attempt=job.attempt)
         now = timezone.now()
         if cancellable and job.cancel_requested:
-            kind.rows().filter(pk=job_id).update(status=kind.cancelled, finished_at=now)
+            as_read.update(status=kind.cancelled, finished_at=now)
             return None
         lost_runs = job.lost_runs
         if job.status == kind.running and kind.lost_run(job):
             lost_runs += 1
             if lost_runs >= settings.JOB_MAX_ATTEMPTS:
                 logger.error("%s %s: its runs died %s times; failed", kind.name, job_id, lost_runs)
-                kind.rows().filter(pk=job_id).update(
+                as_read.update(
                     status=kind.failed,
                     lost_runs=lost_runs,
                     finished_at=now,
                     **kind.failure_fields(poison_message(kind.name, lost_runs)),
                 )
                 return None
-        kind.rows().filter(pk=job_id).update(
+        claimed = as_read.update(
             status=kind.running,
             attempt=job.attempt + 1,
             lost_runs=lost_runs,
@@ -184,6 +186,8 @@ def job_claim(kind: JobKind, job_id: int, **fields: Any) -> Any | None:
             started_at=now,
             **fields,
         )
+        if not claimed:
+            raise JobBusy(f"{kind.name} {job_id} was claimed by another delivery")
         return kind.rows().get(pk=job_id)
 
 

@@ -281,13 +281,17 @@ def _shard_claim(job_id: int, index: int) -> ExportShard | None:
         lost_runs = shard.lost_runs + int(running)
         if lost_runs >= settings.JOB_MAX_ATTEMPTS:
             raise ExportError(poison_message(f"export's shard {index + 1}", lost_runs))
-        shards.update(
+        # Conditional on the row as read: where the lock is a no-op (SQLite), one of two
+        # racing deliveries wins.
+        claimed = shards.filter(status=shard.status, attempt=shard.attempt).update(
             status=ExportShard.Status.RUNNING,
             attempt=F("attempt") + 1,
             lost_runs=lost_runs,
             heartbeat_at=timezone.now(),
             rows_done=0,
         )
+        if not claimed:
+            raise ExportShardBusy(f"shard {index} of export job {job_id} was claimed meanwhile")
         return shards.first()
 
 
