@@ -65,8 +65,10 @@ class JobLost(Exception):
 class JobKind:
     """How one model is a job: its statuses, its task and where a failure's message goes.
 
-    `lost_run(job)` says whether a stale running job means that a run died (the default)
-    rather than work merely waiting in the queue (an export waiting for its shards)."""
+    `lost_run(job)` says whether a stale running job means that a run of the job's own
+    task died (the default); `waiting(job)` whether it is work waiting in the queue (an
+    export's shards not started yet), which beat sends again only as seldom as a queued
+    job, not at every staleness period."""
 
     name: str
     model: type[models.Model]
@@ -77,6 +79,7 @@ class JobKind:
     cancelled: str | None
     failure_fields: Callable[[str], dict[str, Any]]
     lost_run: Callable[[Any], bool] = field(default=lambda job: True)
+    waiting: Callable[[Any], bool] = field(default=lambda job: False)
 
     @property
     def active(self) -> tuple[str, str]:
@@ -275,8 +278,9 @@ def jobs_recover(*, limit: int = 200) -> int:
     """Send again the jobs nobody is running: those left `queued` with no task sent (the
     broker was down) or sent long ago (JOB_RESEND_QUEUED_AFTER_SECONDS: a message the
     broker lost), and `running` ones whose heartbeat went stale (their worker died) and
-    that were not sent again within the staleness limit. The claim decides what each
-    delivery does. Stops at the first send the broker refuses. Returns how many it sent."""
+    that were not sent again within the staleness limit (work waiting in the queue: not
+    within JOB_RESEND_QUEUED_AFTER_SECONDS). The claim decides what each delivery does.
+    Stops at the first send the broker refuses. Returns how many it sent."""
     stale = stale_before()
     resend_queued = timezone.now() - dt.timedelta(seconds=settings.JOB_RESEND_QUEUED_AFTER_SECONDS)
     sent = 0
@@ -291,7 +295,11 @@ def jobs_recover(*, limit: int = 200) -> int:
             .filter(Q(sent_at__isnull=True) | Q(sent_at__lt=stale))
         )
         ids = list(waiting.order_by("pk").values_list("pk", flat=True)[:limit])
-        ids += list(abandoned.order_by("pk").values_list("pk", flat=True)[:limit])
+        ids += [
+            job.pk
+            for job in abandoned.order_by("pk")[:limit]
+            if not (kind.waiting(job) and job.sent_at and job.sent_at >= resend_queued)
+        ]
         for job_id in ids:
             try:
                 job_send(kind, job_id)

@@ -49,6 +49,17 @@ def _export_run_died(job: ExportJob) -> bool:
     return len(shards) <= 1 or all(status == ExportShard.Status.DONE for status in shards)
 
 
+def _export_waits_for_shards(job: ExportJob) -> bool:
+    """A sharded run whose unfinished shards are none of them running: they wait in the
+    queue behind other work (or their messages were lost), and no run of them died."""
+    shards = list(job.shards.values_list("status", flat=True))
+    return (
+        len(shards) > 1
+        and ExportShard.Status.PENDING in shards
+        and (ExportShard.Status.RUNNING not in shards)
+    )
+
+
 EXPORT_JOBS = job_kind_register(
     JobKind(
         name="export",
@@ -60,6 +71,7 @@ EXPORT_JOBS = job_kind_register(
         cancelled=ExportJob.Status.CANCELLED,
         failure_fields=lambda message: {"error": message},
         lost_run=_export_run_died,
+        waiting=_export_waits_for_shards,
     )
 )
 

@@ -19,7 +19,7 @@ from config.celery import app
 from conversations.models import DraftRequest
 from conversations.services.drafts import draft_request_run
 from core.jobs import KINDS, QUEUE_DOWN, jobs_recover
-from exports.models import ExportJob
+from exports.models import ExportJob, ExportShard
 from exports.services import export_config_from_dict, export_job_execute, export_job_folder
 from labeling.models import ImportBatch, Project
 from labeling.services import ImportSource, prompts_import, prompts_import_execute
@@ -190,6 +190,33 @@ def test_beat_sends_queued_and_abandoned_jobs_again_but_not_live_or_recently_sen
     assert sent == {never_sent.id, sent_long_ago.id, dead.id}
     assert {waiting.id, just_resent.id, live.id, finished.id}.isdisjoint(sent)
     assert jobs_recover() == 0, "sent once per staleness period, not at every beat"
+
+
+def test_beat_leaves_an_export_whose_shards_wait_in_the_queue_until_long_after(
+    project, admin_user, settings, unread_queue
+):
+    settings.JOB_STALE_AFTER_SECONDS = 60
+
+    def sharded(*statuses: str, sent_seconds_ago: float) -> ExportJob:
+        job = export_job(
+            admin_user, status="running", heartbeat_at=ago(120), sent_at=ago(sent_seconds_ago)
+        )
+        for index, status in enumerate(statuses):
+            ExportShard.objects.create(
+                job=job, index=index, id_from=index, id_to=index, conversations=1,
+                status=status, heartbeat_at=ago(120) if status == "running" else None,
+            )  # fmt: skip
+        return job
+
+    queued_shards = sharded("done", "pending", "pending", sent_seconds_ago=300)
+    dead_shard = sharded("done", "running", "pending", sent_seconds_ago=300)
+    lost_messages = sharded("done", "pending", sent_seconds_ago=10_000)
+
+    assert jobs_recover() == 2
+
+    sent = set(ExportJob.objects.filter(sent_at__gt=ago(5)).values_list("id", flat=True))
+    assert sent == {dead_shard.id, lost_messages.id}
+    assert queued_shards.id not in sent
 
 
 def test_beat_stops_at_a_broker_that_is_still_down(project, admin_user, broker_down):
