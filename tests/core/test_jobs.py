@@ -100,7 +100,10 @@ def test_the_export_form_answers_503_with_the_message(project, client, admin_use
 
     assert response.status_code == 503
     assert QUEUE_DOWN in response.content.decode()
-    assert ExportJob.objects.get().status == "queued"
+    job = ExportJob.objects.get()
+    assert job.status == "queued"
+    page = client.get(reverse("exports:export-detail", args=[job.id])).content.decode()
+    assert QUEUE_DOWN in page, "the job's own page says why it waits"
 
 
 @pytest.mark.django_db(transaction=True)
