@@ -21,6 +21,7 @@ from conversations.services.drafts import draft_request_run
 from core.jobs import KINDS, QUEUE_DOWN, jobs_recover
 from exports.models import ExportJob, ExportShard
 from exports.services import export_config_from_dict, export_job_execute, export_job_folder
+from exports.services.sharding import export_shard_execute
 from labeling.models import ImportBatch, Project
 from labeling.services import ImportSource, prompts_import, prompts_import_execute
 from labeling.services.imports import ImportCancelled
@@ -250,6 +251,23 @@ def test_an_export_whose_runs_kept_dying_fails_readably_and_its_folder_goes(
     assert "started 3 times and its worker process died each time" in job.error
     assert not folder.exists(), "no dataset stays published under a failed job"
     assert export_job_execute(job_id=job.id) is None, "never run again"
+
+
+def test_a_shard_whose_runs_kept_dying_fails_its_export(project, admin_user, settings):
+    settings.JOB_MAX_ATTEMPTS = 3
+    job = export_job(admin_user, status="running", attempt=1, heartbeat_at=timezone.now())
+    for index in range(2):
+        ExportShard.objects.create(
+            job=job, index=index, id_from=index, id_to=index, conversations=1,
+            status="running", attempt=2, lost_runs=2 - index, heartbeat_at=ago(600),
+        )  # fmt: skip
+
+    assert export_shard_execute(job_id=job.id, index=0) == "failed"
+
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert job.error.startswith("The export's shard 1 was started 3 times")
+    assert export_shard_execute(job_id=job.id, index=1) is None, "the export is over"
 
 
 def test_an_import_whose_runs_kept_dying_fails_with_a_message_a_person_reads(
