@@ -7,6 +7,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("sft_studio")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The job engine's beat task: `core` is a library, not an installed app.
+app.autodiscover_tasks(["core"])
 
 
 def _ensure_broker_folders() -> None:

@@ -178,9 +178,18 @@ EXPORT_ROOT = Path(os.environ.get("EXPORT_ROOT", VAR_DIR / "exports"))
 # Conversations an export job reads per database query; progress and the job's heartbeat
 # are written after each chunk.
 EXPORT_CHUNK_SIZE = int(os.environ.get("EXPORT_CHUNK_SIZE", "1000"))
-# A `running` export whose heartbeat is older than this is taken to have lost its worker:
-# a redelivered task may take it over. Keep it well above the time one chunk takes.
-EXPORT_STALE_AFTER_SECONDS = float(os.environ.get("EXPORT_STALE_AFTER_SECONDS", "120"))
+# The job engine (core/jobs.py) for exports, prompt imports and AI drafts. A `running`
+# job whose heartbeat is older than JOB_STALE_AFTER_SECONDS lost its worker: celery beat
+# (every JOB_RECOVER_INTERVAL_SECONDS) sends it again and a worker takes it over, so a
+# dead run is picked up within stale + interval (90 s by default). A job started
+# JOB_MAX_ATTEMPTS times whose runs all died fails instead of looping. A queued job whose
+# task was sent but never started is sent again after JOB_RESEND_QUEUED_AFTER_SECONDS.
+JOB_STALE_AFTER_SECONDS = float(
+    os.environ.get("JOB_STALE_AFTER_SECONDS", os.environ.get("EXPORT_STALE_AFTER_SECONDS", "60"))
+)
+JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", "3"))
+JOB_RECOVER_INTERVAL_SECONDS = float(os.environ.get("JOB_RECOVER_INTERVAL_SECONDS", "30"))
+JOB_RESEND_QUEUED_AFTER_SECONDS = float(os.environ.get("JOB_RESEND_QUEUED_AFTER_SECONDS", "900"))
 # Conversations per shard: an export splits its conversations by id range into shards of
 # this many, each a Celery task that any worker may run (design.md contract 8).
 EXPORT_SHARD_SIZE = int(os.environ.get("EXPORT_SHARD_SIZE", "25000"))
@@ -237,6 +246,15 @@ CELERY_RESULT_BACKEND = os.environ.get(
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "sft-studio")
 CELERY_TASK_ACKS_LATE = True
+# A broker that is down answers within about a second (the request then says 503 and
+# the job starts later), instead of Celery's default retries.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2.0
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.3,
+    "interval_max": 0.5,
+}
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
@@ -248,6 +266,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
     "remove-stale-uploads": {"task": "labeling.tasks.remove_stale_uploads", "schedule": 3600.0},
+    "recover-jobs": {"task": "core.tasks.recover_jobs", "schedule": JOB_RECOVER_INTERVAL_SECONDS},
 }
 
 REST_FRAMEWORK: dict[str, Any] = {

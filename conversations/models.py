@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 
+from core.models import JobFields
 from labeling.models import Assignment, GuidelineVersion, Project, Prompt
 
 
@@ -208,7 +209,7 @@ class Notification(models.Model):
         indexes = [models.Index(fields=["user", "read_at"])]
 
 
-class DraftRequest(models.Model):
+class DraftRequest(JobFields):
     """A request to an OpenAI-compatible endpoint for an assistant draft, run by Celery."""
 
     class Status(models.TextChoices):
@@ -232,4 +233,3 @@ class DraftRequest(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)

@@ -2,6 +2,7 @@
 `config.schema` lists it under every status an operation can answer, and views name it
 (or a subclass with the context a 409 carries) in `extend_schema`."""
 
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
 
@@ -19,3 +20,11 @@ class ApiError(serializers.Serializer):
     """Every API error; some add context beside `error` (a 409 carries the current text)."""
 
     error = ApiErrorBody()
+
+
+# Any endpoint that starts a background job (core.jobs) when the broker is down.
+QUEUE_DOWN_RESPONSE = OpenApiResponse(
+    ApiError,
+    description="The task queue (broker) is down: the job is saved, queued, and will start "
+    "by itself when the queue is back (`error.job` is its id).",
+)

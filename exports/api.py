@@ -11,7 +11,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api_errors import ApiError
+from core.api_errors import QUEUE_DOWN_RESPONSE, ApiError
 from labeling.permissions import ADMIN, api_role, can_view_export_job
 
 from .models import ExportJob
@@ -78,7 +78,10 @@ class ExportJobOutput(serializers.Serializer):
     rows_done = serializers.IntegerField()
     rows_total = serializers.IntegerField()
     progress_percent = serializers.IntegerField()
-    seconds_left = serializers.SerializerMethodField()
+    seconds_left = serializers.SerializerMethodField(
+        help_text="At the pace measured in this run; null when nothing measures it (before "
+        "the first chunk, or while no worker is running the job)."
+    )
     cancel_requested = serializers.BooleanField()
     error = serializers.CharField()
     config = serializers.JSONField()
@@ -111,7 +114,9 @@ class ExportListCreateApi(APIView):
         return Response(ExportJobOutput(jobs, many=True, context={"request": request}).data)
 
     @extend_schema(
-        operation_id="exports_create", request=ExportCreateInput, responses={201: ExportJobOutput}
+        operation_id="exports_create",
+        request=ExportCreateInput,
+        responses={201: ExportJobOutput, 503: QUEUE_DOWN_RESPONSE},
     )
     def post(self, request):
         data = ExportCreateInput(data=request.data)

@@ -1,10 +1,14 @@
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 
+from core.jobs import heartbeat_stale
+from core.models import JobFields
 from labeling.models import Project
 
 
-class ExportJob(models.Model):
+class ExportJob(JobFields):
     """One export run: its configuration, progress and published files."""
 
     class Status(models.TextChoices):
@@ -25,16 +29,8 @@ class ExportJob(models.Model):
     status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED)
     rows_done = models.PositiveIntegerField(default=0)
     rows_total = models.PositiveIntegerField(default=0)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    cancel_requested = models.BooleanField(default=False)
-    # Which run owns the job: every claim by a worker adds one, and that run only writes
-    # progress, status and artifacts while the number is still its own. A run that was
+    # attempt, heartbeat, lost runs, cancel: see core.models.JobFields. A run that was
     # taken over (its worker looked dead) notices at its next chunk and stops quietly.
-    attempt = models.PositiveIntegerField(default=0)
-    # Touched by the owning run at every chunk; a redelivered task takes a `running` job
-    # over only when this is older than EXPORT_STALE_AFTER_SECONDS.
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     output_dir = models.CharField(max_length=500, blank=True)
     manifest = models.JSONField(default=dict, blank=True)
@@ -52,9 +48,14 @@ class ExportJob(models.Model):
             return 100
         return int(100 * self.rows_done / self.rows_total) if self.rows_total else 0
 
-    def seconds_left(self, now) -> int | None:
-        """Time left at the pace so far; None before the first chunk is done."""
+    def seconds_left(self, now: dt.datetime) -> int | None:
+        """Time left at the pace measured in this run; None when nothing measures it:
+        before the first chunk, or while no run beats (its worker may be gone, or its
+        shards wait in the queue). Never a made-up figure."""
         if self.status != self.Status.RUNNING or not self.started_at or not self.rows_done:
+            return None
+        stale = now - dt.timedelta(seconds=settings.JOB_STALE_AFTER_SECONDS)
+        if heartbeat_stale(self.heartbeat_at, stale):
             return None
         elapsed = (now - self.started_at).total_seconds()
         return int(elapsed / self.rows_done * max(self.rows_total - self.rows_done, 0))
@@ -116,9 +117,11 @@ class ExportShard(models.Model):
     id_to = models.BigIntegerField()
     conversations = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
-    # Which run owns the shard, as ExportJob.attempt does for the job.
+    # Which run owns the shard, as ExportJob.attempt does for the job; runs that died in
+    # it (a shard that kills its worker at every try fails the job).
     attempt = models.PositiveIntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    lost_runs = models.PositiveSmallIntegerField(default=0)
     rows_done = models.PositiveIntegerField(default=0)
     # Statistics, filter and packing counts, and every file with its size and sha256.
     result = models.JSONField(default=dict, blank=True)

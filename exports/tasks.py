@@ -1,3 +1,5 @@
+import logging
+
 from celery import shared_task
 from django.conf import settings
 
@@ -8,23 +10,26 @@ from exports.services.sharding import (
     export_shard_execute,
 )
 
+logger = logging.getLogger(__name__)
+
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
 def run_export_job(self, job_id: int) -> None:
     """Run an export job: plan its shards, run one inline or send several as a chord.
 
-    Acks late: a worker killed mid-run leaves the message unacknowledged, the broker
-    hands it out again (Redis: after CELERY_BROKER_VISIBILITY_TIMEOUT), and the service
-    takes the abandoned job over and carries on with the shards it has left; a finished
-    job is not redone. When the message comes back while the first run is still alive
-    (its heartbeat is fresh), this delivery does not run the job: it checks again once
-    the heartbeat could have gone stale, so that a job whose worker dies later is still
-    picked up and finished.
+    Acks late: a worker killed mid-run leaves the message unacknowledged; the broker
+    hands it out again (Redis: after CELERY_BROKER_VISIBILITY_TIMEOUT), or celery beat
+    sends the job again once its heartbeat is stale (`core.jobs.jobs_recover`), and the
+    service takes the abandoned job over and carries on with the shards it has left; a
+    finished job is not redone. A delivery that finds a live run does nothing: beat
+    sends the job again if that run dies later.
     """
     try:
         export_job_execute(job_id=job_id)
-    except (ExportJobBusy, ExportShardBusy) as busy:
-        raise self.retry(exc=busy, countdown=settings.EXPORT_STALE_AFTER_SECONDS) from None
+    except ExportJobBusy:
+        logger.info("export job %s: a live run owns it; this delivery does nothing", job_id)
+    except ExportShardBusy as busy:
+        raise self.retry(exc=busy, countdown=settings.JOB_STALE_AFTER_SECONDS) from None
 
 
 # ignore_result=False: a chord counts its finished shards through the result backend.
@@ -40,7 +45,7 @@ def run_export_shard(self, job_id: int, index: int) -> str | None:
     try:
         return export_shard_execute(job_id=job_id, index=index)
     except ExportShardBusy as busy:
-        raise self.retry(exc=busy, countdown=settings.EXPORT_STALE_AFTER_SECONDS) from None
+        raise self.retry(exc=busy, countdown=settings.JOB_STALE_AFTER_SECONDS) from None
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
@@ -49,4 +54,4 @@ def finish_export_job(self, job_id: int, attempt: int) -> None:
     try:
         export_job_continue(job_id=job_id, attempt=attempt)
     except ExportShardBusy as busy:
-        raise self.retry(exc=busy, countdown=settings.EXPORT_STALE_AFTER_SECONDS) from None
+        raise self.retry(exc=busy, countdown=settings.JOB_STALE_AFTER_SECONDS) from None

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from core.jobs import QueueUnavailable
 from labeling.permissions import ADMIN, can_view_export_job, role_required
 
 from .forms import ExportForm, TokenizerUploadForm
@@ -73,6 +74,10 @@ def export_create(request):
         for name, message in error.errors.items():
             form.add_error(name if name in form.fields else None, message)
         return render(request, "exports/export_list.html", _list_context(form), status=400)
+    except QueueUnavailable as down:
+        # The job is saved and queued (it shows in the list); beat starts it later.
+        messages.warning(request, str(down))
+        return render(request, "exports/export_list.html", _list_context(form), status=503)
     messages.success(request, f"Export #{job.id} is queued.")
     return redirect("exports:export-detail", job_id=job.id)
 

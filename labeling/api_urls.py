@@ -34,4 +34,9 @@ urlpatterns = [
         prompts.ImportBatchApi.as_view(),
         name="api-import-batch",
     ),
+    path(
+        "projects/<slug:slug>/imports/<int:batch_id>/cancel/",
+        prompts.ImportBatchCancelApi.as_view(),
+        name="api-import-batch-cancel",
+    ),
 ]

@@ -5,6 +5,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
 
+from core.models import JobFields
+
 
 class Domain(models.Model):
     """An expertise tag (python, biology, law) that prompts and people carry."""
@@ -157,7 +159,7 @@ class GuidelineRead(models.Model):
         ]
 
 
-class ImportBatch(models.Model):
+class ImportBatch(JobFields):
     class Kind(models.TextChoices):
         PROMPTS = "prompts", "Prompts"
         CONVERSATIONS = "conversations", "Conversations"
@@ -167,6 +169,7 @@ class ImportBatch(models.Model):
         RUNNING = "running", "Running"
         IMPORTED = "imported", "Imported"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
 
     class Step(models.TextChoices):
         CHECKING = "checking", "Checking rows"
@@ -197,7 +200,6 @@ class ImportBatch(models.Model):
     step = models.CharField(max_length=16, choices=Step, blank=True)
     rows_done = models.PositiveIntegerField(default=0)
     rows_total = models.PositiveIntegerField(default=0, help_text="0 while not known yet.")
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

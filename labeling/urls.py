@@ -39,4 +39,9 @@ urlpatterns = [
         projects.import_batch_detail,
         name="import-batch",
     ),
+    path(
+        "projects/<slug:slug>/imports/<int:batch_id>/cancel/",
+        projects.import_batch_cancel,
+        name="import-batch-cancel",
+    ),
 ]

@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite: people, a real Celery worker, a real Chromium."""
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -87,10 +88,13 @@ def _worker_database_url() -> str:
     return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
 
 
-def start_celery_worker(queue: str, log_path: Path, extra_env: dict | None = None):
+def start_celery_worker(
+    queue: str, log_path: Path, extra_env: dict | None = None, include: str | None = None
+):
     """Start a real `celery worker` process reading `queue` and the test database; return it
     once it is ready. Its output is appended to `log_path`; `process.log_start` is where
-    this worker's part of that log begins. Caller may use the database (the URL is read)."""
+    this worker's part of that log begins. Caller may use the database (the URL is read).
+    `include` names a module the worker imports as it starts (tests' fault hooks)."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings_test",
@@ -103,6 +107,7 @@ def start_celery_worker(queue: str, log_path: Path, extra_env: dict | None = Non
         *("-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO"),
         *("-Q", queue, "-n", f"{queue}-{uuid.uuid4().hex[:6]}@%h"),
         *("--without-heartbeat", "--without-mingle", "--without-gossip"),
+        *(("--include", include) if include else ()),
     ]
     with open(log_path, "a") as log:
         log.write(f"\n--- starting worker on {queue}\n")
@@ -133,6 +138,33 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def broker_down():
+    """This process's Celery app pointed at a Redis port nothing listens on, as when the
+    broker is down; call the fixture's value to bring the real broker back (it is also
+    brought back at the end). Workers keep the real broker."""
+    from config.celery import app
+
+    real = app.conf.broker_write_url
+
+    def use(url: str) -> None:
+        # What the app sends through (workers read with the real broker).
+        app.conf.broker_write_url = url
+        # Connections and producers are pooled per URL; the next send opens a new one.
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    use(f"redis://127.0.0.1:{free_port()}/0")
+    yield lambda: use(real)
+    use(real)
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, message: str = "condition"):

@@ -30,7 +30,7 @@ from conversations.services import (
 from conversations.services.authoring import message_dicts, typed_messages
 from conversations.services.drafts import draft_request_create, draft_requests_expire_stale
 from conversations.services.tokens import token_counts
-from core.api_errors import ApiError
+from core.api_errors import QUEUE_DOWN_RESPONSE, ApiError
 from labeling.models import Project, User
 from labeling.permissions import LABELER, api_role
 
@@ -310,7 +310,9 @@ class DraftInput(serializers.Serializer):
 class DraftRequestCreateApi(APIView):
     """POST {position}: ask for an AI draft of that assistant turn (202; poll its status)."""
 
-    @extend_schema(request=DraftInput, responses={202: DraftRequestOutput})
+    @extend_schema(
+        request=DraftInput, responses={202: DraftRequestOutput, 503: QUEUE_DOWN_RESPONSE}
+    )
     def post(self, request, conversation_id: int):
         own_conversation(request.user, conversation_for_access(conversation_id))
         data = DraftInput(data=request.data)

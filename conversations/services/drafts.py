@@ -23,6 +23,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations.models import Conversation, DraftRequest, Message, MessageRole
+from core.jobs import (
+    JobBusy,
+    JobHeartbeat,
+    JobKind,
+    job_claim,
+    job_enqueue,
+    job_finish,
+    job_kind_register,
+)
 from labeling.models import Project, User
 from structured_turns.rules import StructuredError, clean_tool_calls
 
@@ -34,6 +43,20 @@ _ERROR_EXCERPT = 300
 # counts as lost (a worker that died, or none picking up the queue).
 STALE_MARGIN_SECONDS = 30
 STALE_ERROR = "The draft did not come back in time; try again."
+
+
+DRAFT_JOBS = job_kind_register(
+    JobKind(
+        name="AI draft",
+        model=DraftRequest,
+        task="conversations.tasks.draft_generate",
+        queued=DraftRequest.Status.QUEUED,
+        running=DraftRequest.Status.RUNNING,
+        failed=DraftRequest.Status.FAILED,
+        cancelled=None,
+        failure_fields=lambda message: {"error": message},
+    )
+)
 
 
 class DraftError(Exception):
@@ -126,23 +149,28 @@ def draft_request_create(
     draft_request = DraftRequest.objects.create(
         conversation=conversation, message_position=message_position, requested_by=user
     )
-    from conversations.tasks import draft_generate
-
-    transaction.on_commit(lambda: draft_generate.delay(draft_request.pk))
+    job_enqueue(DRAFT_JOBS, draft_request.pk)
     return draft_request
 
 
 def draft_request_run(*, draft_request_id: int) -> DraftRequest:
     """Call the endpoint for a queued request and record the reply or the error (the task's body).
 
-    Not one transaction: the HTTP call can take a minute and must not hold a lock.
+    Not one transaction: the HTTP call can take a minute and must not hold a lock. Claimed
+    through the job engine: a second delivery while a run is alive does nothing, and a
+    request whose runs kill their worker fails after JOB_MAX_ATTEMPTS.
     """
-    with transaction.atomic():
-        draft_request = DraftRequest.objects.select_for_update().get(pk=draft_request_id)
-        if draft_request.status != DraftRequest.Status.QUEUED:
-            return draft_request
-        draft_request.status = DraftRequest.Status.RUNNING
-        draft_request.save(update_fields=["status"])
+    try:
+        claimed = job_claim(DRAFT_JOBS, draft_request_id)
+    except JobBusy:
+        claimed = None
+    if claimed is None:
+        return DraftRequest.objects.get(pk=draft_request_id)
+    with JobHeartbeat(DRAFT_JOBS.mine(draft_request_id, claimed.attempt)):
+        return _draft_request_call(claimed)
+
+
+def _draft_request_call(draft_request: DraftRequest) -> DraftRequest:
     conversation = draft_request.conversation
     history = [
         _openai_message(m)
@@ -180,11 +208,9 @@ def draft_request_run(*, draft_request_id: int) -> DraftRequest:
             "reasoning": reply.reasoning,
             "tool_calls": reply.tool_calls,
         }
-    # Only a request still running takes the outcome: one already reported as lost
+    # Only a request this run still owns takes the outcome: one already reported as lost
     # (draft_requests_expire_stale) stays failed, as the person was told.
-    DraftRequest.objects.filter(pk=draft_request.pk, status=DraftRequest.Status.RUNNING).update(
-        **outcome, finished_at=timezone.now()
-    )
+    job_finish(DRAFT_JOBS, draft_request.pk, draft_request.attempt, **outcome)
     draft_request.refresh_from_db()
     return draft_request
 

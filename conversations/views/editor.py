@@ -45,6 +45,7 @@ from conversations.services.drafts import (
     draft_request_create,
     draft_requests_expire_stale,
 )
+from core.jobs import QueueUnavailable
 from core.markdown import render_markdown
 from labeling.models import Assignment
 from labeling.permissions import member_required
@@ -278,6 +279,10 @@ def draft_create(request, conversation_id: int):
         draft_request = draft_request_create(
             conversation_id=conversation.pk, user=request.user, message_position=position
         )
+    except QueueUnavailable as down:
+        # The request is saved and queued: celery beat sends it once the broker is back.
+        # 200 like the other messages here: htmx swaps in only a 2xx answer.
+        return render(request, f"{TEMPLATE}#draft-status", {"error": str(down)}, status=200)
     except ValueError as error:  # ConversationError is a ValueError too
         message = str(error) if isinstance(error, ConversationError) else "position: a number."
         return render(request, f"{TEMPLATE}#draft-status", {"error": message}, status=200)

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from pathlib import Path
 from typing import IO
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
-from django.utils import timezone
 
-from exports.models import ExportJob, TokenizerAsset
+from core.jobs import JobBusy, JobKind, job_cancel, job_claim, job_enqueue, job_kind_register
+from exports.models import ExportJob, ExportShard, TokenizerAsset
 from exports.storage import storage_for_location
 from labeling.models import Project, User
 
 from .config import ExportConfig, ExportConfigError
-from .sharding import export_folder_name, export_job_continue
+from .sharding import STOPPED, export_files_drop, export_folder_name, export_job_continue
 
 logger = logging.getLogger(__name__)
 
@@ -43,106 +41,71 @@ def export_config_check(*, config: ExportConfig) -> list[Project]:
     return projects
 
 
-@transaction.atomic
-def export_job_create(*, config: ExportConfig, created_by: User) -> ExportJob:
-    """Record a queued export job and start it in Celery once the row is committed."""
-    from exports.tasks import run_export_job
-
-    projects = export_config_check(config=config)
-    job = ExportJob.objects.create(config=config.to_dict(), created_by=created_by)
-    job.projects.set(projects)
-    transaction.on_commit(lambda: run_export_job.delay(job.id))
-    return job
+def _export_run_died(job: ExportJob) -> bool:
+    """Whether a stale export means that a run of its own task died (planning, a single
+    inline shard, publishing). A sharded run with shards left is not counted here: its
+    shards count their own lost runs, and the job may merely wait for them in the queue."""
+    shards = list(job.shards.values_list("status", flat=True))
+    return len(shards) <= 1 or all(status == ExportShard.Status.DONE for status in shards)
 
 
-def _stale_before() -> dt.datetime:
-    """A running job whose heartbeat is older than this has lost its worker."""
-    return timezone.now() - dt.timedelta(seconds=settings.EXPORT_STALE_AFTER_SECONDS)
-
-
-def _no_live_run(job: ExportJob, stale: dt.datetime) -> bool:
-    """No worker is running the job: it is still queued, or its heartbeat is missing or stale."""
+def _export_waits_for_shards(job: ExportJob) -> bool:
+    """A sharded run whose unfinished shards are none of them running: they wait in the
+    queue behind other work (or their messages were lost), and no run of them died."""
+    shards = list(job.shards.values_list("status", flat=True))
     return (
-        job.status == ExportJob.Status.QUEUED
-        or job.heartbeat_at is None
-        or job.heartbeat_at < stale
+        len(shards) > 1
+        and ExportShard.Status.PENDING in shards
+        and (ExportShard.Status.RUNNING not in shards)
     )
 
 
+EXPORT_JOBS = job_kind_register(
+    JobKind(
+        name="export",
+        model=ExportJob,
+        task="exports.tasks.run_export_job",
+        queued=ExportJob.Status.QUEUED,
+        running=ExportJob.Status.RUNNING,
+        failed=ExportJob.Status.FAILED,
+        cancelled=ExportJob.Status.CANCELLED,
+        failure_fields=lambda message: {"error": message},
+        lost_run=_export_run_died,
+        waiting=_export_waits_for_shards,
+    )
+)
+
+# A live run owns the job: this delivery does nothing (celery beat picks the job up if
+# that run dies later).
+ExportJobBusy = JobBusy
+
+
 @transaction.atomic
+def export_job_create(*, config: ExportConfig, created_by: User) -> ExportJob:
+    """Record a queued export job and send it to Celery once the row is committed.
+
+    QueueUnavailable (503) when the broker is down: the job is saved, queued, and celery
+    beat sends it once the broker is back."""
+    projects = export_config_check(config=config)
+    job = ExportJob.objects.create(config=config.to_dict(), created_by=created_by)
+    job.projects.set(projects)
+    job_enqueue(EXPORT_JOBS, job.id)
+    return job
+
+
 def export_job_cancel(*, job: ExportJob) -> ExportJob:
     """Ask a queued or running job to stop. A queued job stops at once, and so does a
     running one whose worker is gone (stale heartbeat); a live run stops at its next
     chunk. Finished jobs are left as they are."""
-    job = ExportJob.objects.select_for_update().get(id=job.id)
-    if job.status not in ACTIVE:
-        return job
-    job.cancel_requested = True
-    fields = ["cancel_requested"]
-    if _no_live_run(job, _stale_before()):
-        job.status = ExportJob.Status.CANCELLED
-        job.finished_at = timezone.now()
-        fields += ["status", "finished_at"]
-    job.save(update_fields=fields)
-    return job
+    cancelled = job_cancel(EXPORT_JOBS, job.id)
+    if cancelled.status == ExportJob.Status.CANCELLED:
+        export_files_drop(cancelled)
+    return cancelled
 
 
 def export_job_folder(job: ExportJob) -> Path:
     """Where the job publishes: stable across retries, unique even if ids are ever reused."""
     return Path(settings.EXPORT_ROOT) / export_folder_name(job)
-
-
-class ExportJobBusy(Exception):
-    """Another run of this job is alive (its heartbeat is fresh); try again later."""
-
-
-def _job_claim(job_id: int) -> tuple[ExportJob, int] | None:
-    """Take ownership of the job: its row and this run's attempt number.
-
-    None when there is nothing to do: the job is gone, finished, or cancelled while
-    queued. ExportJobBusy when another run owns it and its heartbeat is fresh: a task
-    redelivered while the first run is still genuinely working (a Redis visibility
-    timeout shorter than the export) must not run it a second time. A `running` job
-    whose heartbeat is stale lost its worker (killed mid-run): it is taken over and
-    started again from scratch.
-
-    The claim is one conditional UPDATE, so that two deliveries racing for the same job
-    cannot both win, on PostgreSQL (row lock, WHERE re-checked) and SQLite (one writer).
-    """
-    with transaction.atomic():
-        # Staleness is judged once the row is locked (PostgreSQL): a heartbeat the live
-        # run wrote before that counts, and a later one waits for this claim to decide.
-        ExportJob.objects.select_for_update().filter(id=job_id).first()
-        stale = _stale_before()
-        claimed = (
-            ExportJob.objects.filter(id=job_id, cancel_requested=False)
-            .filter(
-                Q(status=ExportJob.Status.QUEUED)
-                | Q(status=ExportJob.Status.RUNNING, heartbeat_at__isnull=True)
-                | Q(status=ExportJob.Status.RUNNING, heartbeat_at__lt=stale)
-            )
-            .update(
-                status=ExportJob.Status.RUNNING,
-                attempt=F("attempt") + 1,
-                heartbeat_at=timezone.now(),
-                started_at=timezone.now(),
-                rows_done=0,
-                error="",
-            )
-        )
-        if claimed:
-            owned = ExportJob.objects.get(id=job_id)
-            return owned, owned.attempt
-        job = ExportJob.objects.filter(id=job_id).first()
-    if job is None or job.status not in ACTIVE:
-        return None
-    # Cancelled before a run started, or its owner died: no run will finish it.
-    if job.cancel_requested and _no_live_run(job, stale):
-        ExportJob.objects.filter(id=job_id, attempt=job.attempt, status__in=ACTIVE).update(
-            status=ExportJob.Status.CANCELLED, finished_at=timezone.now()
-        )
-        return None
-    raise ExportJobBusy(f"export job {job_id} is running in another worker")
 
 
 def export_job_execute(*, job_id: int) -> str | None:
@@ -152,13 +115,16 @@ def export_job_execute(*, job_id: int) -> str | None:
     heartbeat stale) is taken over and carries on with the shards it has left (see
     `sharding`), and only a complete export is ever published. Raises ExportJobBusy
     while another run owns the job. Every write of this run is conditional on the job's
-    `attempt` still being this run's, so a run that was taken over changes nothing.
+    `attempt` still being this run's, so a run that was taken over changes nothing. A job
+    whose runs died JOB_MAX_ATTEMPTS times is failed by the claim, its files dropped.
     """
-    claim = _job_claim(job_id)
-    if claim is None:
+    job = job_claim(EXPORT_JOBS, job_id, rows_done=0, error="")
+    if job is None:
+        stopped = ExportJob.objects.filter(id=job_id).first()
+        if stopped is not None and stopped.status in STOPPED:
+            export_files_drop(stopped)
         return None
-    _job, attempt = claim
-    return export_job_continue(job_id=job_id, attempt=attempt)
+    return export_job_continue(job_id=job_id, attempt=job.attempt)
 
 
 # What each published file is, for downloads and the API schema: the same answer on every

@@ -13,15 +13,15 @@ or in which order: the same bytes with one worker or many.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, OuterRef, Q, Subquery, Sum
+from django.db.models import F, OuterRef, Subquery, Sum
 from django.utils import timezone
 
+from core.jobs import JobHeartbeat, heartbeat_stale, poison_message
 from exports.models import ExportArtifact, ExportJob, ExportShard
 from exports.storage import ExportStorage, export_storage
 from sftpipeline.hashing import sha256_file
@@ -47,8 +47,7 @@ def export_folder_name(job: ExportJob) -> str:
     return f"export-{job.id}-{job.created_at:%Y%m%dT%H%M%S%f}"
 
 
-def _stale_before() -> dt.datetime:
-    return timezone.now() - dt.timedelta(seconds=settings.EXPORT_STALE_AFTER_SECONDS)
+STOPPED = (ExportJob.Status.FAILED, ExportJob.Status.CANCELLED)
 
 
 def _spec(shard: ExportShard, shards: int) -> ShardSpec:
@@ -93,6 +92,14 @@ def export_job_continue(*, job_id: int, attempt: int) -> str | None:
     if job is None:
         _discard_if_stopped(job_id)
         return None
+    # Beats through every step, the long ones that write no progress included (the
+    # card, the manifest, the upload or rename): only a dead run ever looks stale.
+    with JobHeartbeat(mine):
+        return _continue(job, attempt)
+
+
+def _continue(job: ExportJob, attempt: int) -> str | None:
+    job_id = job.id
     storage = export_storage()
     folder = export_folder_name(job)
     try:
@@ -212,10 +219,20 @@ def _stop_job(job_id: int, status: str, error: str = "") -> None:
     )
 
 
+def export_files_drop(job: ExportJob, storage: ExportStorage | None = None) -> None:
+    """Remove a failed or cancelled job's files, staged or published: a folder that a
+    killed run renamed into place before it could record the job is taken down too, so
+    no dataset is ever left published under a job that did not succeed."""
+    storage = storage or export_storage()
+    folder = export_folder_name(job)
+    storage.unpublish(folder)
+    storage.discard(folder)
+
+
 def _discard_if_stopped(job_id: int) -> None:
     job = ExportJob.objects.filter(id=job_id).first()
-    if job is not None and job.status in (ExportJob.Status.FAILED, ExportJob.Status.CANCELLED):
-        export_storage().discard(export_folder_name(job))
+    if job is not None and job.status in STOPPED:
+        export_files_drop(job)
 
 
 def _job_failed(
@@ -241,30 +258,41 @@ def _job_failed(
             "Nothing was published."
         )
     _stop_job(job_id, status, message)
+    storage.unpublish(folder)
     storage.discard(folder)
     return status
 
 
 def _shard_claim(job_id: int, index: int) -> ExportShard | None:
     """Take ownership of shard `index` for one run; None when it is done (or gone).
-    ExportShardBusy when another run owns it with a fresh heartbeat."""
-    shards = ExportShard.objects.filter(job_id=job_id, index=index)
-    claimed = shards.filter(
-        Q(status=ExportShard.Status.PENDING)
-        | Q(status=ExportShard.Status.RUNNING, heartbeat_at__isnull=True)
-        | Q(status=ExportShard.Status.RUNNING, heartbeat_at__lt=_stale_before())
-    ).update(
-        status=ExportShard.Status.RUNNING,
-        attempt=F("attempt") + 1,
-        heartbeat_at=timezone.now(),
-        rows_done=0,
-    )
-    shard = shards.first()
-    if claimed:
-        return shard
-    if shard is None or shard.status == ExportShard.Status.DONE:
-        return None
-    raise ExportShardBusy(f"shard {index} of export job {job_id} is running in another worker")
+    ExportShardBusy when another run owns it with a fresh heartbeat. A running shard with
+    a stale heartbeat lost its run: it is taken over, unless its runs died
+    JOB_MAX_ATTEMPTS times, which fails the export (ExportError) instead of looping."""
+    with transaction.atomic():
+        shards = ExportShard.objects.filter(job_id=job_id, index=index)
+        shard = shards.select_for_update().first()
+        if shard is None or shard.status == ExportShard.Status.DONE:
+            return None
+        running = shard.status == ExportShard.Status.RUNNING
+        if running and not heartbeat_stale(shard.heartbeat_at):
+            raise ExportShardBusy(
+                f"shard {index} of export job {job_id} is running in another worker"
+            )
+        lost_runs = shard.lost_runs + int(running)
+        if lost_runs >= settings.JOB_MAX_ATTEMPTS:
+            raise ExportError(poison_message(f"export's shard {index + 1}", lost_runs))
+        # Conditional on the row as read: where the lock is a no-op (SQLite), one of two
+        # racing deliveries wins.
+        claimed = shards.filter(status=shard.status, attempt=shard.attempt).update(
+            status=ExportShard.Status.RUNNING,
+            attempt=F("attempt") + 1,
+            lost_runs=lost_runs,
+            heartbeat_at=timezone.now(),
+            rows_done=0,
+        )
+        if not claimed:
+            raise ExportShardBusy(f"shard {index} of export job {job_id} was claimed meanwhile")
+        return shards.first()
 
 
 def export_shard_execute(*, job_id: int, index: int) -> str | None:
@@ -278,12 +306,19 @@ def export_shard_execute(*, job_id: int, index: int) -> str | None:
     job = ExportJob.objects.filter(id=job_id, status=ExportJob.Status.RUNNING).first()
     if job is None:
         return None
-    shard = _shard_claim(job_id, index)
+    storage = export_storage()
+    folder = export_folder_name(job)
+    try:
+        shard = _shard_claim(job_id, index)
+    except ExportError as poisoned:
+        _job_failed(job_id, None, poisoned, storage, folder)
+        return _status(job_id)
     if shard is None:
         return ExportShard.Status.DONE
     mine = ExportShard.objects.filter(
         id=shard.id, attempt=shard.attempt, status=ExportShard.Status.RUNNING
     )
+    running = ExportJob.objects.filter(id=job_id, status=ExportJob.Status.RUNNING)
     shard_rows = ExportShard.objects.filter(job_id=OuterRef("id")).values("job_id")
     job_progress = Subquery(shard_rows.annotate(done=Sum("rows_done")).values("done")[:1])
 
@@ -291,18 +326,17 @@ def export_shard_execute(*, job_id: int, index: int) -> str | None:
         now = timezone.now()
         if not mine.update(rows_done=read, heartbeat_at=now):
             raise ExportSuperseded
-        running = ExportJob.objects.filter(id=job_id, status=ExportJob.Status.RUNNING)
         if not running.update(rows_done=job_progress, heartbeat_at=now):
             raise ExportCancelled  # another shard failed, or the job was stopped
         if running.filter(cancel_requested=True).exists():
             raise ExportCancelled
 
-    storage = export_storage()
-    folder = export_folder_name(job)
     shards = job.shards.count()
     try:
-        config = export_config_from_dict(job.config)
-        with storage.shard_workspace(folder) as workspace:
+        # The shard's and the job's heartbeat go on after the last chunk too: closing
+        # the writers, hashing every file and the fsync or upload write no progress.
+        with JobHeartbeat(mine, running), storage.shard_workspace(folder) as workspace:
+            config = export_config_from_dict(job.config)
             progress(0)
             result = export_shard_run(
                 config=config,

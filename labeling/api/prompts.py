@@ -16,13 +16,19 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api_errors import ApiError
+from core.api_errors import QUEUE_DOWN_RESPONSE, ApiError
 from core.exceptions import TooLarge
 from labeling.api.projects import PromptOutput, project_for
 from labeling.models import Domain, ImportBatch, Project, Prompt, User
 from labeling.permissions import ADMIN, api_role, has_role
 from labeling.selectors import PromptStatus, prompts_find, visible_prompts
-from labeling.services import ImportSource, prompts_import, prompts_import_enqueue, prompts_preview
+from labeling.services import (
+    ImportSource,
+    prompts_import,
+    prompts_import_cancel,
+    prompts_import_enqueue,
+    prompts_preview,
+)
 from labeling.services.imports import ON_DUPLICATE
 from labeling.services.prompts import prompt_retire, prompt_update
 from labeling.uploads import imports_in_background, keep_upload, limit_uploads, too_large_message
@@ -46,7 +52,8 @@ class ImportReportOutput(serializers.Serializer):
 
 
 class ImportBatchOutput(serializers.ModelSerializer):
-    status = serializers.CharField(help_text="queued, running, imported or failed")
+    status = serializers.CharField(help_text="queued, running, imported, failed or cancelled")
+    cancel_requested = serializers.BooleanField()
     step = serializers.CharField(help_text='while running: "checking" rows, then "saving"')
     progress_percent = serializers.IntegerField(
         allow_null=True, help_text="of rows checked; null while not known or while saving"
@@ -63,6 +70,7 @@ class ImportBatchOutput(serializers.ModelSerializer):
             "url",
             "status",
             "step",
+            "cancel_requested",
             "file_name",
             "on_duplicate",
             "rows_done",
@@ -93,6 +101,20 @@ class ImportBatchApi(APIView):
             pk=batch_id,
             project__slug=slug,
         )
+        return Response(ImportBatchOutput(batch).data)
+
+
+class ImportBatchCancelApi(APIView):
+    """Stop a queued or running import (nothing of it is saved): a queued one at once, a
+    running one at its next chunk of rows or before it saves; a finished one is left."""
+
+    permission_classes = [api_role(ADMIN)]
+
+    @extend_schema(request=None, responses=ImportBatchOutput)
+    def post(self, request, slug: str, batch_id: int):
+        batch = get_object_or_404(ImportBatch, pk=batch_id, project__slug=slug)
+        prompts_import_cancel(batch=batch)
+        batch = ImportBatch.objects.select_related("project", "created_by").get(pk=batch.pk)
         return Response(ImportBatchOutput(batch).data)
 
 
@@ -252,6 +274,7 @@ class PromptImportApi(APIView):
                 "the body limit.",
             ),
             422: ImportReportOutput,
+            503: QUEUE_DOWN_RESPONSE,
         },
     )
     def post(self, request, slug: str):

@@ -9,7 +9,12 @@ from .assignment import (
     leases_expire,
     task_complete,
 )
-from .import_jobs import prompts_import_enqueue, prompts_import_execute, stale_uploads_remove
+from .import_jobs import (
+    prompts_import_cancel,
+    prompts_import_enqueue,
+    prompts_import_execute,
+    stale_uploads_remove,
+)
 from .imports import (
     ImportFileError,
     ImportReport,
@@ -57,6 +62,7 @@ __all__ = [
     "project_update",
     "prompts_import",
     "prompts_import_enqueue",
+    "prompts_import_cancel",
     "prompts_import_execute",
     "prompts_preview",
     "stale_uploads_remove",

@@ -13,20 +13,44 @@ import logging
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from config.nul import without_nul
+from core.jobs import (
+    JobBusy,
+    JobHeartbeat,
+    JobKind,
+    JobLost,
+    job_cancel,
+    job_claim,
+    job_enqueue,
+    job_finish,
+    job_kind_register,
+)
 from labeling.models import Domain, ImportBatch, Project, User
 from labeling.uploads import kept_upload, tmp_dir
 
-from .imports import ON_DUPLICATE, ImportSource, prompts_import
+from .imports import ON_DUPLICATE, ImportCancelled, ImportSource, prompts_import
 
 logger = logging.getLogger(__name__)
 
 STALE_UPLOAD_AGE = timedelta(hours=24)
+
+
+PROMPT_IMPORTS = job_kind_register(
+    JobKind(
+        name="prompt import",
+        model=ImportBatch,
+        task="labeling.tasks.run_prompt_import",
+        queued=ImportBatch.Status.QUEUED,
+        running=ImportBatch.Status.RUNNING,
+        failed=ImportBatch.Status.FAILED,
+        cancelled=ImportBatch.Status.CANCELLED,
+        failure_fields=lambda message: {"errors": [message], "step": "", "upload_name": ""},
+    )
+)
 
 
 @transaction.atomic
@@ -42,9 +66,10 @@ def prompts_import_enqueue(
 ) -> ImportBatch:
     """Queue a kept upload (in MEDIA_ROOT/tmp) for import by a worker. Returns the queued
     batch, whose status and progress the caller can poll. `rows_total` is the row count
-    from a preview, when there was one (0: not known yet)."""
-    from labeling.tasks import run_prompt_import
+    from a preview, when there was one (0: not known yet).
 
+    QueueUnavailable (503) when the broker is down: the batch is saved, queued, and
+    celery beat sends it once the broker is back."""
     if on_duplicate not in ON_DUPLICATE:
         raise ValueError(f"on_duplicate: use {' or '.join(ON_DUPLICATE)}")
     if upload.parent != tmp_dir():
@@ -60,79 +85,104 @@ def prompts_import_enqueue(
         upload_name=upload.name,
         rows_total=rows_total,
     )
-    transaction.on_commit(lambda: run_prompt_import.delay(batch.pk))
+    job_enqueue(PROMPT_IMPORTS, batch.pk)
     return batch
 
 
-def _claim(batch_id: int) -> ImportBatch | None:
-    """Mark the batch running, or None when it is finished (a redelivered task does nothing).
-    A batch found running was interrupted (worker killed): its transaction never committed,
-    so it starts again from scratch."""
-    with transaction.atomic():
-        batch = ImportBatch.objects.select_for_update().filter(pk=batch_id).first()
-        if batch is None or not batch.is_active:
-            return None
-        batch.status = ImportBatch.Status.RUNNING
-        batch.step = ImportBatch.Step.CHECKING
-        batch.rows_done = 0
-        batch.errors = []
-        batch.save(update_fields=["status", "step", "rows_done", "errors"])
-        return batch
+def prompts_import_cancel(*, batch: ImportBatch) -> ImportBatch:
+    """Ask a queued or running import to stop: a queued one (or one whose worker died)
+    stops at once; a live run stops at its next chunk of rows, or before it saves.
+    Nothing of a cancelled import is saved. A finished import is left as it is."""
+    batch = job_cancel(PROMPT_IMPORTS, batch.pk)
+    if batch.status == ImportBatch.Status.CANCELLED and batch.upload_name:
+        _upload_remove(batch)
+    return batch
 
 
-def _finish(batch_id: int, **fields: Any) -> None:
-    ImportBatch.objects.filter(pk=batch_id).update(
-        upload_name="", step="", finished_at=timezone.now(), **fields
-    )
+def _upload_remove(batch: ImportBatch) -> None:
+    path = kept_upload(batch.upload_name)
+    if path is not None:
+        path.unlink(missing_ok=True)
+    ImportBatch.objects.filter(pk=batch.pk).update(upload_name="", step="")
 
 
 def prompts_import_execute(*, batch_id: int) -> str | None:
-    """Run a queued import to the end: the Celery task's body. Returns the final status.
+    """Run a queued import to the end: the Celery task's body. Returns the final status,
+    or None when this delivery has nothing to do.
 
-    Must not run inside a transaction: progress is committed as rows are checked.
+    Idempotent: a batch claimed by a live run (a task delivered twice) or finished is
+    left alone; one whose worker died (stale heartbeat) is taken over and starts again
+    from scratch (its saving transaction never committed). Must not run inside a
+    transaction: progress is committed as rows are checked.
     """
-    batch = _claim(batch_id)
+    try:
+        batch = job_claim(PROMPT_IMPORTS, batch_id, step=ImportBatch.Step.CHECKING, rows_done=0)
+    except JobBusy:
+        logger.info("prompt import %s: a live run owns it; this delivery does nothing", batch_id)
+        return None
     if batch is None:
         return None
+    mine = PROMPT_IMPORTS.mine(batch_id, batch.attempt)
     path = kept_upload(batch.upload_name)
     if path is None:
-        _finish(
+        job_finish(
+            PROMPT_IMPORTS,
             batch_id,
-            status=ImportBatch.Status.FAILED,
+            batch.attempt,
+            ImportBatch.Status.FAILED,
             errors=["The uploaded file is no longer there: upload it again."],
+            upload_name="",
+            step="",
         )
         return ImportBatch.Status.FAILED
 
     def progress(step: str, rows_done: int, rows_total: int | None) -> None:
-        fields = {"step": step, "rows_done": rows_done}
+        fields = {"step": step, "rows_done": rows_done, "heartbeat_at": timezone.now()}
         if rows_total is not None:
             fields["rows_total"] = rows_total
-        ImportBatch.objects.filter(pk=batch_id).update(**fields)
+        if not mine.update(**fields):
+            raise JobLost(f"prompt import {batch_id} was taken over")
+        if mine.filter(cancel_requested=True).exists():
+            raise ImportCancelled
 
     try:
-        report = prompts_import(
-            project=batch.project,
-            source=ImportSource(name=batch.file_name, path=path),
-            user=batch.created_by,
-            on_duplicate=batch.on_duplicate,
-            batch=batch,
-            progress=progress,
-            default_domain=batch.default_domain,
-        )
+        with JobHeartbeat(mine):
+            report = prompts_import(
+                project=batch.project,
+                source=ImportSource(name=batch.file_name, path=path),
+                user=batch.created_by,
+                on_duplicate=batch.on_duplicate,
+                batch=batch,
+                progress=progress,
+                default_domain=batch.default_domain,
+            )
+    except JobLost:
+        # The run that took the batch over owns its file and records its outcome.
+        logger.warning("prompt import %s: this run was taken over by another", batch_id)
+        return None
+    except ImportCancelled:
+        job_finish(PROMPT_IMPORTS, batch_id, batch.attempt, ImportBatch.Status.CANCELLED)
+        _upload_remove(batch)
+        return ImportBatch.Status.CANCELLED
     except Exception as error:
         logger.exception("prompt import batch %s failed", batch_id)
-        _finish(
+        job_finish(
+            PROMPT_IMPORTS,
             batch_id,
-            status=ImportBatch.Status.FAILED,
+            batch.attempt,
+            ImportBatch.Status.FAILED,
             errors=[
                 f"The import stopped on an unexpected error ({type(error).__name__}: {error}). "
                 "Nothing was imported."
             ],
         )
+        _upload_remove(batch)
         return ImportBatch.Status.FAILED
-    finally:
-        path.unlink(missing_ok=True)
-    _finish(batch_id, rows_done=report.rows_read)
+    # prompts_import recorded the outcome (conditional on this run's attempt).
+    ImportBatch.objects.filter(pk=batch_id, attempt=batch.attempt).update(
+        finished_at=timezone.now(), rows_done=report.rows_read
+    )
+    _upload_remove(batch)
     return report.status
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 
 from config.nul import without_nul
+from core.jobs import JobLost
 from labeling.models import Domain, ImportBatch, Project, Prompt, User
 
 from .counters import PROMPTS, counts_add
@@ -218,6 +219,10 @@ class _Failed(Exception):
     pass
 
 
+class ImportCancelled(Exception):
+    """Someone asked the background import to stop; nothing was saved."""
+
+
 def prompts_import(
     *,
     project: Project,
@@ -277,6 +282,8 @@ def _insert(
     """Pass 2. Caller holds a transaction; raises `_Failed` to roll everything back."""
     # NO KEY: labelers keep taking tasks in this project meanwhile.
     Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
+    if batch is not None:
+        _batch_still_running(batch)
     batch = _batch_record(
         batch,
         project=project,
@@ -318,6 +325,22 @@ def _insert(
     return report
 
 
+def _batch_still_running(batch: ImportBatch) -> None:
+    """A background import saves only while its run owns the batch (a second delivery
+    may have taken it over) and nobody asked it to stop; the batch row stays locked
+    until the save commits, so a cancel comes before it or finds it imported."""
+    cancel_requested = (
+        ImportBatch.objects.select_for_update()
+        .filter(pk=batch.pk, attempt=batch.attempt, status=ImportBatch.Status.RUNNING)
+        .values_list("cancel_requested", flat=True)
+        .first()
+    )
+    if cancel_requested is None:
+        raise JobLost(f"prompt import {batch.pk} was taken over")
+    if cancel_requested:
+        raise ImportCancelled
+
+
 def _batch_record(batch: ImportBatch | None, **fields: Any) -> ImportBatch:
     """Create the batch row, or fill in the queued one a background import started with.
 
@@ -331,9 +354,11 @@ def _batch_record(batch: ImportBatch | None, **fields: Any) -> ImportBatch:
         return ImportBatch.objects.create(
             kind=ImportBatch.Kind.PROMPTS, file_name=file_name, created_by=user, **fields
         )
+    # Only while this run still owns the batch (its attempt): a run taken over writes nothing.
+    if not ImportBatch.objects.filter(pk=batch.pk, attempt=batch.attempt).update(**fields):
+        raise JobLost(f"prompt import {batch.pk} was taken over")
     for name, value in fields.items():
         setattr(batch, name, value)
-    batch.save(update_fields=list(fields))
     return batch
 
 

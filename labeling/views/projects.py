@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from core.exceptions import form_add_error
+from core.jobs import QueueUnavailable
 from core.markdown import render_markdown
 from labeling.forms import GuidelinesForm, ProjectForm, PromptUploadForm
 from labeling.models import Domain, ImportBatch, Project
@@ -25,6 +26,7 @@ from labeling.services import (
     project_create,
     project_delete,
     project_update,
+    prompts_import_cancel,
     prompts_import_enqueue,
     prompts_preview,
 )
@@ -184,14 +186,17 @@ def _prompt_upload(request, slug: str):
             if imports_in_background(uploaded.size):
                 # Even checking a file this large could outlive the request: the worker
                 # checks and imports it (all or nothing) while the progress page shows it.
-                batch = prompts_import_enqueue(
-                    project=project,
-                    upload=path,
-                    file_name=uploaded.name,
-                    user=request.user,
-                    on_duplicate=on_duplicate,
-                    default_domain=domain,
-                )
+                try:
+                    batch = prompts_import_enqueue(
+                        project=project,
+                        upload=path,
+                        file_name=uploaded.name,
+                        user=request.user,
+                        on_duplicate=on_duplicate,
+                        default_domain=domain,
+                    )
+                except QueueUnavailable as down:
+                    return _queue_down(request, down)
                 messages.info(
                     request,
                     f"{uploaded.name} is {filesizeformat(uploaded.size)}: it is checked and "
@@ -231,18 +236,30 @@ def prompt_import_confirm(request, slug: str):
     if not entry or entry["project"] != project.pk or path is None:
         messages.error(request, "That upload is no longer available: please upload the file again.")
         return redirect("labeling:prompt-upload", slug=project.slug)
-    batch = prompts_import_enqueue(
-        project=project,
-        upload=path,
-        file_name=entry["name"],
-        user=request.user,
-        on_duplicate=entry["on_duplicate"],
-        rows_total=entry.get("rows", 0),
-        default_domain=Domain.objects.filter(slug=entry.get("domain")).first()
-        if entry.get("domain")
-        else None,
-    )
+    try:
+        batch = prompts_import_enqueue(
+            project=project,
+            upload=path,
+            file_name=entry["name"],
+            user=request.user,
+            on_duplicate=entry["on_duplicate"],
+            rows_total=entry.get("rows", 0),
+            default_domain=Domain.objects.filter(slug=entry.get("domain")).first()
+            if entry.get("domain")
+            else None,
+        )
+    except QueueUnavailable as down:
+        return _queue_down(request, down)
     return redirect("labeling:import-batch", slug=project.slug, batch_id=batch.pk)
+
+
+def _queue_down(request, down: QueueUnavailable):
+    """The batch is saved and queued but its task could not be sent: its progress page,
+    with the message, as a 503; it starts by itself once the broker is back."""
+    batch = ImportBatch.objects.select_related("project", "created_by").get(pk=down.extra["job"])
+    messages.warning(request, str(down))
+    context = {"project": batch.project, "batch": batch}
+    return render(request, "labeling/import_batch.html", context, status=503)
 
 
 @role_required(ADMIN)
@@ -258,3 +275,17 @@ def import_batch_detail(request, slug: str, batch_id: int):
     if request.htmx:
         template += "#status"
     return render(request, template, {"project": batch.project, "batch": batch})
+
+
+@role_required(ADMIN)
+@require_POST
+def import_batch_cancel(request, slug: str, batch_id: int):
+    """Stop a queued or running import; nothing of it is saved."""
+    batch = get_object_or_404(ImportBatch, pk=batch_id, project__slug=slug)
+    batch = prompts_import_cancel(batch=batch)
+    if batch.is_active:
+        messages.info(request, "Stopping the import after the current rows: nothing is saved.")
+    url = reverse("labeling:import-batch", args=[slug, batch.pk])
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)

@@ -95,3 +95,25 @@ def test_lease_countdown_runs_and_says_when_the_lease_is_over(live_server, page,
     page.get_by_role("button", name="Next task").click()
     expect(page).to_have_url(re.compile(r"/conversations/\d+/$"))
     expect(page.get_by_text("What is a monad?").first).to_be_visible()
+
+
+def test_admin_cancels_an_import_that_waits_for_a_worker(live_server, page, login):
+    """No task was sent for this batch (as when the queue was down): it waits until Cancel."""
+    project = ProjectFactory(name="Waiting", slug="waiting")
+    admin = UserFactory(username="e2e-admin", roles=["admin"])
+    batch = ImportBatch.objects.create(
+        project=project, status="queued", file_name="later.jsonl", created_by=admin
+    )
+
+    login(admin)
+    page.goto(f"{live_server.url}/projects/waiting/imports/{batch.pk}/")
+    status = page.locator("#import-status")
+    expect(status.get_by_role("heading")).to_have_text("Waiting for a worker…")
+    page.once("dialog", lambda dialog: dialog.accept())
+    status.get_by_role("button", name="Cancel import").click()
+
+    expect(status.get_by_role("heading")).to_have_text(
+        re.compile(r"Cancelled\s+Nothing was imported from later.jsonl")
+    )
+    batch.refresh_from_db()
+    assert (batch.status, batch.cancel_requested) == ("cancelled", True)

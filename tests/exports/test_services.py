@@ -377,7 +377,7 @@ def test_a_redelivered_task_leaves_a_job_with_a_live_run_alone(project, reviewer
 def test_a_job_whose_heartbeat_went_stale_is_taken_over_and_finished(
     project, reviewer, admin_user, settings
 ):
-    settings.EXPORT_STALE_AFTER_SECONDS = 30
+    settings.JOB_STALE_AFTER_SECONDS = 30
     approved_conversation(project, chat("q", "a"), reviewer=reviewer)
     job = running_job(admin_user, heartbeat_seconds_ago=31)
 

@@ -150,7 +150,7 @@ def test_a_chord_over_five_shards_gives_the_same_bytes_with_one_or_two_workers(w
 def test_a_worker_killed_in_a_shard_reruns_only_that_shard(workers, tmp_path):
     make_conversations(99)  # 100 conversations: 10 shards, 5 chunks each
     admin = UserFactory(roles=["admin"])
-    env = {"EXPORT_STALE_AFTER_SECONDS": "2", "CELERY_BROKER_VISIBILITY_TIMEOUT": "4"}
+    env = {"JOB_STALE_AFTER_SECONDS": "2", "CELERY_BROKER_VISIBILITY_TIMEOUT": "4"}
     [first] = workers(1, **env)
     job = export_job_create(config=config(), created_by=admin)
     sent_at = time.monotonic()

@@ -51,7 +51,7 @@ class Worker:
             self.log_path,
             {
                 "EXPORT_CHUNK_SIZE": str(CHUNK_SIZE),
-                "EXPORT_STALE_AFTER_SECONDS": str(STALE_AFTER_SECONDS),
+                "JOB_STALE_AFTER_SECONDS": str(STALE_AFTER_SECONDS),
                 "CELERY_BROKER_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT_SECONDS),
             },
         )
@@ -252,7 +252,7 @@ def test_a_second_run_that_takes_over_a_live_job_is_the_only_one_that_publishes(
         interval=0.02,
         message="the export to make progress",
     )
-    settings.EXPORT_STALE_AFTER_SECONDS = 0
+    settings.JOB_STALE_AFTER_SECONDS = 0
 
     assert export_job_execute(job_id=job.id) == "succeeded"
 

@@ -250,6 +250,8 @@ def test_stale_uploads_are_removed_after_a_day_unless_an_import_needs_them():
 
 
 def test_stale_upload_cleanup_is_scheduled_with_celery_beat():
+    # What a worker does as it starts: import every app's tasks (and the job engine's).
+    celery_app.loader.import_default_modules()
     entry = settings.CELERY_BEAT_SCHEDULE["remove-stale-uploads"]
     assert entry["task"] in celery_app.tasks
     assert entry["schedule"] <= 24 * 3600
