@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0007_import_batch_default_domain'),
+        ('labeling', '0008_project_counts'),
     ]
 
     operations = [
