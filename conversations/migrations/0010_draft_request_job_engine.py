@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0008_revision_content_hash'),
+        ('conversations', '0009_project_counts_fill'),
     ]
 
     operations = [
