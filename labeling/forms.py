@@ -120,6 +120,8 @@ class ProjectForm(forms.ModelForm):
         }
         help_texts = {
             "slug": "Used in URLs, the API and the CLI. Leave empty to derive it from the name.",
+            "kind": "Ranking: each prompt comes with 2-6 candidate replies that labelers order. "
+            "Fixed once the project has prompts.",
             "domains": "Open to labelers with any of these domains; none: open to every labeler.",
             "fixed_system_message": "When set, every conversation starts with this system message.",
             "replications": "How many different labelers write a conversation for each prompt.",

@@ -13,6 +13,7 @@ from labeling.models import Assignment, Project, User
 from labeling.services.assignment import assignment_next, assignment_skip, task_lock
 
 from .authoring import conversation_set_aside, conversation_start
+from .ranking import ranking_set_aside, ranking_start
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,13 @@ class NextTask:
 @transaction.atomic
 def next_task(user: User, project: Project | None = None) -> NextTask:
     """The person's next task: `assignment_next`'s lease, and its conversation started
-    (created with the prompt and any AI draft on first call) in the same transaction."""
+    (created with the prompt and any AI draft on first call; in a ranking project with the
+    prompt and its shuffled candidates) in the same transaction."""
     lease = assignment_next(user=user, project=project)
     if lease.assignment is None:
         return NextTask(reason=lease.reason, message=lease.message)
-    conversation = conversation_start(assignment=lease.assignment)
+    start = ranking_start if lease.assignment.project.is_ranking else conversation_start
+    conversation = start(assignment=lease.assignment)
     return NextTask(
         assignment=lease.assignment, conversation_id=conversation.pk, resumed=lease.resumed
     )
@@ -56,5 +59,6 @@ def task_skip(*, user: User, assignment_id: int, reason: str) -> Assignment:
     """
     assignment = task_lock(user=user, assignment_id=assignment_id)
     if assignment is not None:
-        conversation_set_aside(assignment=assignment)
+        set_aside = ranking_set_aside if assignment.project.is_ranking else conversation_set_aside
+        set_aside(assignment=assignment)
     return assignment_skip(user=user, assignment_id=assignment_id, reason=reason)

@@ -4,7 +4,7 @@ what is wrong with it, naming the line and the field."""
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from config.nul import NUL_PROBLEM, nul_path, without_nul
@@ -13,6 +13,10 @@ from labeling.models import Domain, Project
 from .import_files import FIELDS, BadRecord
 
 MAX_TEXT_CHARS = 100_000
+# A ranking prompt's candidate replies (design.md contract 7).
+MIN_CANDIDATES = 2
+MAX_CANDIDATES = 6
+MAX_MODEL_CHARS = 200
 
 
 def text_key(text: str) -> str:
@@ -30,6 +34,8 @@ class PromptRow:
     domain: Domain | None
     metadata: dict
     source_id: str
+    # A ranking prompt's candidates: [{"content", "model"}] in file order.
+    candidates: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -45,6 +51,7 @@ class RowValidator:
         self.project_domains = {d.slug for d in project.domains.all()}
         # The import form's domain: given to every row that names none.
         self.default_domain = default_domain
+        self.ranking = project.is_ranking
 
     def __call__(self, where: str, record: Any) -> PromptRow | list[str]:
         if isinstance(record, BadRecord):
@@ -86,6 +93,14 @@ class RowValidator:
         elif not text.strip():
             bad("prompt", "required and not empty" if "prompt" in record else "missing")
 
+        candidates: list[dict[str, str]] = []
+        if self.ranking:
+            if strings["draft"]:
+                bad("draft", 'a ranking prompt has "candidates" instead of a draft')
+            candidates = self._candidates(record.get("candidates"), "candidates" in record, bad)
+        elif "candidates" in record:
+            bad("candidates", "only a ranking project's prompts have candidates")
+
         domain = self.default_domain
         if strings["domain"]:
             domain = self.domains.get(strings["domain"].strip())
@@ -118,7 +133,55 @@ class RowValidator:
             domain=domain,
             metadata=metadata,
             source_id=str(source_id),
+            candidates=candidates,
         )
+
+    @staticmethod
+    def _candidates(value: Any, given: bool, bad: Callable) -> list[dict[str, str]]:
+        """2-6 distinct, non-empty candidate replies `{"content", "model"?}`."""
+        if not given:
+            bad(
+                "candidates",
+                f"missing: a ranking prompt needs {MIN_CANDIDATES} to "
+                f"{MAX_CANDIDATES} candidate replies",
+            )
+            return []
+        if not isinstance(value, list):
+            bad("candidates", 'must be an array of {"content", "model"?}')
+            return []
+        if not MIN_CANDIDATES <= len(value) <= MAX_CANDIDATES:
+            bad(
+                "candidates",
+                f"{len(value)} given; a ranking prompt needs {MIN_CANDIDATES} to {MAX_CANDIDATES}",
+            )
+            return []
+        cleaned: list[dict[str, str]] = []
+        first_seen: dict[str, int] = {}
+        for index, item in enumerate(value):
+            where = f"candidates[{index}]"
+            if isinstance(item, str):
+                item = {"content": item}
+            if not isinstance(item, dict):
+                bad(where, 'must be an object {"content", "model"?}')
+                continue
+            unknown = sorted(set(item) - {"content", "model"})
+            if unknown:
+                bad(where, f"unknown field {', '.join(unknown)}; use content, model")
+            content, model = item.get("content"), item.get("model") or ""
+            if not isinstance(content, str) or not content.strip():
+                bad(f"{where}.content", "required and not empty")
+                continue
+            if len(content) > MAX_TEXT_CHARS:
+                bad(f"{where}.content", f"longer than {MAX_TEXT_CHARS:,} characters")
+            if not isinstance(model, str) or len(model) > MAX_MODEL_CHARS:
+                bad(f"{where}.model", f"must be text of at most {MAX_MODEL_CHARS} characters")
+                model = ""
+            key = text_key(content)
+            if key in first_seen:
+                bad(f"{where}.content", f"the same reply as candidates[{first_seen[key]}]")
+            first_seen.setdefault(key, index)
+            cleaned.append({"content": content, "model": model})
+        return cleaned
 
     @staticmethod
     def _messages(messages: Any, system: str, bad: Callable) -> tuple[str, str, list]:

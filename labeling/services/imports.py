@@ -14,7 +14,7 @@ from typing import Any
 from django.db import transaction
 
 from config.nul import without_nul
-from labeling.models import Domain, ImportBatch, Project, Prompt, User
+from labeling.models import Candidate, Domain, ImportBatch, Project, Prompt, User
 
 from .import_files import ImportFileError, ImportSource, decoded_lines
 from .import_rows import PromptRow, RowValidator, text_key
@@ -112,6 +112,7 @@ def _preview_row(row: PromptRow) -> dict:
         "draft": row.draft[:200],
         "turns_before": len(row.messages) // 2,
         "id": row.source_id,
+        "candidates": len(row.candidates),
     }
 
 
@@ -297,10 +298,16 @@ def _insert(
             if key in in_project:
                 report.add_duplicate(f"{row.where}: the project already has this prompt")
             else:
-                fresh.append(_prompt(project, batch, row))
+                fresh.append((_prompt(project, batch, row), row))
         if not report.ok:
             raise _Failed
-        Prompt.objects.bulk_create(fresh)
+        Prompt.objects.bulk_create([prompt for prompt, _ in fresh])
+        # bulk_create set each prompt's id (PostgreSQL, SQLite 3.35+): its candidates follow.
+        Candidate.objects.bulk_create(
+            Candidate(prompt=prompt, position=position, **candidate)
+            for prompt, row in fresh
+            for position, candidate in enumerate(row.candidates)
+        )
         report.rows_imported += len(fresh)
     if recheck.error_count:
         for message in recheck.all_messages():
