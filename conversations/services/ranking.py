@@ -85,6 +85,15 @@ def ranking_order_clean(
     return cleaned
 
 
+def order_from_ranks(ranks: Mapping[int, int]) -> list[list[int]]:
+    """Candidate id → rank number (equal numbers tie; gaps close up) as tie groups, best
+    first: what a form's rank selects and the keyboard's number keys give."""
+    groups: dict[int, list[int]] = {}
+    for candidate_id, rank in ranks.items():
+        groups.setdefault(rank, []).append(candidate_id)
+    return [sorted(groups[rank]) for rank in sorted(groups)]
+
+
 def ranking_flags_clean(flags: Any, candidate_ids: Sequence[int]) -> dict[str, list[str]]:
     """{"<candidate id>": ["unsafe", "wrong"]}: known candidates and flags, no empty lists."""
     if not isinstance(flags, Mapping):

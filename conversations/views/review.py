@@ -120,6 +120,8 @@ def _review_context(request, conversation, *, against: int | None = None, **extr
 @require_GET
 def review_page(request, conversation_id: int):
     conversation = conversation_to_review(request.user, conversation_id)
+    if conversation.project.is_ranking:
+        return redirect("conversations:ranking-review", conversation.pk)
     context = _review_context(
         request, conversation, against=_int_or_none(request.GET.get("against"))
     )
