@@ -162,6 +162,11 @@ def _approved(conversation: Conversation, approvers: dict[int, list[int]]) -> Ap
 AGREEMENT_STATES = (ConversationState.SUBMITTED, ConversationState.APPROVED)
 
 
+def ranking_projects_exist() -> bool:
+    """Whether the quality page has ranking agreement to show at all."""
+    return Project.objects.filter(kind=ProjectKind.RANKING).exists()
+
+
 def ranking_agreement(*, project_id: int | None = None) -> dict:
     """Krippendorff's alpha (ordinal) over prompts ranked by two labelers or more.
 

@@ -14,6 +14,7 @@ from conversations.access import conversation_to_review, raise_review_refusal
 from conversations.models import Notification, ReviewDecision
 from conversations.selectors import review as selectors
 from conversations.selectors import stats
+from conversations.selectors.ranking import ranking_agreement, ranking_projects_exist
 from conversations.services import (
     ClaimUnavailable,
     ReviewError,
@@ -320,6 +321,9 @@ def quality(request):
             "figures": figures,
             "person": None,
             "project_id": project_id,
+            "ranking_agreement": ranking_agreement(project_id=project_id)
+            if ranking_projects_exist()
+            else None,
             "projects": Project.objects.order_by("name").only("pk", "name"),
         },
     )
