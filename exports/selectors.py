@@ -52,6 +52,9 @@ def export_conversations_queryset(config: ExportConfig) -> QuerySet[Conversation
         state=ConversationState.APPROVED,
         project__slug__in=config.projects,
         current_revision__isnull=False,
+        # A ranking's conversation holds only its prompt: its pairs come from
+        # `conversations.selectors.ranking.approved_rankings`, never an SFT row.
+        ranking__isnull=True,
     )
     if config.domains:
         queryset = queryset.filter(prompt__domain__slug__in=config.domains)

@@ -3,7 +3,7 @@ from typing import cast
 
 from django import forms
 
-from .models import Domain, Project, ReasoningMode, Role, default_rubric
+from .models import Domain, Project, ProjectKind, ReasoningMode, Role, default_rubric
 from .services.members import DOMAIN_NAME_MAX_LENGTH, EMAIL_MAX_LENGTH, USERNAME_MAX_LENGTH
 from .services.projects import PROJECT_FIELDS, rubric_normalized
 
@@ -141,9 +141,14 @@ class ProjectForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["slug"].required = False
         self.fields["reasoning_mode"].required = False
+        # Left out: the project keeps its kind (a new one writes conversations).
+        self.fields["kind"].required = False
 
     def clean_reasoning_mode(self):
         return self.cleaned_data.get("reasoning_mode") or ReasoningMode.OFF
+
+    def clean_kind(self):
+        return self.cleaned_data.get("kind") or self.instance.kind or ProjectKind.CONVERSATION
 
 
 class GuidelinesForm(forms.Form):

@@ -220,9 +220,12 @@ def project_update(
         raise ProjectError(f"unknown fields: {', '.join(sorted(unknown))}")
     if len(slugify(fields.get("slug") or "")) > max_length(Project, "slug"):
         raise ProjectError(f"at most {max_length(Project, 'slug')} characters", field="slug")
-    if "kind" in fields and fields["kind"] != project.kind and project.prompts.exists():
-        # Its prompts (and their candidates, or lack of them) were imported for the old kind.
-        raise ProjectError("cannot change once the project has prompts", field="kind")
+    if "kind" in fields and project.prompts.exists():
+        # Its prompts (and their candidates, or lack of them) were imported for the stored
+        # kind; read from the row, as a form may already have set the new one on `project`.
+        stored = Project.objects.filter(pk=project.pk).values_list("kind", flat=True).get()
+        if fields["kind"] != stored:
+            raise ProjectError("cannot change once the project has prompts", field="kind")
     for name, value in fields.items():
         setattr(project, name, slugify(value) if name == "slug" else value)
     return _save(project, list(domains) if domains is not None else None)

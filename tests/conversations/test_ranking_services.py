@@ -22,6 +22,8 @@ from conversations.services.ranking import (
     ranking_save,
     ranking_submit,
 )
+from exports.selectors import export_conversations_queryset
+from exports.services import export_config_from_dict
 from labeling.models import Assignment
 from tests.conversations.factories import (
     candidate_ids,
@@ -228,6 +230,19 @@ def test_a_reviewer_reorders_then_approves_and_the_selector_returns_it():
     assert row["reordered_by_id"] == reviewer.pk
     ranking = Ranking.objects.get(conversation=conversation)
     assert ranking.labeler_order == [[pk] for pk in ids]
+
+
+def test_an_approved_ranking_is_never_an_sft_export_row():
+    conversation = submitted_ranking()
+    review_submit(
+        conversation_id=conversation.pk,
+        reviewer=reviewer_factory(),
+        decision="approve",
+        scores=SCORES,
+    )
+    config = export_config_from_dict({"projects": [conversation.project.slug]})
+    assert not export_conversations_queryset(config).exists()
+    assert len(approved_rankings(conversation.project)) == 1
 
 
 def test_approved_rankings_leaves_out_what_is_not_approved():

@@ -4,10 +4,11 @@ import json
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 
 from labeling.models import Candidate, Project, ProjectKind, Prompt
 from labeling.services import ImportSource, ProjectError, project_update, prompts_import
-from tests.factories import ProjectFactory
+from tests.factories import ProjectFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -105,3 +106,30 @@ def test_a_projects_kind_is_fixed_once_it_has_prompts(tmp_path):
     with pytest.raises(ProjectError) as caught:
         project_update(project=project, kind=ProjectKind.CONVERSATION)
     assert caught.value.field == "kind"
+
+
+def test_the_project_form_keeps_the_kind_once_there_are_prompts(client, tmp_path):
+    project = ProjectFactory(kind=ProjectKind.RANKING, slug="ranked")
+    prompts_import(project=project, source=_file(tmp_path, GOOD), user=None)
+    client.force_login(UserFactory(roles=["admin"]))
+    page = client.get(reverse("labeling:project-edit", args=["ranked"])).content.decode()
+    assert 'name="kind"' in page
+    form = {
+        "name": project.name,
+        "slug": "ranked",
+        "status": "active",
+        "priority": 0,
+        "kind": "conversation",
+        "min_turns": 1,
+        "max_turns": 4,
+        "max_tokens": 2048,
+        "replications": 1,
+        "lease_minutes": 60,
+        "approvals_needed": 1,
+        "rubric": "accuracy",
+    }
+    response = client.post(reverse("labeling:project-edit", args=["ranked"]), form)
+    assert response.status_code == 200
+    assert "cannot change once the project has prompts" in response.content.decode()
+    project.refresh_from_db()
+    assert project.kind == ProjectKind.RANKING
