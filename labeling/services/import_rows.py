@@ -3,8 +3,8 @@ what is wrong with it, naming the line and the field."""
 
 import hashlib
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from config.nul import NUL_PROBLEM, nul_path, without_nul
@@ -24,7 +24,8 @@ def text_key(text: str) -> str:
     return hashlib.sha256(re.sub(r"\s+", " ", text).strip().encode()).hexdigest()
 
 
-@dataclass
+# Slots: an import holds a chunk of a thousand rows at a time (bounded memory).
+@dataclass(slots=True)
 class PromptRow:
     where: str
     text: str
@@ -35,7 +36,7 @@ class PromptRow:
     metadata: dict
     source_id: str
     # A ranking prompt's candidates: [{"content", "model"}] in file order.
-    candidates: list[dict[str, str]] = field(default_factory=list)
+    candidates: Sequence[dict[str, str]] = ()
 
     @property
     def key(self) -> str:
@@ -93,7 +94,7 @@ class RowValidator:
         elif not text.strip():
             bad("prompt", "required and not empty" if "prompt" in record else "missing")
 
-        candidates: list[dict[str, str]] = []
+        candidates: Sequence[dict[str, str]] = ()
         if self.ranking:
             if strings["draft"]:
                 bad("draft", 'a ranking prompt has "candidates" instead of a draft')

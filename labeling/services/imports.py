@@ -293,21 +293,23 @@ def _insert(
     for chunk in _chunks(rows, BATCH_SIZE):
         keys = [row.key for row in chunk]
         in_project = _keys_in_project(project, keys)
-        fresh = []
+        fresh, fresh_rows = [], []
         for row, key in zip(chunk, keys, strict=True):
             if key in in_project:
                 report.add_duplicate(f"{row.where}: the project already has this prompt")
             else:
-                fresh.append((_prompt(project, batch, row), row))
+                fresh.append(_prompt(project, batch, row))
+                fresh_rows.append(row)
         if not report.ok:
             raise _Failed
-        Prompt.objects.bulk_create([prompt for prompt, _ in fresh])
-        # bulk_create set each prompt's id (PostgreSQL, SQLite 3.35+): its candidates follow.
-        Candidate.objects.bulk_create(
-            Candidate(prompt=prompt, position=position, **candidate)
-            for prompt, row in fresh
-            for position, candidate in enumerate(row.candidates)
-        )
+        Prompt.objects.bulk_create(fresh)
+        if project.is_ranking:
+            # bulk_create set each prompt's id (PostgreSQL, SQLite 3.35+): candidates follow.
+            Candidate.objects.bulk_create(
+                Candidate(prompt=prompt, position=position, **candidate)
+                for prompt, row in zip(fresh, fresh_rows, strict=True)
+                for position, candidate in enumerate(row.candidates)
+            )
         report.rows_imported += len(fresh)
     if recheck.error_count:
         for message in recheck.all_messages():

@@ -99,8 +99,11 @@
     chip.setAttribute("role", "button");
     chip.setAttribute("aria-label", `Candidate ${letterOf(chip.dataset.chip)}`);
   });
+  // A chip, or a candidate by its header (its text stays selectable).
+  const draggedIdOf = (element) => element.dataset.chip
+    || (element.matches("[data-drag-handle]") ? element.closest("[data-candidate]").dataset.candidate : null);
   board.addEventListener("dragstart", (event) => {
-    const id = candidateIdOf(event.target);
+    const id = draggedIdOf(event.target);
     if (!id || !editable) return;
     event.dataTransfer.setData("text/plain", id);
     event.dataTransfer.effectAllowed = "move";

@@ -72,6 +72,15 @@ def test_labeler_ranks_by_keyboard_and_reviewer_reorders_by_drag_and_approves(li
     expect(review.get_by_test_id("better-reply")).to_contain_text("sorted(xs)")
     review.locator(f'[data-chip="{ids[1]}"]').drag_to(review.locator('[data-lane="1"]'))
     expect(review.locator(f"#candidate-{ids[1]}").get_by_role("combobox")).to_have_value("1")
+    # A candidate's title drags too: the wrong one to the end and back to its place.
+    review.locator(f"#candidate-{ids[3]} [data-drag-handle]").drag_to(
+        review.locator('[data-lane="4"]')
+    )
+    expect(review.locator(f"#candidate-{ids[3]}").get_by_role("combobox")).to_have_value("4")
+    review.locator(f"#candidate-{ids[3]} [data-drag-handle]").drag_to(
+        review.locator('[data-lane="3"]')
+    )
+    expect(review.locator('[data-lane="3"]').locator(f'[data-chip="{ids[3]}"]')).to_be_visible()
     review.get_by_label("Why reorder?").fill("Both are idiomatic.")
     review.get_by_role("button", name="Save new order").click()
     expect(review.locator(".flash")).to_contain_text("New order saved")
