@@ -257,9 +257,10 @@ def ranking_submit(*, conversation_id: int, user: User, expected_version: int) -
         )
     if conversation.version != expected_version:
         raise VersionConflict(conversation, expected_version)
-    ranking.order = ranking_order_clean(
-        ranking.order, candidate_ids_of(conversation), complete=True
-    )
+    candidate_ids = candidate_ids_of(conversation)
+    if len(candidate_ids) < 2:
+        raise RankingError("This prompt has fewer than two candidates: skip it, and say so.")
+    ranking.order = ranking_order_clean(ranking.order, candidate_ids, complete=True)
     now = timezone.now()
     conversation.state = ConversationState.SUBMITTED
     conversation.submitted_at = now

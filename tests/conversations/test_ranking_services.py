@@ -163,6 +163,13 @@ def test_submit_needs_every_candidate_and_then_awaits_review():
         save(conversation, comment="too late")
 
 
+def test_a_prompt_without_candidates_cannot_be_submitted_as_ranked():
+    project = ranking_project()
+    conversation = started_ranking(prompt=ranking_prompt(project, texts=["Only one"]))
+    with pytest.raises(RankingError, match="fewer than two candidates"):
+        submit(conversation)
+
+
 def test_the_conversation_services_refuse_a_rankings_messages():
     conversation = started_ranking()
     with pytest.raises(ConversationError, match="ranking task"):

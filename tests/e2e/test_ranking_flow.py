@@ -20,11 +20,28 @@ CANDIDATES = (
 )
 
 
+def errors_of(page) -> list[str]:
+    """Script errors and console errors (CSP violations among them) seen on `page`."""
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(f"{message.text} ({message.location.get('url')})")
+            # The browser's own favicon request is the app's 404, not the page's.
+            if message.type == "error" and "favicon" not in message.location.get("url", "")
+            else None
+        ),
+    )
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    return problems
+
+
 def test_labeler_ranks_by_keyboard_and_reviewer_reorders_by_drag_and_approves(live_server, open_as):
     project = ranking_project(name="Sorting preferences")
     prompt = ranking_prompt(project, texts=CANDIDATES, text="How do I sort a list?")
     labeler = UserFactory(username="rank-lena", roles=["labeler"], labeler_domains=["python"])
     page = open_as(labeler)
+    page_errors = errors_of(page)
 
     page.goto(f"{live_server.url}/tasks/")
     page.get_by_role("button", name=re.compile("Next task")).click()
@@ -67,6 +84,7 @@ def test_labeler_ranks_by_keyboard_and_reviewer_reorders_by_drag_and_approves(li
     # The reviewer drags the in-place sort up to share the first place, then approves.
     reviewer = reviewer_factory(name="rank-rita")
     review = open_as(reviewer)
+    review_errors = errors_of(review)
     review.goto(f"{live_server.url}/review/{ranking.conversation_id}/")
     expect(review).to_have_url(re.compile(r"/review/\d+/ranking/$"))
     expect(review.get_by_test_id("better-reply")).to_contain_text("sorted(xs)")
@@ -94,3 +112,4 @@ def test_labeler_ranks_by_keyboard_and_reviewer_reorders_by_drag_and_approves(li
     assert ranking.conversation.state == ConversationState.APPROVED
     assert ranking.order == [sorted([ids[0], ids[1]]), [ids[2]], [ids[3]]]
     assert ranking.labeler_order == [[ids[0]], sorted([ids[1], ids[2]]), [ids[3]]]
+    assert page_errors == [] and review_errors == []
