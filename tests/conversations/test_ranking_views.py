@@ -152,3 +152,11 @@ def test_the_quality_page_shows_the_ordinal_alpha_of_replicated_rankings(client)
     page = client.get(reverse("conversations:quality")).content.decode()
     assert 'data-testid="ranking-alpha"' in page
     assert "over 2 rankings of 1 prompt" in page
+
+
+def test_the_review_queue_marks_rankings(client):
+    conversation = submitted_ranking()
+    client.force_login(reviewer_factory())
+    page = client.get(reverse("conversations:review-queue")).content.decode()
+    assert f"Review conversation {conversation.pk}" in page
+    assert '<span class="pill">ranking</span>' in page
