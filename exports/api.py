@@ -51,6 +51,7 @@ class ExportCreateInput(serializers.Serializer):
     license = serializers.CharField(required=False)
     preference_sources = serializers.ListField(child=serializers.CharField(), required=False)
     preference_threshold = serializers.FloatField(required=False)
+    ranking_pairs = serializers.ChoiceField(["all", "majority"], required=False)
 
     def validate(self, attrs):
         try:

@@ -89,6 +89,16 @@ class ExportForm(forms.Form):
         help_text="Share of the reply's words, 0.1 = 10%: smaller edits (typo fixes) are no "
         "preference.",
     )
+    ranking_pairs = forms.ChoiceField(
+        label="Several rankings of one prompt",
+        choices=[
+            ("all", "Keep every ranking's pairs"),
+            ("majority", "Keep only the pairs most rankings agree on"),
+        ],
+        initial="all",
+        required=False,
+        help_text="For pairs from ranking projects with replications.",
+    )
     drop_reasoning = forms.BooleanField(
         label="Drop reasoning",
         required=False,

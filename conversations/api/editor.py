@@ -27,7 +27,7 @@ from conversations.services import (
     conversation_save,
     conversation_submit,
 )
-from conversations.services.authoring import message_dicts
+from conversations.services.authoring import message_dicts, typed_messages
 from conversations.services.drafts import draft_request_create, draft_requests_expire_stale
 from conversations.services.tokens import token_counts
 from core.api_errors import ApiError
@@ -245,10 +245,10 @@ def _messages_for(request, conversation: Conversation) -> list[dict]:
         data = MessagesInput(data=request.data)
         data.is_valid(raise_exception=True)
         if data.validated_data.get("messages"):
-            return [
-                {key: value for key, value in m.items() if key != "draft_request"}
-                for m in data.validated_data["messages"]
-            ]
+            # Origins as the save will give them (an AI draft named by draft_request counts).
+            return typed_messages(
+                conversation=conversation, messages=data.validated_data["messages"]
+            )
     return message_dicts(list(conversation.messages.all()))
 
 

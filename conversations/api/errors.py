@@ -26,4 +26,4 @@ def review_error_response(error: ReviewError) -> Response:
         return error_response(409, "claimed", str(error))
     if isinstance(error, StaleRevision):
         return error_response(409, "stale_revision", str(error))
-    return error_response(400, "invalid", str(error))
+    return error_response(400, "invalid", str(error), **error.extra)

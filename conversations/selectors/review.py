@@ -334,6 +334,8 @@ def conversation_feedback(*, conversation: Conversation) -> list[dict]:
                 "comments": [
                     {
                         "position": comment.message_position,
+                        # One numbering everywhere: the position in the conversation, from 1.
+                        "number": comment.message_position + 1,
                         "role": messages[comment.message_position].get("role", "")
                         if comment.message_position < len(messages)
                         else "",

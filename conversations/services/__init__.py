@@ -19,12 +19,13 @@ from .review import (
     SelfReviewError,
     StaleRevision,
     review_claim,
+    review_claim_next,
     review_edit,
     review_release,
     review_submit,
 )
 from .revisions import revision_create
-from .tasks import NextTask, next_task, task_skip
+from .tasks import NextTask, next_task, task_skip, task_submit
 
 __all__ = [
     "ConversationImportError",
@@ -46,10 +47,12 @@ __all__ = [
     "notification_create",
     "notifications_mark_read",
     "review_claim",
+    "review_claim_next",
     "review_edit",
     "review_release",
     "review_submit",
     "NextTask",
     "next_task",
     "task_skip",
+    "task_submit",
 ]

@@ -325,21 +325,11 @@ def conversation_save(
         _check_structure(conversation, cleaned)
     drafts = _succeeded_drafts(conversation, cleaned)
 
-    # Model originals follow their message even when a system message is added or removed.
-    originals = [_originals(m) for m in existing if m.role != MessageRole.SYSTEM]
-    old_roles = [m.role for m in existing if m.role != MessageRole.SYSTEM]
     to_update, to_create = [], []
-    turn = 0
-    for position, new in enumerate(cleaned):
-        original = _NO_ORIGINAL
-        if new["role"] != MessageRole.SYSTEM:
-            if turn < len(originals) and old_roles[turn] == new["role"]:
-                original = originals[turn]
-            turn += 1
-        if new["draft_request"] is not None:
-            original = drafts[new["draft_request"]]
+    origins = _origins(existing, cleaned, drafts)
+    for position, (new, origin) in enumerate(zip(cleaned, origins, strict=True)):
         fields = {name: new[name] for name in ("role", "content", *STRUCTURED_PARTS)}
-        fields.update(_origin(new, original))
+        fields.update(origin)
         message = existing[position] if position < len(existing) else None
         if message is None:
             to_create.append(Message(conversation=conversation, position=position, **fields))
@@ -380,6 +370,48 @@ def _originals(message: Message) -> dict:
     return {original: getattr(message, original) for _, original in MODEL_PARTS}
 
 
+def _origins(
+    existing: Sequence[Message], messages: Sequence[Mapping], drafts: Mapping[int, dict]
+) -> list[dict]:
+    """Origin and model originals of each of `messages` replacing `existing`: a message
+    keeps the originals of the stored turn at its place, or takes those of the AI draft
+    (`drafts`: draft request id → originals) it names."""
+    # Model originals follow their message even when a system message is added or removed.
+    originals = [_originals(m) for m in existing if m.role != MessageRole.SYSTEM]
+    old_roles = [m.role for m in existing if m.role != MessageRole.SYSTEM]
+    origins = []
+    turn = 0
+    for new in messages:
+        original = _NO_ORIGINAL
+        if new["role"] != MessageRole.SYSTEM:
+            if turn < len(originals) and old_roles[turn] == new["role"]:
+                original = originals[turn]
+            turn += 1
+        if new.get("draft_request") in drafts:
+            original = drafts[new["draft_request"]]
+        origins.append(_origin(new, original))
+    return origins
+
+
+def typed_messages(*, conversation: Conversation, messages: Sequence[Mapping]) -> list[dict]:
+    """`messages` as typed in the editor and not saved yet, with the origin and model originals
+    conversation_save will give them, so the live checks and badges match the saved state
+    (an AI draft just put in a reply is `model`, before its save lands).
+
+    Each message: `role`, `content`, its structured parts and optionally `draft_request`;
+    nothing is validated (the checks name what is wrong). A draft request that is not a
+    finished draft of this conversation is ignored here (the save refuses it).
+    """
+    typed = [{**STRUCTURED_DEFAULTS, **message} for message in messages]
+    wanted = {m.get("draft_request") for m in typed}
+    drafts = _draft_originals(conversation, {pk for pk in wanted if isinstance(pk, int)})
+    existing = list(conversation.messages.all())
+    for message, origin in zip(typed, _origins(existing, typed, drafts), strict=True):
+        message.pop("draft_request", None)
+        message.update(origin)
+    return typed
+
+
 def _origin(new: Mapping, original: Mapping) -> dict:
     """Origin and model originals of an assistant message: `model` while every part the model
     wrote (answer, reasoning, calls) is unchanged, `model_edited` once a human changed one."""
@@ -406,18 +438,7 @@ def _check_structure(conversation: Conversation, cleaned: list[dict]) -> None:
 def _succeeded_drafts(conversation: Conversation, cleaned: list[dict]) -> dict[int, dict]:
     """Draft request id → the model's parts, as model originals."""
     wanted = {m["draft_request"] for m in cleaned if m["draft_request"] is not None}
-    if not wanted:
-        return {}
-    found = {
-        pk: {
-            "model_original": text,
-            "model_original_reasoning": reasoning,
-            "model_original_tool_calls": tool_calls,
-        }
-        for pk, text, reasoning, tool_calls in DraftRequest.objects.filter(
-            pk__in=wanted, conversation=conversation, status=DraftRequest.Status.SUCCEEDED
-        ).values_list("pk", "text", "reasoning", "tool_calls")
-    }
+    found = _draft_originals(conversation, wanted)
     missing = wanted - set(found)
     if missing:
         raise ConversationError(
@@ -430,6 +451,22 @@ def _succeeded_drafts(conversation: Conversation, cleaned: list[dict]) -> dict[i
                 "an AI draft goes in an assistant turn.", field=f"messages[{position}]"
             )
     return found
+
+
+def _draft_originals(conversation: Conversation, wanted: set[int]) -> dict[int, dict]:
+    """The finished AI drafts among `wanted` (ids) of this conversation, as model originals."""
+    if not wanted:
+        return {}
+    return {
+        pk: {
+            "model_original": text,
+            "model_original_reasoning": reasoning,
+            "model_original_tool_calls": tool_calls,
+        }
+        for pk, text, reasoning, tool_calls in DraftRequest.objects.filter(
+            pk__in=wanted, conversation=conversation, status=DraftRequest.Status.SUCCEEDED
+        ).values_list("pk", "text", "reasoning", "tool_calls")
+    }
 
 
 def message_dicts(messages: Sequence[Message]) -> list[dict]:

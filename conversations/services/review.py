@@ -9,9 +9,11 @@ Policy, in one place:
 - every decision is a Review row and every edit a Revision row: the audit trail.
 """
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
@@ -24,9 +26,10 @@ from conversations.models import (
     ReviewDecision,
     Revision,
 )
+from conversations.selectors.review import review_queue_base
 from labeling import permissions
 from labeling.models import Project, User
-from labeling.services.projects import rubric_normalized
+from labeling.services.projects import rubric_label_default, rubric_normalized
 from structured_turns.rules import is_empty_turn, snapshot_read
 
 from .authoring import REVIEW as REVIEW_SAVE
@@ -40,6 +43,8 @@ from .authoring import (
 from .notifications import notification_create
 
 CLAIM_LENGTH = timedelta(minutes=30)
+# How many queue entries the reviewer's "next" tries before sending them to the queue page.
+NEXT_CANDIDATES = 20
 EDITABLE_PARTS = ("content", *STRUCTURED_PARTS)
 SCORE_RANGE = range(1, 6)
 
@@ -73,6 +78,23 @@ def rubric_entries(project: Project) -> list[dict[str, str]]:
         if isinstance(criterion, dict) and criterion["name"] and criterion["name"] not in names:
             entries.append(criterion)
     return entries
+
+
+def review_scores_labeled(*, project: Project, scores: Mapping[str, object]) -> list[dict]:
+    """A review's scores for reading, as {"name", "label", "score"}: in the rubric's order under
+    each criterion's label, then any score whose criterion has left the rubric (a review kept
+    from before it changed) under its name made readable (`Code_quality` -> "Code quality")."""
+    labels = {entry["name"]: entry["label"] for entry in rubric_entries(project)}
+    known = [name for name in labels if name in scores]
+    gone = [name for name in scores if name not in labels]
+    return [
+        {
+            "name": name,
+            "label": labels.get(name) or rubric_label_default(name),
+            "score": scores[name],
+        }
+        for name in known + gone
+    ]
 
 
 def rubric_criteria(project: Project) -> list[str]:
@@ -154,6 +176,31 @@ def review_claim(*, conversation_id: int, reviewer: User) -> ReviewClaim:
     return _claim_locked(conversation=conversation, reviewer=reviewer, now=timezone.now())
 
 
+def review_claim_next(*, reviewer: User) -> int | None:
+    """Claim the next conversation of the reviewer's queue (the flow after a decision) and
+    return its id, or None when nothing is left that they may take.
+
+    One they already hold comes first, then the oldest submission; one that others hold
+    every claim of is passed over. Each try is `review_claim` in its own savepoint.
+    """
+    mine = ReviewClaim.objects.filter(
+        conversation_id=OuterRef("pk"), reviewer_id=reviewer.pk, expires_at__gt=timezone.now()
+    )
+    candidates = list(
+        review_queue_base(reviewer=reviewer)
+        .annotate(held=Exists(mine))
+        .order_by("-held", "submitted_at", "pk")
+        .values_list("pk", flat=True)[:NEXT_CANDIDATES]
+    )
+    for conversation_id in candidates:
+        try:
+            review_claim(conversation_id=conversation_id, reviewer=reviewer)
+        except ReviewError:  # taken by others meanwhile, or decided since the query
+            continue
+        return conversation_id
+    return None
+
+
 @transaction.atomic
 def review_release(*, conversation_id: int, reviewer: User) -> None:
     """Give a claimed conversation back to the queue."""
@@ -171,12 +218,18 @@ def _clean_scores(project: Project, scores: dict | None, *, required: bool) -> d
             f"Unknown rubric criteria: {', '.join(unknown)}. "
             f"This project scores: {', '.join(criteria)}."
         )
+    missing = [name for name in criteria if scores.get(name) in (None, "")]
+    if required and missing:
+        labels = {entry["name"]: entry["label"] for entry in rubric_entries(project)}
+        raise ReviewError(
+            f"Score missing: {', '.join(labels[name] for name in missing)}. "
+            "Score every criterion from 1 to 5 before approving.",
+            extra={"missing_scores": missing},
+        )
     cleaned = {}
     for name in criteria:
         value = scores.get(name)
         if value in (None, ""):
-            if required:
-                raise ReviewError(f"Score {name} from 1 to 5 before approving.")
             continue
         try:
             number = int(value)

@@ -12,7 +12,7 @@ from django.db import transaction
 from labeling.models import Assignment, Project, User
 from labeling.services.assignment import assignment_next, assignment_skip, task_lock
 
-from .authoring import conversation_set_aside, conversation_start
+from .authoring import conversation_set_aside, conversation_start, conversation_submit
 from .ranking import ranking_set_aside, ranking_start
 
 
@@ -45,6 +45,19 @@ def next_task(user: User, project: Project | None = None) -> NextTask:
     return NextTask(
         assignment=lease.assignment, conversation_id=conversation.pk, resumed=lease.resumed
     )
+
+
+def task_submit(*, conversation_id: int, user: User, expected_version: int) -> NextTask:
+    """Submit the labeler's conversation (`conversation_submit`, which raises what it refuses),
+    then lease their next task: in the same project first, else in any project.
+
+    Not one transaction on purpose: the submission stands whatever the next lease finds.
+    """
+    conversation = conversation_submit(
+        conversation_id=conversation_id, user=user, expected_version=expected_version
+    )
+    task = next_task(user, conversation.project)
+    return task if task.found else next_task(user)
 
 
 @transaction.atomic

@@ -1,6 +1,7 @@
 from django import template
 
 from conversations.selectors.review import conversation_feedback
+from conversations.services.review import review_scores_labeled
 
 register = template.Library()
 
@@ -15,3 +16,10 @@ def review_feedback(conversation):
         "conversation": conversation,
         "feedback": conversation_feedback(conversation=conversation),
     }
+
+
+@register.filter
+def scores_labeled(review, project):
+    """`{% for score in review|scores_labeled:project %}{{ score.label }} {{ score.score }}`:
+    each score under its rubric criterion's label (services.review.review_scores_labeled)."""
+    return review_scores_labeled(project=project, scores=review.scores or {})

@@ -31,13 +31,14 @@ from conversations.services import (
     ConversationError,
     VersionConflict,
     conversation_checks,
-    conversation_submit,
+    task_submit,
 )
 from conversations.services.authoring import (
     EDITABLE_STATES,
     STRUCTURED_PARTS,
     message_dicts,
     protected_prefix_length,
+    typed_messages,
 )
 from conversations.services.drafts import (
     ai_drafts_available,
@@ -95,30 +96,21 @@ def _message_rows(conversation: Conversation, messages: list[dict], counts, comm
 def _posted_dicts(request, conversation: Conversation) -> list[dict]:
     """The messages as typed (not yet saved), with origins worked out like the save does."""
     roles, contents = request.POST.getlist("role"), request.POST.getlist("content")
-    parts = request.POST.getlist("parts")
-    stored = list(conversation.messages.all())
+    parts, drafts = request.POST.getlist("parts"), request.POST.getlist("draft_request")
     messages = []
     for position, (role, content) in enumerate(zip(roles, contents, strict=False)):
         if role not in MessageRole.values:
             continue
-        structured = _posted_parts(parts[position] if position < len(parts) else "")
-        content = content.replace("\r\n", "\n")
-        original = ""
-        if position < len(stored) and stored[position].role == role:
-            original = stored[position].model_original
-        origin = MessageOrigin.HUMAN
-        if original and role == MessageRole.ASSISTANT:
-            origin = MessageOrigin.MODEL if content == original else MessageOrigin.MODEL_EDITED
+        draft = drafts[position] if position < len(drafts) else ""
         messages.append(
             {
-                **structured,
+                **_posted_parts(parts[position] if position < len(parts) else ""),
                 "role": role,
-                "content": content,
-                "origin": origin,
-                "model_original": original,
+                "content": content.replace("\r\n", "\n"),
+                "draft_request": int(draft) if draft.isdigit() else None,
             }
         )
-    return messages
+    return typed_messages(conversation=conversation, messages=messages)
 
 
 def _posted_parts(value: str) -> dict:
@@ -259,7 +251,7 @@ def submit(request, conversation_id: int):
         flash.error(request, "The page did not send the version it edited: reload and try again.")
         return redirect(editor_url)
     try:
-        conversation_submit(
+        task = task_submit(
             conversation_id=conversation.pk, user=request.user, expected_version=version
         )
     except VersionConflict as error:
@@ -271,7 +263,12 @@ def submit(request, conversation_id: int):
     except ConversationError as error:
         flash.error(request, str(error))
         return redirect(editor_url)
-    flash.success(request, "Submitted for review. Thank you!")
+    if task.found:
+        # The notice carries a link back to My tasks (base.html, by this tag).
+        flash.success(request, "Submitted for review ✓ Here is your next task.", "my-tasks")
+        return redirect("conversations:editor", task.conversation_id)
+    flash.success(request, "Submitted for review ✓ Thank you!")
+    flash.info(request, f"Nothing left for you right now. {task.message}", "no-task")
     return redirect("conversations:labeler-home")
 
 

@@ -21,6 +21,7 @@ from conversations.services import (
     VersionConflict,
     notifications_mark_read,
     review_claim,
+    review_claim_next,
     review_edit,
     review_release,
     review_submit,
@@ -113,6 +114,7 @@ def _review_context(request, conversation, *, against: int | None = None, **extr
         ),
         "decisions": ReviewDecision,
         "form": {},
+        "missing_scores": [],
         **extra,
     }
 
@@ -187,7 +189,13 @@ def review_decide(request, conversation_id: int):
     except ReviewError as error:
         raise_review_refusal(error)
         conversation = conversation_to_review(request.user, conversation_id)
-        context = _review_context(request, conversation, error=str(error), form=form)
+        context = _review_context(
+            request,
+            conversation,
+            error=str(error),
+            form=form,
+            missing_scores=error.extra.get("missing_scores", []),
+        )
         status = 409 if isinstance(error, ClaimUnavailable) else 400
         return render(request, "conversations/review.html", context, status=status)
     conversation.refresh_from_db(fields=["state"])
@@ -196,7 +204,11 @@ def review_decide(request, conversation_id: int):
         f"{review.get_decision_display()} recorded for conversation #{conversation.pk} "
         f"— it is now {conversation.get_state_display().lower()}.",
     )
-    return redirect("conversations:review-queue")
+    # Straight on to the next conversation; the queue page says when nothing is left.
+    next_id = review_claim_next(reviewer=request.user)
+    if next_id is None:
+        return redirect("conversations:review-queue")
+    return redirect("conversations:review", next_id)
 
 
 def _edited_parts(post) -> dict:
@@ -246,7 +258,8 @@ def review_edit_view(request, conversation_id: int):
         conversation = conversation_to_review(request.user, conversation_id)
         context = _review_context(request, conversation, error=str(error))
         return render(request, "conversations/review.html", context, status=400)
-    messages.success(request, f"Saved your edit of message {position} as a new revision.")
+    number = (position or 0) + 1  # as the page numbers messages: from 1
+    messages.success(request, f"Saved your edit of message {number} as a new revision.")
     return HttpResponseRedirect(
         reverse("conversations:review", args=[conversation.pk]) + f"#message-{position}"
     )

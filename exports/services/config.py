@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sftpipeline.preference import DEFAULT_THRESHOLD, PREFERENCE_SOURCES
+from sftpipeline.ranking import RANKING_PAIR_MODES, RANKING_PAIRS_ALL
 from sftpipeline.render import CHATML, CHATML_SEP, HF_CHAT_TEMPLATE, TEMPLATE_NAMES
 from sftpipeline.tokenizers import CL100K_BASE, HUGGINGFACE, O200K_BASE, TOKENIZER_NAMES
 
@@ -61,6 +62,8 @@ class ExportConfig:
     # must change to count as a preference rather than a typo fix.
     preference_sources: tuple[str, ...] = PREFERENCE_SOURCES
     preference_threshold: float = DEFAULT_THRESHOLD
+    # Several rankings of one prompt: every ranking's pairs, or only the majority's.
+    ranking_pairs: str = RANKING_PAIRS_ALL
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -208,6 +211,11 @@ def export_config_from_dict(data: dict[str, Any]) -> ExportConfig:
             f"{', '.join(PREFERENCE_SOURCES)}"
         )
     threshold = _fraction(data.get("preference_threshold"), "preference_threshold", errors)
+    ranking_pairs = str(data.get("ranking_pairs") or RANKING_PAIRS_ALL)
+    if ranking_pairs not in RANKING_PAIR_MODES:
+        errors["ranking_pairs"] = (
+            f"unknown choice {ranking_pairs!r}; choose from {', '.join(RANKING_PAIR_MODES)}"
+        )
     dedupe = _as_bool(data.get("dedupe", True))
     license_name = str(data.get("license") or "other").strip()
     language = tuple(_as_list(data.get("language")) or ["en"])
@@ -236,6 +244,7 @@ def export_config_from_dict(data: dict[str, Any]) -> ExportConfig:
         language=language,
         preference_sources=sources,
         preference_threshold=threshold,
+        ranking_pairs=ranking_pairs,
     )
 
 

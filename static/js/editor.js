@@ -384,8 +384,18 @@
     const all = cards();
     const last = all[all.length - 1];
     if (!last || last.dataset.locked === "true") return;
-    const text = last.querySelector("[data-content]").value.trim();
-    if (text && !window.confirm("Remove the last message and its text?")) return;
+    // Written text is only lost after a yes that says how much: its words, reasoning included.
+    const parts = readParts(last);
+    const written = [last.querySelector("[data-content]").value, parts.reasoning || ""].join(" ");
+    const words = written.split(/\s+/).filter(Boolean).length;
+    const calls = (parts.tool_calls || []).length;
+    if (words || calls) {
+      const lost = [words && `${words} word${words === 1 ? "" : "s"}`, calls && `${calls} tool call${calls === 1 ? "" : "s"}`]
+        .filter(Boolean)
+        .join(" and ");
+      const question = `Remove the last turn (${roleOf(last)} message ${all.length})? Its ${lost} will be lost.`;
+      if (!window.confirm(question)) return;
+    }
     last.remove();
     renumber();
     drawResultSlots();
@@ -1154,10 +1164,23 @@
     }, Math.max(0, wait));
   }
 
+  // The editor opens with the cursor where the work is: the first empty assistant reply
+  // (else the first reply, e.g. an AI draft to correct).
+  function focusFirstReply() {
+    if (!editable) return;
+    const replies = cards()
+      .filter((card) => roleOf(card) === "assistant" && card.dataset.locked !== "true")
+      .map((card) => card.querySelector("textarea[data-content]"))
+      .filter((field) => field && !field.hidden);
+    const target = replies.find((field) => !field.value.trim()) || replies[0];
+    if (target) target.focus();
+  }
+
   renumber();
   cards().forEach(renderParts);
   drawResultSlots();
   readMarks();
   restore();
   watchLease();
+  focusFirstReply();
 })();

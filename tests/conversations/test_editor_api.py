@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from conversations.models import ConversationState
+from conversations.models import ConversationState, DraftRequest
 from labeling.services import member_token
 from tests.conversations.factories import started_conversation
 from tests.factories import UserFactory
@@ -89,6 +89,33 @@ def test_tokens_and_checks_endpoints_use_the_project_tokenizer():
     checks = api.get(url(conversation, "checks/")).json()
     assert checks["blocking"] is True
     assert checks["checks"][0]["position"] == 1
+
+
+def test_posted_checks_count_an_ai_draft_as_the_save_will():
+    conversation = started_conversation(draft="The imported draft.")
+    draft = DraftRequest.objects.create(
+        conversation=conversation,
+        message_position=1,
+        requested_by=conversation.labeler,
+        status=DraftRequest.Status.SUCCEEDED,
+        text="The model's answer.",
+    )
+    api = api_for(conversation.labeler)
+
+    def codes(answer, **extra):
+        posted = {
+            "messages": [
+                {"role": "user", "content": conversation.prompt.text},
+                {"role": "assistant", "content": answer, **extra},
+            ]
+        }
+        checks = api.post(url(conversation, "checks/"), posted, format="json").json()["checks"]
+        return [check["code"] for check in checks]
+
+    # The stored imported draft, then a requested one, each unedited; edited, no warning.
+    assert "unedited_ai_draft" in codes("The imported draft.")
+    assert "unedited_ai_draft" in codes("The model's answer.", draft_request=draft.pk)
+    assert "unedited_ai_draft" not in codes("The model's answer, checked.", draft_request=draft.pk)
 
 
 def test_draft_request_refused_when_not_configured_with_a_clear_message(settings):

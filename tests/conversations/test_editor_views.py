@@ -9,6 +9,7 @@ from django.utils import timezone
 from conversations.models import (
     Conversation,
     ConversationState,
+    DraftRequest,
     Review,
     ReviewComment,
     ReviewDecision,
@@ -101,7 +102,45 @@ def test_checks_partial_reports_on_the_unsaved_text_with_token_badges(client):
     assert "<html" not in html
     assert 'data-code="personal_data"' in html
     assert 'data-code="special_token_lookalike"' in html
-    assert 'id="tokens-1" class="tokens" hx-swap-oob="true"' in html
+    assert 'id="tokens-1" class="tokens" data-tokens hx-swap-oob="true"' in html
+    # The total is swapped with the box it sits in; out of band it would lose its target.
+    assert html.count('id="token-total"') == 1
+    assert 'id="token-total" class="token-total token-ok">' in html
+
+
+def test_checks_see_an_ai_draft_put_in_a_reply_before_its_save_lands(client):
+    conversation = started_conversation()
+    other = started_conversation()
+    drafts = {
+        owner.pk: DraftRequest.objects.create(
+            conversation=owner,
+            message_position=1,
+            requested_by=owner.labeler,
+            status=DraftRequest.Status.SUCCEEDED,
+            text="The model's answer.",
+        )
+        for owner in (conversation, other)
+    }
+    client.force_login(conversation.labeler)
+
+    def checks_with(draft_request, answer="The model's answer."):
+        return client.post(
+            editor_url(conversation, "editor-checks"),
+            {
+                "role": ["user", "assistant"],
+                "content": [conversation.prompt.text, answer],
+                "draft_request": ["", str(draft_request.pk)],
+            },
+            HTTP_HX_REQUEST="true",
+        ).content.decode()
+
+    html = checks_with(drafts[conversation.pk])
+    assert 'data-code="unedited_ai_draft"' in html
+    assert "AI draft · unedited</span>" in html
+    assert "% edited</span>" in checks_with(drafts[conversation.pk], "The model's answer, fixed.")
+    # Another conversation's draft gives nothing here (and the save refuses it).
+    html = checks_with(drafts[other.pk])
+    assert 'data-code="unedited_ai_draft"' not in html and "AI draft" not in html
 
 
 def test_submit_form_submits_and_refuses_blocking_checks(client):
@@ -252,3 +291,53 @@ def test_an_expired_lease_shows_a_calm_notice_and_submit_still_works(client):
     assert assignment.prompt.slots_taken == 1  # submitting took the slot again
     # Once submitted there is no lease to speak of.
     assert 'id="lease-expired"' not in client.get(editor_url(conversation)).content.decode()
+
+
+def answer_and_submit(client, conversation_id: int, answer: str):
+    """Type the reply (the API's save) and press Submit, as the editor page does."""
+    conversation = Conversation.objects.get(pk=conversation_id)
+    saved = conversation_save(
+        conversation_id=conversation.pk,
+        user=conversation.labeler,
+        expected_version=conversation.version,
+        messages=[
+            {"role": "user", "content": conversation.prompt.text},
+            {"role": "assistant", "content": answer},
+        ],
+    )
+    return client.post(editor_url(conversation, "editor-submit"), {"version": saved.version})
+
+
+def test_submit_goes_straight_to_the_next_task_and_my_tasks_says_when_nothing_is_left(client):
+    labeler = UserFactory(roles=["labeler"], labeler_domains=["python"])
+    first_project = ProjectFactory(name="First", domains=["python"])
+    other_project = ProjectFactory(name="Other", domains=["python"])
+    PromptFactory(project=first_project, text="First question?")
+    PromptFactory(project=first_project, text="Second question?")
+    PromptFactory(project=other_project, text="Third question?")
+    client.force_login(labeler)
+    task = next_task(labeler, first_project)
+
+    seen = []
+    for _ in range(2):
+        response = answer_and_submit(client, task.conversation_id, "An answer.")
+        assert response.status_code == 302
+        next_conversation = Conversation.objects.exclude(pk=task.conversation_id).get(
+            labeler=labeler, state=ConversationState.DRAFT
+        )
+        assert response.url == editor_url(next_conversation)
+        page = client.get(response.url).content.decode()
+        assert "Submitted for review ✓ Here is your next task." in page
+        assert f'<a href="{reverse("conversations:labeler-home")}">Back to My tasks</a>' in page
+        seen.append(next_conversation.prompt.text)
+        task = next_task(labeler)  # resumes the lease just given
+        assert task.conversation_id == next_conversation.pk
+    # The same project first, then the others.
+    assert seen == ["Second question?", "Third question?"]
+
+    response = answer_and_submit(client, task.conversation_id, "The last answer.")
+    assert response.url == reverse("conversations:labeler-home")
+    page = client.get(response.url).content.decode()
+    assert "Submitted for review ✓ Thank you!" in page
+    assert "Nothing left for you right now." in page
+    assert Conversation.objects.filter(labeler=labeler, state="submitted").count() == 3

@@ -77,7 +77,9 @@ def test_bad_review_input_is_400_saying_what_and_where():
         {"decision": "approve", "scores": {"helpfulness": 5}, "revision": 1},
         format="json",
     )
-    assert unscored.status_code == 400 and "correctness" in unscored.json()["error"]["message"]
+    assert unscored.status_code == 400
+    assert "Score missing: Correctness" in unscored.json()["error"]["message"]
+    assert unscored.json()["missing_scores"] == ["correctness", "harmlessness", "style"]
 
 
 def test_a_decision_without_the_revision_it_judged_is_400_and_changes_nothing():

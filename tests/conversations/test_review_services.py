@@ -18,9 +18,11 @@ from conversations.services import (
     StaleRevision,
     VersionConflict,
     review_claim,
+    review_claim_next,
     review_edit,
     review_submit,
 )
+from conversations.services.review import review_scores_labeled
 from tests.conversations.factories import (
     reviewer_factory,
     submit,
@@ -244,7 +246,11 @@ def test_expired_claims_do_not_block():
 @pytest.mark.parametrize(
     ("decision", "kwargs", "message"),
     [
-        ("approve", {"scores": {"helpfulness": 5}}, "Score correctness"),
+        (
+            "approve",
+            {"scores": {"helpfulness": 5}},
+            "Score missing: Correctness, Harmlessness, Style",
+        ),
         ("approve", {"scores": {**FULL, "style": 6}}, "from 1 to 5"),
         ("approve", {"scores": {**FULL, "wit": 3}}, "Unknown rubric criteria: wit"),
         ("reject", {}, "reason"),
@@ -329,3 +335,36 @@ def test_with_two_approvals_needed_two_reviewers_claiming_at_once_both_get_it_a_
     outcomes = claim_at_once(conversation, reviewers)
     assert sorted(outcomes) == ["claimed", "claimed", "refused"]
     assert ReviewClaim.objects.filter(conversation=conversation).count() == 2
+
+
+def test_next_for_a_reviewer_is_what_they_hold_then_the_oldest_others_do_not_fully_hold():
+    oldest, held_by_other, held_by_me, own = (submitted_conversation() for _ in range(4))
+    reviewer = reviewer_factory()
+    review_claim(conversation_id=held_by_other.pk, reviewer=reviewer_factory())
+    review_claim(conversation_id=held_by_me.pk, reviewer=reviewer)
+    # Their own work never comes, whatever roles they hold.
+    own.labeler = reviewer
+    own.save(update_fields=["labeler"])
+
+    assert review_claim_next(reviewer=reviewer) == held_by_me.pk
+    approve(held_by_me, reviewer)
+    assert review_claim_next(reviewer=reviewer) == oldest.pk
+    assert ReviewClaim.objects.filter(conversation=oldest, reviewer=reviewer).exists()
+    approve(oldest, reviewer)
+    # Left: one another reviewer holds, and one of their own.
+    assert review_claim_next(reviewer=reviewer) is None
+    assert not ReviewClaim.objects.filter(conversation=held_by_other, reviewer=reviewer).exists()
+
+
+def test_scores_read_under_the_criterions_label_and_a_gone_criterion_under_its_name():
+    project = ProjectFactory.build(
+        rubric=[
+            {"name": "style", "label": "Clear writing", "description": ""},
+            "correctness",  # stored before labels existed
+        ]
+    )
+    scores = {"Old_criterion": 1, "correctness": 4, "style": 5}
+    assert [
+        (s["label"], s["score"]) for s in review_scores_labeled(project=project, scores=scores)
+    ] == [("Clear writing", 5), ("Correctness", 4), ("Old criterion", 1)]
+    assert review_scores_labeled(project=project, scores={}) == []

@@ -1,5 +1,8 @@
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from conversations.models import ConversationState, Notification, ReviewClaim
 from conversations.services import review_submit
@@ -122,8 +125,48 @@ def test_decide_with_missing_scores_says_so_and_keeps_the_input(client):
         {"decision": "approve", "score-helpfulness": "5", "comment": "Nice"},
     )
     assert response.status_code == 400
-    assert "Score correctness" in response.content.decode()
-    assert "Nice" in response.content.decode()
+    html = response.content.decode()
+    assert "Nice" in html
+    # Each missing score is named in words beside its field and in the summary, not only red.
+    for label, name in [("Correctness", "correctness"), ("Style", "style")]:
+        assert f'<a href="#score-{name}">Score missing: {label}</a>' in html
+        assert f'<p class="field-error" id="score-error-{name}">Score missing: {label}</p>' in html
+    assert '<p class="field-error" id="score-error-helpfulness" hidden>' in html
+
+
+def test_after_a_decision_the_reviewer_gets_the_next_conversation_of_the_queue(client):
+    first, second, third = (submitted_conversation() for _ in range(3))
+    reviewer = reviewer_factory()
+    other = reviewer_factory()
+    ReviewClaim.objects.create(
+        conversation=second, reviewer=other, expires_at=timezone.now() + timedelta(minutes=5)
+    )
+    client.force_login(reviewer)
+    decide = reverse("conversations:review-decide", args=[first.pk])
+    response = client.post(decide, {"decision": "approve", "revision": "1", **SCORES})
+    # The second is held by someone else: the reviewer gets (and now holds) the third.
+    assert response.status_code == 302
+    assert response.url == reverse("conversations:review", args=[third.pk])
+    assert ReviewClaim.objects.filter(conversation=third, reviewer=reviewer).exists()
+
+    decide = reverse("conversations:review-decide", args=[third.pk])
+    response = client.post(decide, {"decision": "reject", "revision": "1", "comment": "Off-topic."})
+    assert response.url == reverse("conversations:review-queue")
+    page = client.get(response.url).content.decode()
+    assert "Reject recorded for conversation" in page
+    assert "Nothing to review" not in page  # the second still waits, held by another
+
+
+def test_the_queue_says_nothing_is_left_after_the_last_decision(client):
+    conversation = submitted_conversation()
+    client.force_login(reviewer_factory())
+    response = client.post(
+        reverse("conversations:review-decide", args=[conversation.pk]),
+        {"decision": "request_changes", "revision": "1", "comment": "Add an example."},
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == reverse("conversations:review-queue")
+    assert "Nothing to review" in response.content.decode()
 
 
 def test_inline_edit_conflict_shows_both_texts_with_409(client):

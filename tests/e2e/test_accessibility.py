@@ -54,10 +54,17 @@ def test_editor_has_no_serious_violations_and_a_working_skip_link(live_server, p
     conversation = started_conversation(text="How do I reverse a list in Python?")
     login(conversation.labeler)
     page.goto(f"{live_server.url}/conversations/{conversation.pk}/")
+    # The editor opens with the focus in the empty reply, ready to type.
+    expect(page.get_by_label("Assistant message 2")).to_be_focused()
     assert_accessible(page)
-    # The first Tab reaches the skip link; following it moves the focus into the page.
-    page.keyboard.press("Tab")
+    # The skip link is still the page's first stop and works from the keyboard.
+    first_stop = "() => document.querySelector('a[href], button, textarea, input, select')"
+    assert page.evaluate(f"{first_stop}.className") == "skip-link"
     skip = page.get_by_role("link", name="Skip to content")
+    for _ in range(40):
+        if page.evaluate("() => document.activeElement.className") == "skip-link":
+            break
+        page.keyboard.press("Shift+Tab")
     expect(skip).to_be_focused()
     page.keyboard.press("Enter")
     assert page.evaluate("() => document.activeElement.id") == "main"

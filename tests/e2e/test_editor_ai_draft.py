@@ -64,6 +64,10 @@ def test_draft_never_overwrites_text_typed_meanwhile(drafting, page):
     assert conversation.messages.get(position=1).content == "My own beginning."
     page.get_by_role("button", name="Replace my text with the draft").click()
     expect(answer).to_have_value("Draft answer to: What is a decorator?")
+    # The badge was redrawn by the checks meanwhile; the replacement still finds and sets it.
+    expect(page.locator("#origin-1")).to_have_text("AI draft · unedited")
+    expect(page.locator("#save-state")).to_have_text(SAVED)
+    assert conversation.messages.get(position=1).origin == MessageOrigin.MODEL
 
 
 def test_a_failing_endpoint_says_so_and_keeps_the_text(drafting, page):
@@ -108,3 +112,29 @@ def test_a_draft_that_never_comes_back_ends_in_a_clear_message_and_keeps_the_tex
     page.reload()
     expect(page.get_by_label("Assistant message 2")).to_have_value("I wrote this while waiting.")
     expect(page.locator(".draft-status")).to_have_count(0)
+
+
+def test_after_a_draft_fills_the_reply_the_page_shows_what_a_reload_shows(drafting, page):
+    """Badge, checks and offers right after the draft are the ones the saved state gives."""
+    drafting("What is a context manager?")
+    page.get_by_role("button", name="Draft with AI").click()
+    answer = page.get_by_label("Assistant message 2")
+    expect(answer).to_have_value("Draft answer to: What is a context manager?", timeout=30000)
+    expect(page.locator("#save-state")).to_have_text(SAVED)
+    page.wait_for_timeout(1500)  # past the checks' delay and one more status poll
+
+    def shown():
+        expect(page.locator("#origin-1")).to_have_text("AI draft · unedited")
+        expect(page.locator("#checks")).to_contain_text("is the AI draft without any edit")
+        expect(page.locator("#checks")).not_to_contain_text("All checks pass")
+        expect(page.get_by_role("button", name="Replace my text with the draft")).to_have_count(0)
+        return (
+            page.locator("#origin-1").inner_text(),
+            page.locator("#checks .check-list").inner_text(),
+            page.locator("#token-total").inner_text(),
+        )
+
+    before_reload = shown()
+    page.reload()
+    expect(answer).to_have_value("Draft answer to: What is a context manager?")
+    assert shown() == before_reload

@@ -125,4 +125,7 @@ def test_keyboard_shortcuts_help_and_approve_asks_for_scores_first(live_server, 
     score_everything(page, "3")
     page.locator("body").click()
     page.keyboard.press("a")
+    # A single key waits a few seconds with Undo; Enter sends it now.
+    expect(page.locator("#decision-pending")).to_contain_text("Approving in")
+    page.keyboard.press("Enter")
     expect(page.get_by_role("status")).to_contain_text("approved")

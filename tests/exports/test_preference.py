@@ -237,9 +237,19 @@ def test_pairs_load_in_datasets_with_the_columns_dpo_reads_and_split_by_conversa
 def test_bad_preference_settings_are_named():
     with pytest.raises(ExportConfigError) as error:
         export_config_from_dict(
-            {"projects": ["p"], "preference_sources": "edit,votes", "preference_threshold": 2}
+            {
+                "projects": ["p"],
+                "preference_sources": "edit,votes",
+                "preference_threshold": 2,
+                "ranking_pairs": "unanimous",
+            }
         )
-    assert set(error.value.errors) == {"preference_sources", "preference_threshold"}
+    assert set(error.value.errors) == {
+        "preference_sources",
+        "preference_threshold",
+        "ranking_pairs",
+    }
+    assert "choose from all, majority" in error.value.errors["ranking_pairs"]
 
 
 def test_reasoning_and_tool_calls_travel_whole_with_the_reply(project, reviewer, tmp_path):

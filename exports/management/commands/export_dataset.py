@@ -71,6 +71,13 @@ class Command(BaseCommand):
             help="share of a reply's words a correction must change to be a pair (0 to 1)",
         )
         parser.add_argument(
+            "--ranking-pairs",
+            choices=["all", "majority"],
+            default="all",
+            help="several rankings of one prompt: every ranking's pairs, or only the "
+            "pairs most of them agree on",
+        )
+        parser.add_argument(
             "--drop-reasoning",
             action="store_true",
             help="leave assistant reasoning out (for a model that does not think)",
@@ -108,6 +115,7 @@ class Command(BaseCommand):
                     "license": options["license"],
                     "preference_sources": options["preference_sources"],
                     "preference_threshold": options["preference_threshold"],
+                    "ranking_pairs": options["ranking_pairs"],
                 }
             )
             export_config_check(config=config)
