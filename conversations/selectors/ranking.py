@@ -8,7 +8,7 @@ from typing import TypedDict
 
 import krippendorff
 import numpy
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
 from conversations.models import (
@@ -88,6 +88,8 @@ class ApprovedRanking(TypedDict):
     ranking_id: int
     conversation_id: int
     prompt_id: int
+    project: str
+    domain: str | None
     # The messages before the reply, as the approved revision holds them: [{"role", "content"}].
     prompt: list[dict[str, str]]
     candidates: list[RankedCandidate]
@@ -108,11 +110,14 @@ class ApprovedRanking(TypedDict):
 def approved_rankings(project: Project) -> list[ApprovedRanking]:
     """Every approved ranking of `project`, in conversation id order, with its prompt, its
     candidates, the approved order, the better reply and its provenance. Four queries."""
-    conversations = list(
-        Conversation.objects.filter(
-            project=project, state=ConversationState.APPROVED, ranking__isnull=False
-        )
-        .select_related("ranking", "labeler", "current_revision")
+    return approved_rankings_in(Conversation.objects.filter(project=project))
+
+
+def approved_rankings_in(conversations: QuerySet[Conversation]) -> list[ApprovedRanking]:
+    """`approved_rankings` of any set of conversations (the export's selection). Four queries."""
+    approved = list(
+        conversations.filter(state=ConversationState.APPROVED, ranking__isnull=False)
+        .select_related("ranking", "labeler", "current_revision", "project", "prompt__domain")
         .prefetch_related(
             Prefetch("prompt__candidates", queryset=Candidate.objects.order_by("position"))
         )
@@ -121,14 +126,14 @@ def approved_rankings(project: Project) -> list[ApprovedRanking]:
     approvers: dict[int, list[int]] = defaultdict(list)
     for revision_id, reviewer_id in (
         Review.objects.filter(
-            revision_id__in=[c.current_revision_id for c in conversations],
+            revision_id__in=[c.current_revision_id for c in approved],
             decision=ReviewDecision.APPROVE,
         )
         .order_by("created_at", "pk")
         .values_list("revision_id", "reviewer_id")
     ):
         approvers[revision_id].append(reviewer_id)
-    return [_approved(conversation, approvers) for conversation in conversations]
+    return [_approved(conversation, approvers) for conversation in approved]
 
 
 def _approved(conversation: Conversation, approvers: dict[int, list[int]]) -> ApprovedRanking:
@@ -140,6 +145,8 @@ def _approved(conversation: Conversation, approvers: dict[int, list[int]]) -> Ap
         "ranking_id": ranking.pk,
         "conversation_id": conversation.pk,
         "prompt_id": conversation.prompt.pk,
+        "project": conversation.project.slug,
+        "domain": conversation.prompt.domain.slug if conversation.prompt.domain else None,
         "prompt": [{"role": m["role"], "content": m["content"]} for m in revision.messages],
         "candidates": [
             {"id": c.pk, "content": c.content, "model": c.model}
