@@ -6,6 +6,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from django.core.management import call_command
+from datasets import load_dataset
 from django.urls import reverse
 
 from conversations.services import review_submit
@@ -19,8 +20,10 @@ from tests.conversations.factories import (
     ranking_project,
     ranking_prompt,
     reviewer_factory,
+    submitted_conversation,
     submitted_ranking,
 )
+from tests.labeling.factories import ProjectFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +48,7 @@ def approve(conversation, reviewer=None):
 
 def export(tmp_path: Path, name="out", **settings) -> tuple[Path, dict]:
     config = export_config_from_dict(
-        {"projects": ["ranks"], "val_fraction": 0, "formats": "preference,kto", **settings}
+        {"projects": ["ranks"], "val_fraction": 0, "formats": "preference,kto"} | settings
     )
     folder = tmp_path / name
     return folder, export_run(config=config, destination=folder)
@@ -235,3 +238,20 @@ def test_the_token_preview_shows_a_ranking_pair(project, client, admin_user):
 
 def candidate_ids_of(prompt) -> list[int]:
     return list(prompt.candidates.order_by("position").values_list("pk", flat=True))
+
+
+def test_ranking_and_correction_pairs_load_together_in_datasets(project, tmp_path):
+    writing = ProjectFactory(slug="writing", domains=["python"])
+    corrected = submitted_conversation(
+        project=writing,
+        draft="Use the sorted function on the list and it returns a new sorted list for you.",
+        answer="Call sorted(xs) for a new list; xs.sort() sorts the list itself, in place.",
+    )
+    approve(corrected)
+    approve(submitted_ranking(project=project))
+    folder, manifest = export(tmp_path, projects=["ranks", "writing"])
+
+    dataset = load_dataset("json", data_files=str(folder / "train.preference.jsonl"), split="train")
+    assert {"prompt", "chosen", "rejected"} <= set(dataset.column_names)
+    assert sorted(set(dataset["source"])) == ["edit", "ranking"]
+    assert len(dataset) == manifest["counts"]["preference"]["pairs"] == 1 + 6
