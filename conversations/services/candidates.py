@@ -11,6 +11,8 @@ The HTTP calls hold no lock and no transaction.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
@@ -24,6 +26,9 @@ from .authoring import ConversationError
 from .drafts import DraftError, ai_drafts_available, chat_completion, draft_endpoint
 
 MESSAGES_KEPT = 200
+# A job whose worker died stops blocking new runs after this long. Two runs at once are only
+# wasteful, never wrong: a prompt's candidates are saved under its row lock while it has none.
+JOB_BLOCKS_FOR = timedelta(hours=24)
 
 
 class CandidatesError(ConversationError):
@@ -60,6 +65,7 @@ def candidates_generate_start(*, project: Project, user: User | None) -> ImportB
         project=project,
         kind=ImportBatch.Kind.CANDIDATES,
         status__in=[ImportBatch.Status.QUEUED, ImportBatch.Status.RUNNING],
+        created_at__gt=timezone.now() - JOB_BLOCKS_FOR,
     ).first()
     if running is not None:
         raise CandidatesRunning(f"AI candidates are already being generated (batch {running.pk}).")
