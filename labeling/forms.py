@@ -110,10 +110,12 @@ class ProjectForm(forms.ModelForm):
             "description": forms.Textarea(attrs={"rows": 3}),
             "fixed_system_message": forms.Textarea(attrs={"rows": 3}),
             "ai_draft_temperature": forms.NumberInput(attrs={"step": "0.1", "min": 0, "max": 2}),
+            "candidates_k": forms.NumberInput(attrs={"min": 2, "max": 6}),
+            "candidates_temperature": forms.NumberInput(attrs={"step": "0.1", "min": 0, "max": 2}),
         }
         labels = {
             "candidates_k": "AI candidates per prompt",
-            "candidates_temperature": "Their temperature",
+            "candidates_temperature": "Their sampling variety",
             "ai_drafts_enabled": "AI drafts on",
             "ai_draft_base_url": "Endpoint URL",
             "ai_draft_model": "Model",
@@ -126,7 +128,8 @@ class ProjectForm(forms.ModelForm):
             "Fixed once the project has prompts.",
             "candidates_k": "Ranking projects: replies the AI endpoint writes for a prompt "
             "imported without candidates (2 to 6).",
-            "candidates_temperature": "Their sampling temperature, 0 to 2 (higher: more varied).",
+            "candidates_temperature": "The sampling temperature of the AI candidates, 0 to 2 "
+            "(higher: more varied).",
             "domains": "Open to labelers with any of these domains; none: open to every labeler.",
             "fixed_system_message": "When set, every conversation starts with this system message.",
             "replications": "How many different labelers write a conversation for each prompt.",
