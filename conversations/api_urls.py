@@ -62,6 +62,11 @@ urlpatterns = [
         ranking.RankingReorderApi.as_view(),
         name="api-ranking-reorder",
     ),
+    path(
+        "projects/<slug:slug>/candidates/generate/",
+        ranking.CandidatesGenerateApi.as_view(),
+        name="api-candidates-generate",
+    ),
     path("review-queue/", review.ReviewQueueApi.as_view(), name="api-review-queue"),
     path(
         "review-queue/<int:conversation_id>/claim/",

@@ -34,6 +34,11 @@ urlpatterns = [
     path("conversations/<int:conversation_id>/history/", history.history, name="history"),
     path("rankings/<int:conversation_id>/", ranking.ranking_page, name="ranking"),
     path(
+        "projects/<slug:slug>/candidates/generate/",
+        ranking.candidates_generate_view,
+        name="candidates-generate",
+    ),
+    path(
         "rankings/<int:conversation_id>/submit/",
         ranking.ranking_submit_view,
         name="ranking-submit",

@@ -86,6 +86,10 @@ class Project(models.Model):
     # What a task is (design.md contract 7): writing a conversation, or ranking a prompt's
     # candidate replies. Fixed once the project holds prompts.
     kind = models.CharField(max_length=16, choices=ProjectKind, default=ProjectKind.CONVERSATION)
+    # Ranking projects whose prompts come without candidates: how many replies the AI
+    # endpoint writes per prompt, and at which sampling temperature (varied replies).
+    candidates_k = models.PositiveSmallIntegerField(default=4)
+    candidates_temperature = models.FloatField(default=1.0)
 
     # Conversation rules. A turn is one user message and the assistant reply to it.
     min_turns = models.PositiveSmallIntegerField(default=1)
@@ -173,6 +177,8 @@ class ImportBatch(models.Model):
     class Kind(models.TextChoices):
         PROMPTS = "prompts", "Prompts"
         CONVERSATIONS = "conversations", "Conversations"
+        # A ranking project's candidates written by the AI endpoint (no file).
+        CANDIDATES = "candidates", "AI candidates"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -183,6 +189,7 @@ class ImportBatch(models.Model):
     class Step(models.TextChoices):
         CHECKING = "checking", "Checking rows"
         SAVING = "saving", "Saving prompts"
+        GENERATING = "generating", "Generating candidates"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_batches")
     kind = models.CharField(max_length=16, choices=Kind, default=Kind.PROMPTS)

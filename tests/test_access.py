@@ -150,6 +150,9 @@ EXPECTED: dict[str, tuple] = {
     "api-ranking-review": ("GET", 401, 403, 403, 403, 200, 404, 403),
     "api-ranking-reorder": ("POST", 401, 403, 403, 403, 400, 404, 403),
     "conversations:ranking": ("GET", LOGIN, 404, 200, 404, 404, 404, 404),
+    # The world's project is a conversation project: generation is refused with a reason.
+    "conversations:candidates-generate": ("POST", LOGIN, 403, 403, 403, 403, 403, 302),
+    "api-candidates-generate": ("POST", 401, 403, 403, 403, 403, 403, 400),
     "conversations:ranking-submit": ("POST", LOGIN, 404, 302, 404, 404, 404, 404),
     "conversations:ranking-review": ("GET", LOGIN, 403, 403, 403, 200, 404, 403),
     "conversations:ranking-review-reorder": ("POST", LOGIN, 403, 403, 403, 400, 404, 403),

@@ -5,6 +5,7 @@ like any conversation's (a ranking is one)."""
 
 from __future__ import annotations
 
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -15,9 +16,12 @@ from conversations.api.errors import review_error_response, version_conflict_res
 from conversations.models import CandidateFlag, Conversation
 from conversations.selectors.ranking import ranking_cards, ranking_conversation
 from conversations.services import ReviewError, VersionConflict
+from conversations.services.candidates import candidates_generate_start
 from conversations.services.ranking import ranking_review_reorder, ranking_save, ranking_submit
 from core.api_errors import ApiError
-from labeling.permissions import REVIEWER, api_role
+from labeling.api.prompts import ImportBatchOutput
+from labeling.models import Project
+from labeling.permissions import ADMIN, REVIEWER, api_role
 
 ORDER_HELP = "Best first, a list of tie groups of candidate ids: [[3], [1, 4], [2]]."
 
@@ -224,3 +228,28 @@ class RankingReorderApi(APIView):
         return Response(
             {"id": conversation_id, "version": version, "revision": revision.number}, status=201
         )
+
+
+class CandidatesGenerateApi(APIView):
+    """POST: the project's AI endpoint writes `candidates_k` candidates for every prompt that
+    has none, in the background; poll the batch at `GET /api/projects/{slug}/imports/{id}/`."""
+
+    permission_classes = [api_role(ADMIN)]
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: ImportBatchOutput,
+            400: OpenApiResponse(
+                ApiError,
+                description="Not a ranking project, no AI endpoint, or nothing to generate.",
+            ),
+            404: OpenApiResponse(ApiError, description="No such project."),
+            409: OpenApiResponse(ApiError, description="A generation is already running."),
+        },
+    )
+    def post(self, request, slug: str):
+        project = get_object_or_404(Project, slug=slug)
+        batch = candidates_generate_start(project=project, user=request.user)
+        queued = ImportBatchOutput(batch).data
+        return Response(queued, status=202, headers={"Location": queued["url"]})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.contrib import messages as flash
 from django.http import HttpResponse, QueryDict
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations.access import conversation_to_review, own_conversation, raise_review_refusal
@@ -16,6 +16,7 @@ from conversations.selectors.editor import current_guidelines, latest_change_req
 from conversations.selectors.ranking import candidates_by_id, ranking_cards, ranking_conversation
 from conversations.services import ClaimUnavailable, ReviewError, VersionConflict, review_submit
 from conversations.services.authoring import EDITABLE_STATES
+from conversations.services.candidates import CandidatesError, candidates_generate_start
 from conversations.services.ranking import (
     RankingError,
     order_from_ranks,
@@ -24,7 +25,8 @@ from conversations.services.ranking import (
     ranking_submit,
 )
 from conversations.services.review import rubric_criteria, rubric_entries
-from labeling.permissions import REVIEWER, member_required, role_required
+from labeling.models import Project
+from labeling.permissions import ADMIN, REVIEWER, member_required, role_required
 
 LABELER_TEMPLATE = "conversations/ranking.html"
 REVIEW_TEMPLATE = "conversations/ranking_review.html"
@@ -232,3 +234,19 @@ def ranking_review_decide(request, conversation_id: int) -> HttpResponse:
         f"— it is now {conversation.get_state_display().lower()}.",
     )
     return redirect("conversations:review-queue")
+
+
+# The admin ------------------------------------------------------------------------------
+
+
+@role_required(ADMIN)
+@require_POST
+def candidates_generate_view(request, slug: str) -> HttpResponse:
+    """Queue AI candidates for the project's bare prompts; the batch page shows progress."""
+    project = get_object_or_404(Project, slug=slug)
+    try:
+        batch = candidates_generate_start(project=project, user=request.user)
+    except CandidatesError as error:
+        flash.error(request, str(error))
+        return redirect("conversations:project-detail", project.slug)
+    return redirect("labeling:import-batch", project.slug, batch.pk)

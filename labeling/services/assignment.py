@@ -27,7 +27,15 @@ from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from core.exceptions import ApplicationError
-from labeling.models import Assignment, Project, ProjectStatus, Prompt, User
+from labeling.models import (
+    Assignment,
+    Candidate,
+    Project,
+    ProjectKind,
+    ProjectStatus,
+    Prompt,
+    User,
+)
 from labeling.permissions import LABELER, domains_meet, domains_meet_q, has_role
 
 if TYPE_CHECKING:
@@ -160,8 +168,12 @@ def _lock_candidate(
     for project in level:
         needs_work |= Q(project_id=project["id"], slots_taken__lt=project["replications"])
     own = Assignment.objects.filter(prompt=OuterRef("pk"), labeler=user)
+    # A ranking prompt waits until it has two candidates to rank (AI ones may be on the way).
+    rankable = Q(project__kind=ProjectKind.CONVERSATION) | Exists(
+        Candidate.objects.filter(prompt=OuterRef("pk"), position=1)
+    )
     candidates = (
-        Prompt.objects.filter(needs_work, retired_at__isnull=True)
+        Prompt.objects.filter(needs_work, rankable, retired_at__isnull=True)
         .filter(domains_meet_q(domain_ids, "domain"))
         # An expired lease of theirs may be taken again; anything else (leased,
         # submitted, skipped) means never again.

@@ -53,6 +53,8 @@ class RowValidator:
         # The import form's domain: given to every row that names none.
         self.default_domain = default_domain
         self.ranking = project.is_ranking
+        # With AI drafts on, a ranking prompt may come bare: the AI writes its candidates.
+        self.generates_candidates = project.ai_drafts_enabled
 
     def __call__(self, where: str, record: Any) -> PromptRow | list[str]:
         if isinstance(record, BadRecord):
@@ -98,7 +100,8 @@ class RowValidator:
         if self.ranking:
             if strings["draft"]:
                 bad("draft", 'a ranking prompt has "candidates" instead of a draft')
-            candidates = self._candidates(record.get("candidates"), "candidates" in record, bad)
+            if "candidates" in record or not self.generates_candidates:
+                candidates = self._candidates(record.get("candidates"), "candidates" in record, bad)
         elif "candidates" in record:
             bad("candidates", "only a ranking project's prompts have candidates")
 
@@ -144,7 +147,7 @@ class RowValidator:
             bad(
                 "candidates",
                 f"missing: a ranking prompt needs {MIN_CANDIDATES} to "
-                f"{MAX_CANDIDATES} candidate replies",
+                f"{MAX_CANDIDATES} candidate replies (or turn AI drafts on to generate them)",
             )
             return []
         if not isinstance(value, list):

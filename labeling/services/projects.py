@@ -45,6 +45,8 @@ PROJECT_FIELDS = (
     "status",
     "priority",
     "kind",
+    "candidates_k",
+    "candidates_temperature",
     "min_turns",
     "max_turns",
     "system_message_allowed",
@@ -166,6 +168,12 @@ def _check(project: Project) -> None:
         raise ProjectError(f"use one of {', '.join(ProjectStatus.values)}", field="status")
     if project.kind not in ProjectKind.values:
         raise ProjectError(f"use one of {', '.join(ProjectKind.values)}", field="kind")
+    if not 2 <= project.candidates_k <= 6:
+        raise ProjectError("from 2 to 6", field="candidates_k")
+    if not 0 <= project.candidates_temperature <= AI_DRAFT_TEMPERATURE_MAX:
+        raise ProjectError(
+            f"from 0 to {AI_DRAFT_TEMPERATURE_MAX:g}", field="candidates_temperature"
+        )
     if project.reasoning_mode not in ReasoningMode.values:
         raise ProjectError(f"use one of {', '.join(ReasoningMode.values)}", field="reasoning_mode")
     try:
