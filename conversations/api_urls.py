@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .api import editor, history, imports, listing, review, tasks
+from .api import editor, history, imports, listing, ranking, review, tasks
 
 urlpatterns = [
     path("tasks/next/", tasks.TaskNextApi.as_view(), name="api-task-next"),
@@ -45,6 +45,27 @@ urlpatterns = [
         "conversations/<int:conversation_id>/history/",
         history.HistoryApi.as_view(),
         name="api-conversation-history",
+    ),
+    path("rankings/<int:conversation_id>/", ranking.RankingDetailApi.as_view(), name="api-ranking"),
+    path(
+        "rankings/<int:conversation_id>/submit/",
+        ranking.RankingSubmitApi.as_view(),
+        name="api-ranking-submit",
+    ),
+    path(
+        "rankings/<int:conversation_id>/review/",
+        ranking.RankingReviewApi.as_view(),
+        name="api-ranking-review",
+    ),
+    path(
+        "rankings/<int:conversation_id>/review-order/",
+        ranking.RankingReorderApi.as_view(),
+        name="api-ranking-reorder",
+    ),
+    path(
+        "projects/<slug:slug>/candidates/generate/",
+        ranking.CandidatesGenerateApi.as_view(),
+        name="api-candidates-generate",
     ),
     path("review-queue/", review.ReviewQueueApi.as_view(), name="api-review-queue"),
     path(

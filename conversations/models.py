@@ -56,6 +56,40 @@ class Conversation(models.Model):
         ]
 
 
+class CandidateFlag(models.TextChoices):
+    UNSAFE = "unsafe", "Unsafe"
+    WRONG = "wrong", "Wrong"
+
+
+class Ranking(models.Model):
+    """One labeler's ranking of one prompt's candidates (design.md contract 7).
+
+    It rides on a Conversation (one to one) holding the prompt's messages, so the
+    conversation's state, version, lease, skip, revisions and reviews apply unchanged; the
+    conversation's version guards the ranking against silent overwrites too.
+    """
+
+    conversation = models.OneToOneField(
+        Conversation, on_delete=models.CASCADE, related_name="ranking"
+    )
+    # Candidate ids in the order this labeler was shown them (shuffled per labeler): the
+    # record of what position each candidate had on screen.
+    presented_order = models.JSONField(default=list)
+    # Best first, a list of tie groups of candidate ids: [[3], [1, 4], [2]]. Empty or partial
+    # while a draft; every candidate exactly once once submitted.
+    order = models.JSONField(default=list, blank=True)
+    # The order as its labeler last submitted it (a reviewer's reorder changes `order` only).
+    labeler_order = models.JSONField(default=list, blank=True)
+    comment = models.TextField(blank=True)
+    # {"<candidate id>": ["unsafe", "wrong"]}; candidates without a flag are left out.
+    flags = models.JSONField(default=dict, blank=True)
+    # A reply the labeler wrote that beats every candidate: it ranks first.
+    better_reply = models.TextField(blank=True)
+    # One entry per submit and per reviewer reorder:
+    # {"revision", "kind", "order", "better_reply", "by"} (the audit trail of the order).
+    history = models.JSONField(default=list, blank=True)
+
+
 class MessageRole(models.TextChoices):
     SYSTEM = "system", "System"
     USER = "user", "User"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import editor, history, imports, listing, projects, review, tasks
+from .views import editor, history, imports, listing, projects, ranking, review, tasks
 
 app_name = "conversations"
 
@@ -32,6 +32,32 @@ urlpatterns = [
         name="editor-guidelines-read",
     ),
     path("conversations/<int:conversation_id>/history/", history.history, name="history"),
+    path("rankings/<int:conversation_id>/", ranking.ranking_page, name="ranking"),
+    path(
+        "projects/<slug:slug>/candidates/generate/",
+        ranking.candidates_generate_view,
+        name="candidates-generate",
+    ),
+    path(
+        "rankings/<int:conversation_id>/submit/",
+        ranking.ranking_submit_view,
+        name="ranking-submit",
+    ),
+    path(
+        "review/<int:conversation_id>/ranking/",
+        ranking.ranking_review_page,
+        name="ranking-review",
+    ),
+    path(
+        "review/<int:conversation_id>/ranking/reorder/",
+        ranking.ranking_review_reorder_view,
+        name="ranking-review-reorder",
+    ),
+    path(
+        "review/<int:conversation_id>/ranking/decide/",
+        ranking.ranking_review_decide,
+        name="ranking-review-decide",
+    ),
     path("review/", review.review_queue, name="review-queue"),
     path("review/<int:conversation_id>/", review.review_page, name="review"),
     path("review/<int:conversation_id>/claim/", review.review_claim_view, name="review-claim"),

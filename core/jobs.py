@@ -1,4 +1,5 @@
-"""One job engine for every background job: exports, prompt imports and AI drafts.
+"""One job engine for every background job: exports, prompt imports, AI drafts and AI
+candidates.
 
 A job is a row (status, attempt, heartbeat, lost runs, when its task was last sent) and
 a Celery task that takes the row's id. Every kind of job goes through the same steps:
@@ -80,13 +81,15 @@ class JobKind:
     failure_fields: Callable[[str], dict[str, Any]]
     lost_run: Callable[[Any], bool] = field(default=lambda job: True)
     waiting: Callable[[Any], bool] = field(default=lambda job: False)
+    #: Field lookups that pick this kind's rows when several kinds share one model.
+    scope: dict[str, Any] = field(default_factory=dict)
 
     @property
     def active(self) -> tuple[str, str]:
         return (self.queued, self.running)
 
     def rows(self) -> QuerySet:
-        return self.model._default_manager.all()
+        return self.model._default_manager.filter(**self.scope)
 
     def mine(self, job_id: int, attempt: int) -> QuerySet:
         """The job's row while this run (`attempt`) still owns it."""

@@ -74,11 +74,12 @@ class ExportForm(forms.Form):
         choices=[
             ("edit", "Corrected AI drafts (approved reply over the draft)"),
             ("review_edit", "Reviewer edits (reviewer's reply over the labeler's)"),
+            ("ranking", "Rankings (every strictly ordered pair of candidates)"),
         ],
-        initial=["edit", "review_edit"],
+        initial=["edit", "review_edit", "ranking"],
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="For the preference and KTO files. None ticked: both.",
+        help_text="For the preference and KTO files. None ticked: all.",
     )
     preference_threshold = forms.FloatField(
         label="Words a correction must change",

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from conversations.models import (
     Conversation,
@@ -15,7 +15,8 @@ from conversations.models import (
     ReviewDecision,
     Revision,
 )
-from labeling.models import Project
+from conversations.selectors.ranking import ApprovedRanking, approved_rankings_in
+from labeling.models import Project, ProjectKind, Prompt
 
 from .models import ExportJob, TokenizerAsset
 
@@ -47,7 +48,15 @@ class ExportRow:
 
 
 def export_conversations_queryset(config: ExportConfig) -> QuerySet[Conversation]:
-    """Approved conversations of the config's projects that pass the database-side filters."""
+    """Approved conversations of the config's projects that pass the database-side filters.
+
+    A ranking's conversation holds only its prompt: it is never an SFT row; its pairs come
+    from `export_rankings`.
+    """
+    return _approved_selection(config).filter(ranking__isnull=True)
+
+
+def _approved_selection(config: ExportConfig) -> QuerySet[Conversation]:
     queryset = Conversation.objects.filter(
         state=ConversationState.APPROVED,
         project__slug__in=config.projects,
@@ -215,6 +224,24 @@ def export_draft_models(conversation_ids: list[int]) -> dict[int, str]:
         id__in=conversation_ids, prompt__metadata__has_key="draft_model"
     ).values_list("id", "prompt__metadata__draft_model")
     return {conversation_id: str(model) for conversation_id, model in models if model}
+
+
+def export_rankings(config: ExportConfig) -> list[ApprovedRanking]:
+    """The approved rankings the export's filters select, in conversation id order."""
+    return approved_rankings_in(_approved_selection(config))
+
+
+def export_prompts_without_ranking(config: ExportConfig) -> int:
+    """Prompts of the export's ranking projects (and domains) with no approved ranking."""
+    prompts = Prompt.objects.filter(
+        project__slug__in=config.projects, project__kind=ProjectKind.RANKING
+    )
+    if config.domains:
+        prompts = prompts.filter(domain__slug__in=config.domains)
+    approved = Conversation.objects.filter(
+        prompt=OuterRef("pk"), state=ConversationState.APPROVED, ranking__isnull=False
+    )
+    return prompts.exclude(Exists(approved)).count()
 
 
 def export_project_tools(config: ExportConfig) -> dict[str, list[dict[str, Any]]]:

@@ -1,7 +1,16 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from .models import Assignment, Domain, GuidelineVersion, ImportBatch, Project, Prompt, User
+from .models import (
+    Assignment,
+    Candidate,
+    Domain,
+    GuidelineVersion,
+    ImportBatch,
+    Project,
+    Prompt,
+    User,
+)
 
 
 class ReadOnlyAdminMixin:
@@ -68,16 +77,21 @@ class DomainAdmin(admin.ModelAdmin):
 
 @admin.register(Project)
 class ProjectAdmin(ReadOnlyModelAdmin):
-    list_display = ["name", "slug", "status", "priority"]
-    list_filter = ["status"]
+    list_display = ["name", "slug", "kind", "status", "priority"]
+    list_filter = ["kind", "status"]
 
 
 admin.site.register(GuidelineVersion, ReadOnlyModelAdmin)
 admin.site.register(ImportBatch, ReadOnlyModelAdmin)
 
 
+class CandidateInline(ReadOnlyTabularInline):
+    model = Candidate
+
+
 @admin.register(Prompt)
 class PromptAdmin(ReadOnlyModelAdmin):
+    inlines = [CandidateInline]
     list_display = ["id", "project", "domain", "slots_taken", "created_at"]
     list_filter = ["project", "domain"]
     search_fields = ["text", "source_id"]

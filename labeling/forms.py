@@ -3,7 +3,7 @@ from typing import cast
 
 from django import forms
 
-from .models import Domain, Project, ReasoningMode, Role, default_rubric
+from .models import Domain, Project, ProjectKind, ReasoningMode, Role, default_rubric
 from .services.members import DOMAIN_NAME_MAX_LENGTH, EMAIL_MAX_LENGTH, USERNAME_MAX_LENGTH
 from .services.projects import PROJECT_FIELDS, rubric_normalized
 
@@ -110,8 +110,12 @@ class ProjectForm(forms.ModelForm):
             "description": forms.Textarea(attrs={"rows": 3}),
             "fixed_system_message": forms.Textarea(attrs={"rows": 3}),
             "ai_draft_temperature": forms.NumberInput(attrs={"step": "0.1", "min": 0, "max": 2}),
+            "candidates_k": forms.NumberInput(attrs={"min": 2, "max": 6}),
+            "candidates_temperature": forms.NumberInput(attrs={"step": "0.1", "min": 0, "max": 2}),
         }
         labels = {
+            "candidates_k": "AI candidates per prompt",
+            "candidates_temperature": "Their sampling variety",
             "ai_drafts_enabled": "AI drafts on",
             "ai_draft_base_url": "Endpoint URL",
             "ai_draft_model": "Model",
@@ -120,6 +124,12 @@ class ProjectForm(forms.ModelForm):
         }
         help_texts = {
             "slug": "Used in URLs, the API and the CLI. Leave empty to derive it from the name.",
+            "kind": "Ranking: each prompt comes with 2-6 candidate replies that labelers order. "
+            "Fixed once the project has prompts.",
+            "candidates_k": "Ranking projects: replies the AI endpoint writes for a prompt "
+            "imported without candidates (2 to 6).",
+            "candidates_temperature": "The sampling temperature of the AI candidates, 0 to 2 "
+            "(higher: more varied).",
             "domains": "Open to labelers with any of these domains; none: open to every labeler.",
             "fixed_system_message": "When set, every conversation starts with this system message.",
             "replications": "How many different labelers write a conversation for each prompt.",
@@ -139,9 +149,24 @@ class ProjectForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["slug"].required = False
         self.fields["reasoning_mode"].required = False
+        # Left out: the project keeps its kind (a new one writes conversations).
+        self.fields["kind"].required = False
+        self.fields["candidates_k"].required = False
+        self.fields["candidates_temperature"].required = False
 
     def clean_reasoning_mode(self):
         return self.cleaned_data.get("reasoning_mode") or ReasoningMode.OFF
+
+    def clean_candidates_k(self):
+        value = self.cleaned_data.get("candidates_k")
+        return self.instance.candidates_k if value is None else value
+
+    def clean_candidates_temperature(self):
+        value = self.cleaned_data.get("candidates_temperature")
+        return self.instance.candidates_temperature if value is None else value
+
+    def clean_kind(self):
+        return self.cleaned_data.get("kind") or self.instance.kind or ProjectKind.CONVERSATION
 
 
 class GuidelinesForm(forms.Form):

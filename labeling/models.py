@@ -56,6 +56,11 @@ class ProjectStatus(models.TextChoices):
     ARCHIVED = "archived", "Archived"
 
 
+class ProjectKind(models.TextChoices):
+    CONVERSATION = "conversation", "Conversations: labelers write the replies"
+    RANKING = "ranking", "Ranking: labelers order candidate replies"
+
+
 class ReasoningMode(models.TextChoices):
     OFF = "off", "Off: no reasoning"
     OPTIONAL = "optional", "Optional"
@@ -80,6 +85,13 @@ class Project(models.Model):
     domains = models.ManyToManyField(Domain, blank=True, related_name="projects")
     status = models.CharField(max_length=16, choices=ProjectStatus, default=ProjectStatus.DRAFT)
     priority = models.IntegerField(default=0, help_text="Higher comes first.")
+    # What a task is (design.md contract 7): writing a conversation, or ranking a prompt's
+    # candidate replies. Fixed once the project holds prompts.
+    kind = models.CharField(max_length=16, choices=ProjectKind, default=ProjectKind.CONVERSATION)
+    # Ranking projects whose prompts come without candidates: how many replies the AI
+    # endpoint writes per prompt, and at which sampling temperature (varied replies).
+    candidates_k = models.PositiveSmallIntegerField(default=4)
+    candidates_temperature = models.FloatField(default=1.0)
 
     # Conversation rules. A turn is one user message and the assistant reply to it.
     min_turns = models.PositiveSmallIntegerField(default=1)
@@ -119,6 +131,10 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_ranking(self) -> bool:
+        return self.kind == ProjectKind.RANKING
 
     @property
     def lease_length(self) -> timedelta:
@@ -163,6 +179,8 @@ class ImportBatch(JobFields):
     class Kind(models.TextChoices):
         PROMPTS = "prompts", "Prompts"
         CONVERSATIONS = "conversations", "Conversations"
+        # A ranking project's candidates written by the AI endpoint (no file).
+        CANDIDATES = "candidates", "AI candidates"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -174,6 +192,7 @@ class ImportBatch(JobFields):
     class Step(models.TextChoices):
         CHECKING = "checking", "Checking rows"
         SAVING = "saving", "Saving prompts"
+        GENERATING = "generating", "Generating candidates"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_batches")
     kind = models.CharField(max_length=16, choices=Kind, default=Kind.PROMPTS)
@@ -251,6 +270,25 @@ class Prompt(models.Model):
 
     def __str__(self) -> str:
         return self.text[:60]
+
+
+class Candidate(models.Model):
+    """One of a ranking prompt's 2-6 candidate replies (imported), in file order."""
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="candidates")
+    position = models.PositiveSmallIntegerField()
+    content = models.TextField()
+    # The model that wrote it, when known (kept as the pair's provenance).
+    model = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["prompt", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "position"], name="unique_candidate_position")
+        ]
+
+    def __str__(self) -> str:
+        return self.content[:60]
 
 
 class Assignment(models.Model):

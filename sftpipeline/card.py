@@ -254,6 +254,7 @@ _LEFT_OUT_WORDS = {
     "identical": "chosen equal to rejected",
     "prompt_changed": "the prompt itself was edited between the two replies",
     "duplicate": "the same pair from another source",
+    "no_majority": "ranked so by too few of the prompt's rankings (majority asked)",
     "too_long": "longer than the maximum tokens",
 }
 
@@ -274,6 +275,21 @@ def _preference_section(preference: Mapping[str, Any], shards: int = 1) -> list[
         "edit distance over the longer reply's words). A pair's split is its conversation's.",
         "",
     ]
+    if "prompts_without_approved_ranking" in preference:
+        keep = (
+            "only the pairs more than half of a prompt's rankings state"
+            if preference["ranking_pairs"] == "majority"
+            else "every ranking's pairs"
+        )
+        lines += [
+            "`ranking` = every strictly ordered pair of an approved ranking of candidate "
+            "replies (tied candidates give none; a reply the labeler wrote ranks first; no "
+            f"threshold); with several rankings of one prompt the export keeps {keep}. A "
+            "prompt's pairs take the split of its first ranking, and the first shard's files "
+            f"hold them. {preference['prompts_without_approved_ranking']} prompts of the "
+            "ranking projects had no approved ranking and gave no pairs.",
+            "",
+        ]
     if shards > 1:
         lines += [
             f"Like the other files, the pairs come in {shards} shards: each shard holds the "

@@ -26,8 +26,9 @@ from .writers import _BufferedParquetWriter, _JsonLinesFile
 
 EDIT = "edit"
 REVIEW_EDIT = "review_edit"
+RANKING = "ranking"
 #: Every source this version can extract, in the order a duplicate pair is kept by.
-PREFERENCE_SOURCES: tuple[str, ...] = (EDIT, REVIEW_EDIT)
+PREFERENCE_SOURCES: tuple[str, ...] = (EDIT, REVIEW_EDIT, RANKING)
 DEFAULT_THRESHOLD = 0.10
 
 Message = Mapping[str, Any]

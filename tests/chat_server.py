@@ -23,11 +23,12 @@ class ChatCompletionsHandler(BaseHTTPRequestHandler):
     The last user message steers it: "SLOW" answers after the client's timeout,
     "FAIL500" answers 500 with an error body; with tools in the request, "CALL" answers
     with `reasoning_content` and a call of the first tool (arguments a JSON string, as
-    OpenAI sends them) and "BADARGS" with arguments that are not JSON; anything else gets
-    a draft.
+    OpenAI sends them) and "BADARGS" with arguments that are not JSON; "SAMPLES" answers
+    differently each time (as sampling at a temperature does); anything else gets a draft.
     """
 
     received: list[dict] = []
+    samples = 0  # replies given to "SAMPLES" prompts, which each differ (sampled candidates)
 
     def do_POST(self):  # noqa: N802 - http.server's naming
         if self.path != "/v1/chat/completions":
@@ -42,6 +43,9 @@ class ChatCompletionsHandler(BaseHTTPRequestHandler):
         if "FAIL500" in last_user:
             return self._reply(500, {"error": {"message": "upstream exploded"}})
         message = {"role": "assistant", "content": f"Draft answer to: {last_user}"}
+        if "SAMPLES" in last_user:
+            ChatCompletionsHandler.samples += 1
+            message["content"] += f" (sample {ChatCompletionsHandler.samples})"
         tools = body.get("tools") or []
         if tools and ("CALL" in last_user or "BADARGS" in last_user):
             name = tools[0]["function"]["name"]

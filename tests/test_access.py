@@ -26,7 +26,11 @@ from exports.models import ExportJob
 from exports.services import export_config_from_dict
 from labeling.services import guidelines_save, member_token, prompts_import
 from labeling.services.imports import ImportSource
-from tests.conversations.factories import submitted_conversation
+from tests.conversations.factories import (
+    ranking_project,
+    submitted_conversation,
+    submitted_ranking,
+)
 from tests.factories import ProjectFactory, PromptFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -142,6 +146,19 @@ EXPECTED: dict[str, tuple] = {
     "api-prompt": ("GET", 401, 403, 403, 403, 403, 403, 200),
     "api-prompt-retire": ("POST", 401, 403, 403, 403, 403, 403, 200),
     "api-conversations-import": ("POST", 401, 403, 403, 403, 403, 403, 400),
+    # Ranking URLs point at the world's submitted ranking (see `_path`).
+    "api-ranking": ("GET", 401, 404, 200, 404, 404, 404, 404),
+    "api-ranking-submit": ("POST", 401, 404, 400, 404, 404, 404, 404),
+    "api-ranking-review": ("GET", 401, 403, 403, 403, 200, 404, 403),
+    "api-ranking-reorder": ("POST", 401, 403, 403, 403, 400, 404, 403),
+    "conversations:ranking": ("GET", LOGIN, 404, 200, 404, 404, 404, 404),
+    # The world's project is a conversation project: generation is refused with a reason.
+    "conversations:candidates-generate": ("POST", LOGIN, 403, 403, 403, 403, 403, 302),
+    "api-candidates-generate": ("POST", 401, 403, 403, 403, 403, 403, 400),
+    "conversations:ranking-submit": ("POST", LOGIN, 404, 302, 404, 404, 404, 404),
+    "conversations:ranking-review": ("GET", LOGIN, 403, 403, 403, 200, 404, 403),
+    "conversations:ranking-review-reorder": ("POST", LOGIN, 403, 403, 403, 400, 404, 403),
+    "conversations:ranking-review-decide": ("POST", LOGIN, 403, 403, 403, 400, 404, 403),
     "labeling:prompt-list": ("GET", LOGIN, 403, 403, 403, 403, 403, 200),
     "labeling:prompt-edit": ("GET", LOGIN, 403, 403, 403, 403, 403, 200),
     "labeling:prompt-retire": ("POST", LOGIN, 403, 403, 403, 403, 403, 302),
@@ -200,6 +217,7 @@ def _world() -> dict:
     no_role = UserFactory(username="acc-nobody", roles=[])
     project = ProjectFactory(slug="acc-project", domains=["python"])
     submitted = submitted_conversation(project=project, labeler=labeler)
+    ranking = submitted_ranking(project=ranking_project(slug="acc-ranking"), labeler=labeler)
     guidelines_save(project=project, body="Answer like a senior engineer.", user=admin)
     prompt = PromptFactory(project=project)
     task = next_task(labeler, project)
@@ -225,6 +243,7 @@ def _world() -> dict:
         "kwargs": {
             "slug": project.slug,
             "conversation_id": submitted.pk,
+            "ranking_conversation_id": ranking.pk,
             "assignment_id": task.assignment.pk,
             "draft_request_id": draft_request.pk,
             "notification_id": notification.pk,
@@ -241,6 +260,8 @@ def _world() -> dict:
 
 
 def _path(name: str, route: str, kwargs: dict) -> str:
+    if "ranking" in name:
+        kwargs = {**kwargs, "conversation_id": kwargs["ranking_conversation_id"]}
     names = re.findall(r"<(?:\w+:)?(\w+)>", route)
     return reverse(name, kwargs={key: kwargs[key] for key in names})
 

@@ -25,7 +25,12 @@ from exports.models import ExportJob
 from exports.services import export_config_from_dict, export_job_execute
 from labeling.services import member_token, prompts_import
 from labeling.services.imports import ImportSource
-from tests.conversations.factories import submitted_conversation
+from tests.conversations.factories import (
+    ranking_project,
+    started_ranking,
+    submitted_conversation,
+    submitted_ranking,
+)
 from tests.exports.factories import approved_conversation, chat
 from tests.factories import ProjectFactory, PromptFactory, UserFactory
 
@@ -67,6 +72,10 @@ def world(tmp_path):
     # Someone else's submitted work: the admin (also a reviewer) may claim and review it.
     submitted = submitted_conversation(project=project)
     approved_conversation(project, chat("What is HTTP?", "A protocol."), reviewer=admin)
+    # Rankings: the labeler's own to save and submit, someone else's for the admin to review.
+    rankings = ranking_project(slug="fuzz-ranking")
+    own_ranking = started_ranking(project=rankings, labeler=labeler)
+    ranking_to_review = submitted_ranking(project=rankings)
     config = export_config_from_dict({"projects": ["fuzz-project"], "val_fraction": 0})
     job = ExportJob.objects.create(config=config.to_dict(), created_by=admin)
     export_job_execute(job_id=job.pk)
@@ -79,7 +88,12 @@ def world(tmp_path):
         },
         "values": {
             "slug": ["fuzz-project"],
-            "conversation_id": [task.conversation_id, submitted.pk],
+            "conversation_id": [
+                task.conversation_id,
+                submitted.pk,
+                own_ranking.pk,
+                ranking_to_review.pk,
+            ],
             "assignment_id": [task.assignment.pk],
             "batch_id": [report.batch_id],
             "draft_request_id": [1],

@@ -11,6 +11,7 @@ from rest_framework import serializers
 import conversations.api.editor
 import conversations.api.imports
 import conversations.api.listing
+import conversations.api.ranking
 import conversations.api.review
 import conversations.api.tasks
 import conversations.forms
@@ -63,6 +64,11 @@ NO_LIMITED_COLUMN = {
     conversations.api.editor.VersionInput,
     conversations.api.editor.MessagesInput,
     conversations.api.editor.DraftInput,
+    # A ranking's order, flags (JSON), comment, better reply and a reorder's reason (text
+    # columns; the service bounds them).
+    conversations.api.ranking.RankingSaveInput,
+    conversations.api.ranking.VersionInput,
+    conversations.api.ranking.ReorderInput,
     # A prompt's text (a text column) and domain (a lookup).
     labeling.api.prompts.PromptInput,
     labeling.forms.PromptEditForm,

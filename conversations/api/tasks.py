@@ -19,6 +19,11 @@ class TaskOutput(serializers.Serializer):
     prompt = PromptOutput(source="assignment.prompt")
     project = serializers.CharField(source="assignment.project.slug")
     lease_expires_at = serializers.DateTimeField(source="assignment.lease_expires_at")
+    kind = serializers.CharField(
+        source="assignment.project.kind",
+        help_text="conversation: edit /api/conversations/{conversation}/; "
+        "ranking: rank at /api/rankings/{conversation}/.",
+    )
     conversation = serializers.IntegerField(source="conversation_id")
     resumed = serializers.BooleanField()
 

@@ -90,7 +90,9 @@ class ChecksFailed(ConversationError):
         )
 
 
-def _seed_messages(assignment: Assignment) -> list[Message]:
+def prompt_messages(assignment: Assignment) -> list[Message]:
+    """The prompt as unsaved messages: the system message the project shows (fixed, or the
+    prompt's when allowed), earlier imported turns, then the user's query."""
     prompt, project = assignment.prompt, assignment.project
     messages = []
     system = project.fixed_system_message or (
@@ -101,6 +103,13 @@ def _seed_messages(assignment: Assignment) -> list[Message]:
     for earlier in prompt.messages or []:
         messages.append(Message(role=earlier["role"], content=earlier["content"]))
     messages.append(Message(role=MessageRole.USER, content=prompt.text))
+    return messages
+
+
+def _seed_messages(assignment: Assignment) -> list[Message]:
+    """A new conversation's messages: the prompt, then its AI draft or an empty reply."""
+    prompt = assignment.prompt
+    messages = prompt_messages(assignment)
     if prompt.draft:
         messages.append(
             Message(
@@ -335,6 +344,7 @@ def conversation_save(
         .select_related("project", "prompt")
         .get(pk=conversation_id)
     )
+    _refuse_ranking(conversation)
     if kind == AUTHOR:
         if conversation.labeler_id != user.pk:
             raise ConversationError("Only the labeler who writes this conversation can edit it.")
@@ -385,6 +395,14 @@ def conversation_save(
             reason=reason,
         )
     return conversation
+
+
+def _refuse_ranking(conversation: Conversation) -> None:
+    """A ranking's messages are its prompt: the ranking services change the ranking."""
+    if conversation.project.is_ranking:
+        raise ConversationError(
+            "This is a ranking task: change its ranking, not its messages.", field="messages"
+        )
 
 
 def _originals(message: Message) -> dict:
@@ -526,6 +544,7 @@ def conversation_submit(*, conversation_id: int, user: User, expected_version: i
         .select_related("project", "prompt")
         .get(pk=conversation_id)
     )
+    _refuse_ranking(conversation)
     if conversation.labeler_id != user.pk:
         raise ConversationError("Only the labeler who wrote this conversation can submit it.")
     if conversation.state not in EDITABLE_STATES:

@@ -13,6 +13,7 @@ from labeling.models import Assignment, Project, User
 from labeling.services.assignment import assignment_next, assignment_skip, task_lock
 
 from .authoring import conversation_set_aside, conversation_start, conversation_submit
+from .ranking import ranking_set_aside, ranking_start
 
 
 @dataclass(frozen=True)
@@ -34,15 +35,19 @@ class NextTask:
 @transaction.atomic
 def next_task(user: User, project: Project | None = None) -> NextTask:
     """The person's next task: `assignment_next`'s lease, and its conversation started
-    (created with the prompt and any AI draft on first call) in the same transaction."""
+    (created with the prompt and any AI draft on first call; in a ranking project with the
+    prompt and its shuffled candidates) in the same transaction."""
     lease = assignment_next(user=user, project=project)
     if lease.assignment is None:
         return NextTask(reason=lease.reason, message=lease.message)
-    conversation = conversation_start(
-        assignment=lease.assignment,
-        new_lease=lease.created,
-        guideline_version_id=lease.guideline_version_id,
-    )
+    if lease.assignment.project.is_ranking:
+        conversation = ranking_start(assignment=lease.assignment)
+    else:
+        conversation = conversation_start(
+            assignment=lease.assignment,
+            new_lease=lease.created,
+            guideline_version_id=lease.guideline_version_id,
+        )
     return NextTask(
         assignment=lease.assignment, conversation_id=conversation.pk, resumed=lease.resumed
     )
@@ -72,7 +77,12 @@ def task_skip(*, user: User, assignment_id: int, reason: str) -> Assignment:
     the project's counts. A refused skip rolls the set-aside back with everything else.
     """
     assignment = task_lock(user=user, assignment_id=assignment_id)
-    set_aside = conversation_set_aside(assignment=assignment) if assignment is not None else None
+    set_aside = None
+    if assignment is not None:
+        set_aside_draft = (
+            ranking_set_aside if assignment.project.is_ranking else conversation_set_aside
+        )
+        set_aside = set_aside_draft(assignment=assignment)
     skipped = assignment_skip(user=user, assignment_id=assignment_id, reason=reason)
     if set_aside is not None:
         set_aside.count_move(shard_by=user.pk)  # last: the counts' rows follow the prompt's

@@ -157,6 +157,9 @@ def _parts_json(message: dict) -> str:
 @require_GET
 def editor(request, conversation_id: int):
     conversation = own_conversation(request.user, editor_conversation(conversation_id))
+    if conversation.project.is_ranking:
+        # Every link to a task (next task, my work, notifications) lands on its own page.
+        return redirect("conversations:ranking", conversation.pk)
     messages = message_dicts(list(conversation.messages.all()))
     results, counts = conversation_checks(conversation=conversation, messages=messages)
     change_request = latest_change_request(conversation)

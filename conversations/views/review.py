@@ -14,6 +14,7 @@ from conversations.access import conversation_to_review, raise_review_refusal
 from conversations.models import Notification, ReviewDecision
 from conversations.selectors import review as selectors
 from conversations.selectors import stats
+from conversations.selectors.ranking import ranking_agreement, ranking_projects_exist
 from conversations.services import (
     ClaimUnavailable,
     ReviewError,
@@ -138,6 +139,8 @@ def _review_context(request, conversation, *, against: int | None = None, **extr
 @require_GET
 def review_page(request, conversation_id: int):
     conversation = conversation_to_review(request.user, conversation_id)
+    if conversation.project.is_ranking:
+        return redirect("conversations:ranking-review", conversation.pk)
     context = _review_context(
         request, conversation, against=_int_or_none(request.GET.get("against"))
     )
@@ -347,6 +350,9 @@ def quality(request):
             "figures": figures,
             "person": None,
             "project_id": project_id,
+            "ranking_agreement": ranking_agreement(project_id=project_id)
+            if ranking_projects_exist()
+            else None,
             "projects": Project.objects.order_by("name").only("pk", "name"),
         },
     )

@@ -1,7 +1,7 @@
 """Preference pairs from corrections (design.md contract 7), found at export time.
 
-Sources, each a function from one exported conversation to candidate pairs
-(a `ranking` source adds its own function to `_EXTRACTORS`):
+Sources `edit` and `review_edit`, each a function from one exported conversation to
+candidate pairs (`ranking` pairs come from approved rankings: `ranking_pairs`):
 
 - `edit`: an approved assistant message that began as an AI draft (origin
   `model_edited`): chosen = the approved reply, rejected = the draft (`model_original`,
@@ -35,6 +35,7 @@ from exports.selectors import (
 )
 from sftpipeline.preference import (
     EDIT,
+    RANKING,
     REVIEW_EDIT,
     KtoJsonlWriter,
     PreferenceJsonlWriter,
@@ -53,10 +54,18 @@ from sftpipeline.turns import ASSISTANT, export_message
 from sftpipeline.writers import FileKind, split_filename
 
 from .config import ExportConfig
+from .ranking_pairs import ranking_pairs
 from .rows import ExportError, Selection, clean_messages
 
 #: Why a candidate pair was left out, in the order the card lists them.
-LEFT_OUT_REASONS = ("below_threshold", "identical", "prompt_changed", "duplicate", "too_long")
+LEFT_OUT_REASONS = (
+    "below_threshold",
+    "identical",
+    "prompt_changed",
+    "duplicate",
+    "no_majority",
+    "too_long",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,6 +190,8 @@ class PairCounts:
     per_split: Counter[str] = dataclasses.field(default_factory=Counter)
     left_out: Counter[str] = dataclasses.field(default_factory=Counter)
     kto: Counter[str] = dataclasses.field(default_factory=Counter)
+    #: Prompts of the export's ranking projects with no approved ranking (no pairs).
+    unranked_prompts: int = 0
 
     def to_dict(self, config: ExportConfig) -> dict[str, Any]:
         summary: dict[str, Any] = {
@@ -191,6 +202,9 @@ class PairCounts:
             "per_split": {split: self.per_split[split] for split in SPLITS},
             "left_out": {reason: self.left_out[reason] for reason in LEFT_OUT_REASONS},
         }
+        if RANKING in config.preference_sources:
+            summary["ranking_pairs"] = config.ranking_pairs
+            summary["prompts_without_approved_ranking"] = self.unranked_prompts
         if "kto" in config.formats:
             summary["kto_rows"] = {"true": self.kto["true"], "false": self.kto["false"]}
         return summary
@@ -202,6 +216,7 @@ class PairCounts:
             "per_split": dict(self.per_split),
             "left_out": dict(self.left_out),
             "kto": dict(self.kto),
+            "unranked_prompts": {"prompts": self.unranked_prompts},
         }
 
     def merge(self, result: dict[str, dict[str, int]]) -> None:
@@ -209,6 +224,7 @@ class PairCounts:
         self.per_split.update(result["per_split"])
         self.left_out.update(result["left_out"])
         self.kto.update(result["kto"])
+        self.unranked_prompts += result.get("unranked_prompts", {}).get("prompts", 0)
 
 
 def conversation_pairs(
@@ -224,6 +240,8 @@ def conversation_pairs(
     kept: list[_Candidate] = []
     pairs = []
     for source in config.preference_sources:
+        if source not in _EXTRACTORS:
+            continue  # not a conversation's source (rankings)
         candidates = _EXTRACTORS[source](
             row,
             messages,
@@ -375,7 +393,17 @@ class PairOutput:
         return self.selection.tools.get(pair.metadata["project"], [])
 
     def add(self, kept: Sequence[tuple[ExportRow, list[dict[str, Any]]]]) -> None:
-        pairs = chunk_pairs(kept, self.config, self.counts)
+        self.write(chunk_pairs(kept, self.config, self.counts))
+
+    def add_rankings(self) -> None:
+        """The pairs of the export's approved rankings (one shard writes them all)."""
+        if RANKING not in self.config.preference_sources:
+            return
+        pairs, self.counts.unranked_prompts = ranking_pairs(self.config, self.counts.left_out)
+        self.write(pairs)
+
+    def write(self, pairs: Sequence[PreferencePair]) -> None:
+        """Tokenize `pairs` (when asked for), leave out the too long, write the rest."""
         tokenized: list[TokenizedPair | None] = [None] * len(pairs)
         if self.parquet or self.config.max_tokens:
             tokenized = list(tokenize_chunk_pairs(pairs, self.config, self.tokenizer, self._tools))

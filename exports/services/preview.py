@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ import pyarrow.parquet as pq
 
 from exports.models import ExportJob
 from exports.selectors import export_conversations_queryset, export_row_chunks
-from sftpipeline.preference import PreferencePair
+from sftpipeline.preference import RANKING, PreferencePair
 from sftpipeline.render import (
     PART_REASONING,
     PART_TOOL_CALL,
@@ -27,6 +29,7 @@ from sftpipeline.writers import split_filename
 
 from .config import ExportConfig, export_config_from_dict
 from .preference import PairCounts, chunk_pairs, tokenize_chunk_pairs
+from .ranking_pairs import ranking_pairs
 from .rows import Selection
 from .running import export_tokenizer, special_token_ids, tokenize_rows
 
@@ -151,8 +154,7 @@ def export_pair_preview(*, config: ExportConfig, limit: int = 1) -> list[Preview
     def tools(pair: PreferencePair) -> list[dict]:
         return selection.tools.get(pair.metadata["project"], [])
 
-    for rows in export_row_chunks(config, chunk_size=50):
-        pairs = chunk_pairs(selection.keep(rows), config, PairCounts())[: limit - len(shown)]
+    def show(pairs: Sequence[PreferencePair]) -> None:
         for pair, tokens in zip(
             pairs, tokenize_chunk_pairs(pairs, config, tokenizer, tools), strict=True
         ):
@@ -169,8 +171,13 @@ def export_pair_preview(*, config: ExportConfig, limit: int = 1) -> list[Preview
                 )
                 sides.append(_example(pair.id, split, "kept", masked, tokenizer))
             shown.append(PreviewPair(pair.id, pair.source, split, *sides))
+
+    for rows in export_row_chunks(config, chunk_size=50):
+        show(chunk_pairs(selection.keep(rows), config, PairCounts())[: limit - len(shown)])
         if len(shown) >= limit or selection.read >= PREVIEW_READ_LIMIT:
             break
+    if len(shown) < limit and RANKING in config.preference_sources:
+        show(ranking_pairs(config, Counter())[0][: limit - len(shown)])
     return shown
 
 

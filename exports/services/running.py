@@ -294,6 +294,8 @@ def export_shard_run(
                 pairs.add(kept)
             if progress:
                 progress(selection.read)
+        if pairs is not None and shard.index == 0:
+            pairs.add_rankings()
         packing = writers.finish()
     names = sorted(writers.paths() + (pairs.paths() if pairs is not None else []))
     return {

@@ -28,7 +28,16 @@ from django.db.models import CharField, Exists, F, Func, OuterRef, Q, Subquery, 
 from django.utils import timezone
 
 from core.exceptions import ApplicationError
-from labeling.models import Assignment, GuidelineVersion, Project, ProjectStatus, Prompt, User
+from labeling.models import (
+    Assignment,
+    Candidate,
+    GuidelineVersion,
+    Project,
+    ProjectKind,
+    ProjectStatus,
+    Prompt,
+    User,
+)
 from labeling.permissions import LABELER, domains_meet, domains_meet_q, has_role
 from labeling.services.counters import WRITTEN, counts_add
 
@@ -206,8 +215,12 @@ def _lock_candidate(
         needs_work |= Q(project_id=project["id"], slots_taken__lt=project["replications"])
     own = Assignment.objects.filter(prompt=OuterRef("pk"), labeler=user)
     guidelines = GuidelineVersion.objects.filter(project=OuterRef("project_id"))
+    # A ranking prompt waits until it has two candidates to rank (AI ones may be on the way).
+    rankable = Q(project__kind=ProjectKind.CONVERSATION) | Exists(
+        Candidate.objects.filter(prompt=OuterRef("pk"), position=1)
+    )
     candidates = (
-        Prompt.objects.filter(needs_work, retired_at__isnull=True)
+        Prompt.objects.filter(needs_work, rankable, retired_at__isnull=True)
         .filter(domains_meet_q(domain_ids, "domain"))
         # An expired lease of theirs may be taken again; anything else (leased,
         # submitted, skipped) means never again.

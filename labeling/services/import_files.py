@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-FIELDS = ("prompt", "messages", "system", "domain", "draft", "metadata", "id")
+FIELDS = ("prompt", "messages", "candidates", "system", "domain", "draft", "metadata", "id")
+# Fields with a structure a CSV cell cannot hold: JSONL only.
+JSON_ONLY_FIELDS = ("messages", "candidates")
 
 
 class ImportFileError(ValueError):
@@ -116,8 +118,8 @@ def _csv_records(lines: Iterable[tuple[int, str]]) -> Iterator[tuple[str, Any]]:
         found = ", ".join(f'"{h}"' for h in header) or "nothing"
         raise ImportFileError(f'line 1: the CSV header needs a "prompt" column (found {found})')
     for name in header:
-        if name not in FIELDS or name == "messages":
-            allowed = ", ".join(f for f in FIELDS if f != "messages")
+        if name not in FIELDS or name in JSON_ONLY_FIELDS:
+            allowed = ", ".join(f for f in FIELDS if f not in JSON_ONLY_FIELDS)
             raise ImportFileError(f'line 1: column "{name}": unknown column; use {allowed}')
         if header.count(name) > 1:
             raise ImportFileError(f'line 1: column "{name}" appears twice')

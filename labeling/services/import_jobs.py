@@ -49,6 +49,7 @@ PROMPT_IMPORTS = job_kind_register(
         failed=ImportBatch.Status.FAILED,
         cancelled=ImportBatch.Status.CANCELLED,
         failure_fields=lambda message: {"errors": [message], "step": "", "upload_name": ""},
+        scope={"kind": ImportBatch.Kind.PROMPTS},
     )
 )
 

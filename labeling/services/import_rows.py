@@ -3,7 +3,7 @@ what is wrong with it, naming the line and the field."""
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,10 @@ from labeling.models import Domain, Project
 from .import_files import FIELDS, BadRecord
 
 MAX_TEXT_CHARS = 100_000
+# A ranking prompt's candidate replies (design.md contract 7).
+MIN_CANDIDATES = 2
+MAX_CANDIDATES = 6
+MAX_MODEL_CHARS = 200
 
 
 def text_key(text: str) -> str:
@@ -20,7 +24,8 @@ def text_key(text: str) -> str:
     return hashlib.sha256(re.sub(r"\s+", " ", text).strip().encode()).hexdigest()
 
 
-@dataclass
+# Slots: an import holds a chunk of a thousand rows at a time (bounded memory).
+@dataclass(slots=True)
 class PromptRow:
     where: str
     text: str
@@ -30,6 +35,8 @@ class PromptRow:
     domain: Domain | None
     metadata: dict
     source_id: str
+    # A ranking prompt's candidates: [{"content", "model"}] in file order.
+    candidates: Sequence[dict[str, str]] = ()
 
     @property
     def key(self) -> str:
@@ -45,6 +52,9 @@ class RowValidator:
         self.project_domains = {d.slug for d in project.domains.all()}
         # The import form's domain: given to every row that names none.
         self.default_domain = default_domain
+        self.ranking = project.is_ranking
+        # With AI drafts on, a ranking prompt may come bare: the AI writes its candidates.
+        self.generates_candidates = project.ai_drafts_enabled
 
     def __call__(self, where: str, record: Any) -> PromptRow | list[str]:
         if isinstance(record, BadRecord):
@@ -86,6 +96,15 @@ class RowValidator:
         elif not text.strip():
             bad("prompt", "required and not empty" if "prompt" in record else "missing")
 
+        candidates: Sequence[dict[str, str]] = ()
+        if self.ranking:
+            if strings["draft"]:
+                bad("draft", 'a ranking prompt has "candidates" instead of a draft')
+            if "candidates" in record or not self.generates_candidates:
+                candidates = self._candidates(record.get("candidates"), "candidates" in record, bad)
+        elif "candidates" in record:
+            bad("candidates", "only a ranking project's prompts have candidates")
+
         domain = self.default_domain
         if strings["domain"]:
             domain = self.domains.get(strings["domain"].strip())
@@ -118,7 +137,55 @@ class RowValidator:
             domain=domain,
             metadata=metadata,
             source_id=str(source_id),
+            candidates=candidates,
         )
+
+    @staticmethod
+    def _candidates(value: Any, given: bool, bad: Callable) -> list[dict[str, str]]:
+        """2-6 distinct, non-empty candidate replies `{"content", "model"?}`."""
+        if not given:
+            bad(
+                "candidates",
+                f"missing: a ranking prompt needs {MIN_CANDIDATES} to "
+                f"{MAX_CANDIDATES} candidate replies (or turn AI drafts on to generate them)",
+            )
+            return []
+        if not isinstance(value, list):
+            bad("candidates", 'must be an array of {"content", "model"?}')
+            return []
+        if not MIN_CANDIDATES <= len(value) <= MAX_CANDIDATES:
+            bad(
+                "candidates",
+                f"{len(value)} given; a ranking prompt needs {MIN_CANDIDATES} to {MAX_CANDIDATES}",
+            )
+            return []
+        cleaned: list[dict[str, str]] = []
+        first_seen: dict[str, int] = {}
+        for index, item in enumerate(value):
+            where = f"candidates[{index}]"
+            if isinstance(item, str):
+                item = {"content": item}
+            if not isinstance(item, dict):
+                bad(where, 'must be an object {"content", "model"?}')
+                continue
+            unknown = sorted(set(item) - {"content", "model"})
+            if unknown:
+                bad(where, f"unknown field {', '.join(unknown)}; use content, model")
+            content, model = item.get("content"), item.get("model") or ""
+            if not isinstance(content, str) or not content.strip():
+                bad(f"{where}.content", "required and not empty")
+                continue
+            if len(content) > MAX_TEXT_CHARS:
+                bad(f"{where}.content", f"longer than {MAX_TEXT_CHARS:,} characters")
+            if not isinstance(model, str) or len(model) > MAX_MODEL_CHARS:
+                bad(f"{where}.model", f"must be text of at most {MAX_MODEL_CHARS} characters")
+                model = ""
+            key = text_key(content)
+            if key in first_seen:
+                bad(f"{where}.content", f"the same reply as candidates[{first_seen[key]}]")
+            first_seen.setdefault(key, index)
+            cleaned.append({"content": content, "model": model})
+        return cleaned
 
     @staticmethod
     def _messages(messages: Any, system: str, bad: Callable) -> tuple[str, str, list]:

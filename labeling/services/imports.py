@@ -15,7 +15,7 @@ from django.db import transaction
 
 from config.nul import without_nul
 from core.jobs import JobLost
-from labeling.models import Domain, ImportBatch, Project, Prompt, User
+from labeling.models import Candidate, Domain, ImportBatch, Project, Prompt, User
 
 from .counters import PROMPTS, counts_add
 from .import_files import ImportFileError, ImportSource, decoded_lines
@@ -114,6 +114,7 @@ def _preview_row(row: PromptRow) -> dict:
         "draft": row.draft[:200],
         "turns_before": len(row.messages) // 2,
         "id": row.source_id,
+        "candidates": len(row.candidates),
     }
 
 
@@ -300,15 +301,23 @@ def _insert(
     for chunk in _chunks(rows, BATCH_SIZE):
         keys = [row.key for row in chunk]
         in_project = _keys_in_project(project, keys)
-        fresh = []
+        fresh, fresh_rows = [], []
         for row, key in zip(chunk, keys, strict=True):
             if key in in_project:
                 report.add_duplicate(f"{row.where}: the project already has this prompt")
             else:
                 fresh.append(_prompt(project, batch, row))
+                fresh_rows.append(row)
         if not report.ok:
             raise _Failed
         Prompt.objects.bulk_create(fresh)
+        if project.is_ranking:
+            # bulk_create set each prompt's id (PostgreSQL, SQLite 3.35+): candidates follow.
+            Candidate.objects.bulk_create(
+                Candidate(prompt=prompt, position=position, **candidate)
+                for prompt, row in zip(fresh, fresh_rows, strict=True)
+                for position, candidate in enumerate(row.candidates)
+            )
         counts_add(
             project_id=project.pk,
             changes=[(prompt.domain_id, PROMPTS, 1) for prompt in fresh],

@@ -17,6 +17,7 @@ from labeling.models import (
     GuidelineRead,
     GuidelineVersion,
     Project,
+    ProjectKind,
     ProjectStatus,
     ReasoningMode,
     User,
@@ -43,6 +44,9 @@ PROJECT_FIELDS = (
     "description",
     "status",
     "priority",
+    "kind",
+    "candidates_k",
+    "candidates_temperature",
     "min_turns",
     "max_turns",
     "system_message_allowed",
@@ -162,6 +166,14 @@ def _check(project: Project) -> None:
         raise ProjectError(ai_draft_problem[1], field=ai_draft_problem[0])
     if project.status not in ProjectStatus.values:
         raise ProjectError(f"use one of {', '.join(ProjectStatus.values)}", field="status")
+    if project.kind not in ProjectKind.values:
+        raise ProjectError(f"use one of {', '.join(ProjectKind.values)}", field="kind")
+    if not 2 <= project.candidates_k <= 6:
+        raise ProjectError("from 2 to 6", field="candidates_k")
+    if not 0 <= project.candidates_temperature <= AI_DRAFT_TEMPERATURE_MAX:
+        raise ProjectError(
+            f"from 0 to {AI_DRAFT_TEMPERATURE_MAX:g}", field="candidates_temperature"
+        )
     if project.reasoning_mode not in ReasoningMode.values:
         raise ProjectError(f"use one of {', '.join(ReasoningMode.values)}", field="reasoning_mode")
     try:
@@ -216,6 +228,12 @@ def project_update(
         raise ProjectError(f"unknown fields: {', '.join(sorted(unknown))}")
     if len(slugify(fields.get("slug") or "")) > max_length(Project, "slug"):
         raise ProjectError(f"at most {max_length(Project, 'slug')} characters", field="slug")
+    if "kind" in fields and project.prompts.exists():
+        # Its prompts (and their candidates, or lack of them) were imported for the stored
+        # kind; read from the row, as a form may already have set the new one on `project`.
+        stored = Project.objects.filter(pk=project.pk).values_list("kind", flat=True).get()
+        if fields["kind"] != stored:
+            raise ProjectError("cannot change once the project has prompts", field="kind")
     for name, value in fields.items():
         setattr(project, name, slugify(value) if name == "slug" else value)
     return _save(project, list(domains) if domains is not None else None)
@@ -232,9 +250,15 @@ def project_delete(*, project: Project) -> None:
 
 
 @transaction.atomic
-def project_for_import(*, slug: str, create: bool, created_by: User | None = None) -> Project:
+def project_for_import(
+    *,
+    slug: str,
+    create: bool,
+    created_by: User | None = None,
+    kind: str = ProjectKind.CONVERSATION,
+) -> Project:
     """The project an import goes to; with `create`, a missing one is made active with the
-    default policies and no domains (open to every labeler)."""
+    default policies, no domains (open to every labeler) and the given `kind`."""
     project = Project.objects.filter(slug=slug).first()
     if project:
         return project
@@ -247,6 +271,7 @@ def project_for_import(*, slug: str, create: bool, created_by: User | None = Non
         name=slug.replace("-", " ").capitalize(),
         slug=slug,
         status=ProjectStatus.ACTIVE,
+        kind=kind,
     )
 
 

@@ -1,10 +1,12 @@
 """Conversations made the way people make them: lease, start, write, submit, through services."""
 
+from django.db.models import F
 from django.utils import timezone
 
 from conversations.models import Conversation, Message, MessageOrigin, MessageRole
 from conversations.services import conversation_start, conversation_submit
-from labeling.models import Assignment
+from conversations.services.ranking import ranking_save, ranking_start, ranking_submit
+from labeling.models import Assignment, Candidate, ProjectKind, Prompt
 from labeling.services import domain_get_or_create
 from tests.labeling.factories import ProjectFactory, PromptFactory, UserFactory
 
@@ -83,3 +85,70 @@ def reviewer_factory(name: str | None = None, domains=("python",), roles=("revie
     if name:
         kwargs["username"] = name
     return UserFactory(**kwargs)
+
+
+# Rankings (design.md contract 7) ------------------------------------------------------
+
+CANDIDATE_TEXTS = (
+    "Use `sorted(xs)`: it returns a new list.",
+    "Call `xs.sort()`, which sorts in place.",
+    "Write a bubble sort by hand.",
+    "Sorting is not possible in Python.",
+)
+
+
+def ranking_project(**kwargs):
+    kwargs.setdefault("domains", ["python"])
+    return ProjectFactory(kind=ProjectKind.RANKING, **kwargs)
+
+
+def ranking_prompt(project, texts=CANDIDATE_TEXTS, text=None):
+    prompt_kwargs = {"project": project, "domain": domain_get_or_create(name="python")}
+    if text:
+        prompt_kwargs["text"] = text
+    prompt = PromptFactory(**prompt_kwargs)
+    for position, content in enumerate(texts):
+        Candidate.objects.create(
+            prompt=prompt, position=position, content=content, model=f"model-{position}"
+        )
+    return prompt
+
+
+def started_ranking(*, project=None, labeler=None, prompt=None) -> Conversation:
+    """A ranking task as `next_task` starts it: the lease, the conversation, the shuffle."""
+    project = project or (prompt.project if prompt else ranking_project())
+    prompt = prompt or ranking_prompt(project)
+    labeler = labeler or UserFactory(roles=["labeler"], labeler_domains=["python"])
+    assignment = Assignment.objects.create(
+        prompt=prompt,
+        project=project,
+        labeler=labeler,
+        lease_expires_at=timezone.now() + project.lease_length,
+    )
+    # The slot the assignment service would have taken with the lease.
+    Prompt.objects.filter(pk=prompt.pk).update(slots_taken=F("slots_taken") + 1)
+    return ranking_start(assignment=assignment)
+
+
+def candidate_ids(conversation: Conversation) -> list[int]:
+    return list(conversation.prompt.candidates.order_by("position").values_list("pk", flat=True))
+
+
+def submitted_ranking(*, order=None, better_reply="", **kwargs) -> Conversation:
+    """A ranking submitted by its labeler; `order` defaults to the import order, strict."""
+    conversation = started_ranking(**kwargs)
+    order = order or [[pk] for pk in candidate_ids(conversation)]
+    ranking_save(
+        conversation_id=conversation.pk,
+        user=conversation.labeler,
+        expected_version=conversation.version,
+        order=order,
+        better_reply=better_reply,
+    )
+    ranking_submit(
+        conversation_id=conversation.pk,
+        user=conversation.labeler,
+        expected_version=conversation.version + 1,
+    )
+    conversation.refresh_from_db()
+    return conversation

@@ -21,10 +21,12 @@ from conversations.services import (
     review_submit,
     task_skip,
 )
+from conversations.services.ranking import ranking_save, ranking_submit
 from labeling.models import Assignment, ProjectCount, ProjectStatus, Prompt
 from labeling.services import domain_get_or_create
 from labeling.services.counters import PROMPTS, RETIRED, WRITTEN
 from labeling.services.prompts import prompt_retire, prompt_update
+from tests.conversations.factories import CANDIDATE_TEXTS, candidate_ids, ranking_project
 from tests.factories import ProjectFactory, PromptFactory, UserFactory, prompts_imported
 
 SCORES = {"helpfulness": 5, "correctness": 4, "harmlessness": 5, "style": 4}
@@ -221,4 +223,52 @@ def test_the_data_migration_fills_the_counts_from_existing_rows():
     project = _project_of_size(30)
     PromptFactory(project=project)  # made behind the services' back: only a recount sees it
     fill(apps, None)
+    _assert_counts_match(project)
+
+
+@pytest.mark.django_db
+def test_counts_follow_a_ranking_through_start_skip_submit_and_review():
+    project = ranking_project()
+    candidates = [{"content": text} for text in CANDIDATE_TEXTS]
+    prompts_imported(
+        project,
+        [
+            {"prompt": f"Sort question {n}?", "domain": "python", "candidates": candidates}
+            for n in range(3)
+        ],
+    )
+    labeler = UserFactory(roles=["labeler"], labeler_domains=["python"])
+    reviewer = UserFactory(roles=["reviewer"], reviewer_domains=["python"])
+
+    untouched = next_task(labeler, project)
+    _assert_counts_match(project)
+    task_skip(user=labeler, assignment_id=untouched.assignment.pk, reason="no time")
+    _assert_counts_match(project)  # an untouched ranking is deleted
+
+    worked = next_task(labeler, project)
+    conversation = Conversation.objects.get(pk=worked.conversation_id)
+    ranking_save(
+        conversation_id=conversation.pk,
+        user=labeler,
+        expected_version=conversation.version,
+        comment="Half done",
+    )
+    task_skip(user=labeler, assignment_id=worked.assignment.pk, reason="unsure")
+    _assert_counts_match(project)  # kept, abandoned
+
+    task = next_task(labeler, project)
+    conversation = Conversation.objects.get(pk=task.conversation_id)
+    ranking_save(
+        conversation_id=conversation.pk,
+        user=labeler,
+        expected_version=conversation.version,
+        order=[[pk] for pk in candidate_ids(conversation)],
+    )
+    ranking_submit(
+        conversation_id=conversation.pk, user=labeler, expected_version=conversation.version + 1
+    )
+    _assert_counts_match(project)
+    review_submit(
+        conversation_id=conversation.pk, reviewer=reviewer, decision="approve", scores=SCORES
+    )
     _assert_counts_match(project)

@@ -64,6 +64,7 @@ def test_every_job_kind_is_registered_and_recovered_by_celery_beat(settings):
         "exports.tasks.run_export_job",
         "labeling.tasks.run_prompt_import",
         "conversations.tasks.draft_generate",
+        "conversations.tasks.candidates_generate",
     }
     app.loader.import_default_modules()  # as a worker does when it starts
     entry = settings.CELERY_BEAT_SCHEDULE["recover-jobs"]

@@ -15,7 +15,9 @@ from exports.services import export_config_from_dict, export_job_execute
 from tests.conversations.factories import (
     reviewer_factory,
     started_conversation,
+    started_ranking,
     submitted_conversation,
+    submitted_ranking,
 )
 from tests.exports.factories import approved_conversation, chat
 from tests.factories import ProjectFactory, UserFactory
@@ -73,6 +75,17 @@ def test_review_page_has_no_serious_violations(live_server, page, login):
     login(reviewer_factory(name="rev-axe"))
     page.goto(f"{live_server.url}/review/{conversation.pk}/")
     expect(page.get_by_role("heading", name="Rubric")).to_be_visible()
+    assert_accessible(page)
+
+
+def test_ranking_pages_have_no_serious_violations(live_server, page, login):
+    conversation = started_ranking()
+    login(conversation.labeler)
+    page.goto(f"{live_server.url}/rankings/{conversation.pk}/")
+    assert_accessible(page)
+    submitted = submitted_ranking(better_reply="Use `sorted(xs)`.")
+    login(reviewer_factory(name="rev-axe-rank"))
+    page.goto(f"{live_server.url}/review/{submitted.pk}/ranking/")
     assert_accessible(page)
 
 

@@ -108,7 +108,7 @@ def test_a_corrected_ai_draft_is_a_pair_above_the_threshold_and_not_below(
     assert metadata["draft_model"] == "gpt-x"
     assert metadata["word_change_ratio"] >= 0.1
     preference = manifest["counts"]["preference"]
-    assert preference["per_source"] == {"edit": 1, "review_edit": 0}
+    assert preference["per_source"] == {"edit": 1, "review_edit": 0, "ranking": 0}
     assert preference["threshold"] == 0.1
     # The one-character typo fix changed 1 word of 15: below 10%.
     assert preference["left_out"]["below_threshold"] == 1
@@ -145,7 +145,7 @@ def test_a_reviewers_edit_is_a_pair_against_the_labelers_submitted_reply(
     assert pair["metadata"]["labeler_id"] == big.labeler_id
     assert (pair["metadata"]["rejected_revision"], pair["metadata"]["chosen_revision"]) == (1, 2)
     counts = manifest["counts"]["preference"]
-    assert counts["per_source"] == {"edit": 0, "review_edit": 1}
+    assert counts["per_source"] == {"edit": 0, "review_edit": 1, "ranking": 0}
     assert counts["left_out"]["below_threshold"] == 1
     kto = rows(folder / "train.kto.jsonl")
     assert [(row["completion"][0]["content"], row["label"]) for row in kto] == [
@@ -362,7 +362,7 @@ def test_a_finished_job_page_counts_its_pairs(project, reviewer, client, admin_u
 
     html = client.get(reverse("exports:export-detail", args=[job.id])).content.decode()
 
-    assert "preference pairs (1 edit, 0 review_edit)" in html
+    assert "preference pairs (1 edit, 0 review_edit, 0 ranking)" in html
     assert "train.preference.parquet" in html
 
 

@@ -61,7 +61,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--preference-sources",
-            default="edit,review_edit",
+            default="edit,review_edit,ranking",
             help="comma-separated pair sources for the preference and kto formats",
         )
         parser.add_argument(

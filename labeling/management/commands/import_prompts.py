@@ -2,6 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from labeling.models import ProjectKind
 from labeling.services import ImportSource, ProjectError, project_for_import, prompts_import
 
 
@@ -20,6 +21,13 @@ class Command(BaseCommand):
             help="create the project if missing: active, default policies, open to every labeler",
         )
         parser.add_argument(
+            "--kind",
+            choices=ProjectKind.values,
+            default=ProjectKind.CONVERSATION,
+            help="with --create-project: the new project's kind (ranking: JSONL rows with "
+            '"candidates")',
+        )
+        parser.add_argument(
             "--on-duplicate",
             choices=["skip", "fail"],
             default="skip",
@@ -32,7 +40,9 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"{path}: no such file")
         try:
-            project = project_for_import(slug=options["project"], create=options["create_project"])
+            project = project_for_import(
+                slug=options["project"], create=options["create_project"], kind=options["kind"]
+            )
         except ProjectError as error:
             raise CommandError(str(error)) from error
         report = prompts_import(
