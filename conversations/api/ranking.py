@@ -102,7 +102,7 @@ class RankingSaveInput(serializers.Serializer):
     better_reply = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
 
 
-class VersionInput(serializers.Serializer):
+class RankingVersionInput(serializers.Serializer):
     version = serializers.IntegerField(min_value=1)
 
 
@@ -158,12 +158,12 @@ class RankingSubmitApi(APIView):
     """POST {version}: submit for review; 400 names what is missing, 409 a stale version."""
 
     @extend_schema(
-        request=VersionInput,
+        request=RankingVersionInput,
         responses={200: RankingOutput, 400: BAD_INPUT, 404: NOT_FOUND, 409: STALE_VERSION},
     )
     def post(self, request, conversation_id: int):
         own_conversation(request.user, ranking_conversation(conversation_id))
-        data = VersionInput(data=request.data)
+        data = RankingVersionInput(data=request.data)
         data.is_valid(raise_exception=True)
         ranking_submit(
             conversation_id=conversation_id,

@@ -1,13 +1,20 @@
 """A ranking task in two browsers: the labeler ranks four candidates with the keyboard and
 writes a better reply; a reviewer reorders by drag and drop and approves."""
 
+import json
 import re
 
 import pytest
 from playwright.sync_api import expect
 
 from conversations.models import ConversationState, Ranking
-from tests.conversations.factories import ranking_project, ranking_prompt, reviewer_factory
+from conversations.services import review_submit
+from tests.conversations.factories import (
+    ranking_project,
+    ranking_prompt,
+    reviewer_factory,
+    submitted_ranking,
+)
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -113,3 +120,40 @@ def test_labeler_ranks_by_keyboard_and_reviewer_reorders_by_drag_and_approves(li
     assert ranking.order == [sorted([ids[0], ids[1]]), [ids[2]], [ids[3]]]
     assert ranking.labeler_order == [[ids[0]], sorted([ids[1], ids[2]]), [ids[3]]]
     assert page_errors == [] and review_errors == []
+
+
+def test_admin_previews_a_ranking_pair_and_exports_the_pairs(
+    live_server, page, login, celery_worker_process, tmp_path
+):
+    login(UserFactory(username="rank-admin", roles=["admin"]))
+    project = ranking_project(name="Ranked sorting", slug="ranked-sorting")
+    prompt = ranking_prompt(project, texts=CANDIDATES, text="How do I sort a list?")
+    conversation = submitted_ranking(prompt=prompt, better_reply="Use `sorted(xs)`.")
+    review_submit(
+        conversation_id=conversation.pk,
+        reviewer=reviewer_factory(name="rank-rex"),
+        decision="approve",
+        scores={"helpfulness": 5, "correctness": 5, "harmlessness": 5, "style": 5},
+    )
+
+    page.goto(f"{live_server.url}/exports/")
+    page.get_by_label("Ranked sorting").check()
+    page.get_by_label("Validation fraction").fill("0")
+    page.get_by_label("Preference pairs (DPO JSONL + tokenized Parquet)").check()
+    page.get_by_label("Several rankings of one prompt").select_option("majority")
+    page.get_by_role("button", name="Preview tokens").click()
+    pair = page.locator("#preview article", has_text="Preference pair").first
+    expect(pair).to_contain_text("source ranking")
+    expect(pair.locator(".tokens .tok.trained", has_text="sorted").first).to_be_visible()
+
+    page.get_by_role("button", name="Start export").click()
+    expect(page.get_by_test_id("job-status")).to_have_text("Succeeded", timeout=60_000)
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="train.preference.jsonl").click()
+    saved = tmp_path / "train.preference.jsonl"
+    download_info.value.save_as(saved)
+    rows = [json.loads(line) for line in saved.read_text().splitlines()]
+    # A better reply over 4 candidates, then 4 candidates in a strict order: 4 + 6 pairs.
+    assert len(rows) == 10
+    assert {row["source"] for row in rows} == {"ranking"}
+    assert rows[0]["chosen"][0]["content"] == "Use `sorted(xs)`."

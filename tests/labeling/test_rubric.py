@@ -185,6 +185,6 @@ def test_reviewers_see_each_criterions_label_with_its_description_as_help(client
     html = client.get(reverse("conversations:review", args=[conversation.pk])).content.decode()
     assert "<legend" in html and ">Code quality</legend>" in html and ">Tone</legend>" in html
     assert 'data-description="Idiomatic &amp; tested"' in html
-    assert 'aria-describedby="rubric-help-code_quality"' in html
+    assert 'aria-describedby="rubric-help-code_quality score-error-code_quality"' in html
     assert 'id="rubric-help-code_quality">Idiomatic &amp; tested</p>' in html
     assert 'name="score-code_quality"' in html and "Code_quality" not in html
