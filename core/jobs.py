@@ -105,6 +105,17 @@ def job_kind_register(kind: JobKind) -> JobKind:
     return kind
 
 
+def job_kind_of(job: models.Model) -> JobKind:
+    """The registered kind `job` (a row) belongs to: its model's, within the kind's scope
+    (several kinds may share a model, e.g. prompt imports and AI candidates)."""
+    for kind in KINDS.values():
+        if isinstance(job, kind.model) and all(
+            getattr(job, name) == value for name, value in kind.scope.items()
+        ):
+            return kind
+    raise LookupError(f"no job kind for {type(job).__name__} {job.pk}")
+
+
 def stale_before() -> dt.datetime:
     """A running job whose heartbeat is older than this has lost its worker."""
     return timezone.now() - dt.timedelta(seconds=settings.JOB_STALE_AFTER_SECONDS)

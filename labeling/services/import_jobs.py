@@ -27,6 +27,7 @@ from core.jobs import (
     job_claim,
     job_enqueue,
     job_finish,
+    job_kind_of,
     job_kind_register,
 )
 from labeling.models import Domain, ImportBatch, Project, User
@@ -94,7 +95,12 @@ def prompts_import_cancel(*, batch: ImportBatch) -> ImportBatch:
     """Ask a queued or running import to stop: a queued one (or one whose worker died)
     stops at once; a live run stops at its next chunk of rows, or before it saves.
     Nothing of a cancelled import is saved. A finished import is left as it is."""
-    batch = job_cancel(PROMPT_IMPORTS, batch.pk)
+    try:
+        # The batch may be another kind's job on the same model (AI candidates).
+        kind = job_kind_of(batch)
+    except LookupError:
+        return batch  # a conversation import runs within its request: nothing to stop
+    batch = job_cancel(kind, batch.pk)
     if batch.status == ImportBatch.Status.CANCELLED and batch.upload_name:
         _upload_remove(batch)
     return batch

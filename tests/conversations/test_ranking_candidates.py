@@ -17,7 +17,7 @@ from conversations.services.candidates import (
 )
 from labeling.models import Candidate, ImportBatch, Prompt
 from labeling.services import ImportSource, member_token, prompts_import
-from labeling.services.import_jobs import PROMPT_IMPORTS
+from labeling.services.import_jobs import PROMPT_IMPORTS, prompts_import_cancel
 from tests.chat_server import point_settings_at_server
 from tests.conversations.factories import ranking_project
 from tests.factories import ProjectFactory, UserFactory
@@ -122,8 +122,10 @@ def test_the_job_engine_runs_candidates_as_their_own_kind_and_a_cancel_stops_the
     with pytest.raises(CandidatesRunning):
         candidates_generate_start(project=project, user=None)
 
-    ImportBatch.objects.filter(pk=batch.pk).update(cancel_requested=True)
-    assert candidates_generate_run(batch_id=batch.pk) is None  # cancelled before it started
+    # The import page's Cancel serves both kinds of batch.
+    batch = prompts_import_cancel(batch=batch)
+    assert batch.status == ImportBatch.Status.CANCELLED  # queued: stopped at once
+    assert candidates_generate_run(batch_id=batch.pk) is None
     batch.refresh_from_db()
     assert batch.status == ImportBatch.Status.CANCELLED
     assert not Candidate.objects.filter(prompt__project=project).exists()
