@@ -87,9 +87,12 @@ def _worker_database_url() -> str:
     return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
 
 
-def start_celery_worker(queue: str, log_path: Path, extra_env: dict | None = None):
+def start_celery_worker(
+    queue: str, log_path: Path, extra_env: dict | None = None, *, pool: str = "solo"
+):
     """Start a real `celery worker` process reading `queue` and the test database; return it
-    once it is ready. Its output is appended to `log_path`; `process.log_start` is where
+    once it is ready. `pool="prefork"` runs tasks in one child process, so the worker's main
+    process answers remote control (inspect) while a task runs. Its output is appended to `log_path`; `process.log_start` is where
     this worker's part of that log begins. Caller may use the database (the URL is read)."""
     env = {
         **os.environ,
@@ -100,7 +103,8 @@ def start_celery_worker(queue: str, log_path: Path, extra_env: dict | None = Non
     }
     command = [
         sys.executable,
-        *("-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO"),
+        *("-m", "celery", "-A", "config", "worker", f"--pool={pool}", "--loglevel=INFO"),
+        *(("--concurrency=1",) if pool == "prefork" else ()),
         *("-Q", queue, "-n", f"{queue}-{uuid.uuid4().hex[:6]}@%h"),
         *("--without-heartbeat", "--without-mingle", "--without-gossip"),
     ]
