@@ -190,11 +190,17 @@ class RevisionRow:
     created_by_id: int | None
 
 
-def export_reviewed_revisions(conversation_ids: list[int]) -> dict[int, list[RevisionRow]]:
-    """Every revision, in number order, of those conversations a reviewer edited (the
-    others hold no `review_edit` pair); one query."""
+def export_reviewed_revisions(*, id_from: int, id_to: int) -> dict[int, list[RevisionRow]]:
+    """Every revision, in number order, of the conversations with ids in [id_from, id_to]
+    that a reviewer edited (the others hold no `review_edit` pair); one query.
+
+    By id range rather than a list of a chunk's ids: the revisions' conversation index
+    answers it directly and the query stays small whatever the chunk size. Conversations
+    of the range the export does not select are read too (callers look rows up by id);
+    review edits are few, so that costs little.
+    """
     edited = Revision.objects.filter(
-        conversation_id__in=conversation_ids, kind=Revision.Kind.REVIEW_EDIT
+        conversation_id__gte=id_from, conversation_id__lte=id_to, kind=Revision.Kind.REVIEW_EDIT
     ).values("conversation_id")
     history: dict[int, list[RevisionRow]] = {}
     for conversation_id, number, kind, messages, created_by in (
@@ -208,11 +214,11 @@ def export_reviewed_revisions(conversation_ids: list[int]) -> dict[int, list[Rev
     return history
 
 
-def export_draft_models(conversation_ids: list[int]) -> dict[int, str]:
-    """The model that wrote each conversation's imported AI draft, where the prompt's
-    metadata names it (`"draft_model"`); one query."""
+def export_draft_models(*, id_from: int, id_to: int) -> dict[int, str]:
+    """The model that wrote each conversation's imported AI draft (ids in [id_from,
+    id_to]), where the prompt's metadata names it (`"draft_model"`); one query."""
     models = Conversation.objects.filter(
-        id__in=conversation_ids, prompt__metadata__has_key="draft_model"
+        id__gte=id_from, id__lte=id_to, prompt__metadata__has_key="draft_model"
     ).values_list("id", "prompt__metadata__draft_model")
     return {conversation_id: str(model) for conversation_id, model in models if model}
 

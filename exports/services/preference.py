@@ -290,12 +290,16 @@ def chunk_pairs(
 ) -> list[PreferencePair]:
     """The pairs of a chunk of exported conversations, in conversation then position order.
 
-    At most two queries whatever the chunk size: the reviewed conversations' revisions
-    and the prompts' draft models.
+    At most two queries whatever the chunk size, over the chunk's id range (`kept` is in
+    id order): the reviewed conversations' revisions and the prompts' draft models.
     """
-    ids = [row.id for row, _ in kept]
-    histories = export_reviewed_revisions(ids) if REVIEW_EDIT in config.preference_sources else {}
-    models = export_draft_models(ids) if ids else {}
+    if not kept:
+        return []
+    bounds = {"id_from": kept[0][0].id, "id_to": kept[-1][0].id}
+    histories = (
+        export_reviewed_revisions(**bounds) if REVIEW_EDIT in config.preference_sources else {}
+    )
+    models = export_draft_models(**bounds)
     pairs = []
     for row, messages in kept:
         pairs += conversation_pairs(
