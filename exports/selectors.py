@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from conversations.models import (
     Conversation,
@@ -75,6 +75,15 @@ _ROW_FIELDS = (
 )
 
 
+def _among(field: str, ids: Sequence[int]) -> Q:
+    """`field` is one of `ids` (ascending): as an id range when the ids are dense (the
+    index answers a range without the query carrying every id), else as a list. With a
+    range the caller ignores the rows of ids that are not in `ids`."""
+    if ids and ids[-1] - ids[0] < 2 * len(ids):
+        return Q(**{f"{field}__gte": ids[0], f"{field}__lte": ids[-1]})
+    return Q(**{f"{field}__in": list(ids)})
+
+
 def _export_rows(values: list[tuple[Any, ...]]) -> list[ExportRow]:
     """Rows from `_ROW_FIELDS` values, with the approving reviews of their revisions (one query)."""
     rows: dict[int, ExportRow] = {}
@@ -93,14 +102,20 @@ def _export_rows(values: list[tuple[Any, ...]]) -> list[ExportRow]:
         row = ExportRow(conv_id, project, domain, messages, imported, source, labeler, digest or "")
         rows[revision_id] = row
         chunk.append(row)
-    reviews = Review.objects.filter(
-        revision_id__in=list(rows), decision=ReviewDecision.APPROVE
-    ).values_list("revision_id", "reviewer_id", "scores")
+    reviews = (
+        Review.objects.filter(
+            _among("conversation_id", [row.id for row in chunk]), decision=ReviewDecision.APPROVE
+        )
+        .order_by("id")
+        .values_list("revision_id", "reviewer_id", "scores")
+    )
     for revision_id, reviewer_id, scores in reviews:
-        row = rows[revision_id]
-        row.reviewer_ids.append(reviewer_id)
+        reviewed = rows.get(revision_id)
+        if reviewed is None:
+            continue  # a review of an earlier revision, or of a conversation not selected
+        reviewed.reviewer_ids.append(reviewer_id)
         if isinstance(scores, dict):
-            row.scores.extend(
+            reviewed.scores.extend(
                 float(value)
                 for value in scores.values()
                 if isinstance(value, int | float) and not isinstance(value, bool)
@@ -190,17 +205,12 @@ class RevisionRow:
     created_by_id: int | None
 
 
-def export_reviewed_revisions(*, id_from: int, id_to: int) -> dict[int, list[RevisionRow]]:
-    """Every revision, in number order, of the conversations with ids in [id_from, id_to]
-    that a reviewer edited (the others hold no `review_edit` pair); one query.
-
-    By id range rather than a list of a chunk's ids: the revisions' conversation index
-    answers it directly and the query stays small whatever the chunk size. Conversations
-    of the range the export does not select are read too (callers look rows up by id);
-    review edits are few, so that costs little.
-    """
+def export_reviewed_revisions(conversation_ids: list[int]) -> dict[int, list[RevisionRow]]:
+    """Every revision, in number order, of those conversations (ascending ids) a reviewer
+    edited (the others hold no `review_edit` pair); one query. It may hold other
+    conversations of the ids' range: callers look conversations up by id."""
     edited = Revision.objects.filter(
-        conversation_id__gte=id_from, conversation_id__lte=id_to, kind=Revision.Kind.REVIEW_EDIT
+        _among("conversation_id", conversation_ids), kind=Revision.Kind.REVIEW_EDIT
     ).values("conversation_id")
     history: dict[int, list[RevisionRow]] = {}
     for conversation_id, number, kind, messages, created_by in (
@@ -214,11 +224,12 @@ def export_reviewed_revisions(*, id_from: int, id_to: int) -> dict[int, list[Rev
     return history
 
 
-def export_draft_models(*, id_from: int, id_to: int) -> dict[int, str]:
-    """The model that wrote each conversation's imported AI draft (ids in [id_from,
-    id_to]), where the prompt's metadata names it (`"draft_model"`); one query."""
+def export_draft_models(conversation_ids: list[int]) -> dict[int, str]:
+    """The model that wrote each conversation's imported AI draft (ascending ids; other
+    conversations of their range may be included), where the prompt's metadata names it
+    (`"draft_model"`); one query."""
     models = Conversation.objects.filter(
-        id__gte=id_from, id__lte=id_to, prompt__metadata__has_key="draft_model"
+        _among("id", conversation_ids), prompt__metadata__has_key="draft_model"
     ).values_list("id", "prompt__metadata__draft_model")
     return {conversation_id: str(model) for conversation_id, model in models if model}
 

@@ -290,16 +290,14 @@ def chunk_pairs(
 ) -> list[PreferencePair]:
     """The pairs of a chunk of exported conversations, in conversation then position order.
 
-    At most two queries whatever the chunk size, over the chunk's id range (`kept` is in
-    id order): the reviewed conversations' revisions and the prompts' draft models.
+    At most two queries whatever the chunk size (`kept` is in id order): the reviewed
+    conversations' revisions and the prompts' draft models.
     """
     if not kept:
         return []
-    bounds = {"id_from": kept[0][0].id, "id_to": kept[-1][0].id}
-    histories = (
-        export_reviewed_revisions(**bounds) if REVIEW_EDIT in config.preference_sources else {}
-    )
-    models = export_draft_models(**bounds)
+    ids = [row.id for row, _ in kept]
+    histories = export_reviewed_revisions(ids) if REVIEW_EDIT in config.preference_sources else {}
+    models = export_draft_models(ids)
     pairs = []
     for row, messages in kept:
         pairs += conversation_pairs(
