@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "labeling",
     "conversations",
     "exports",
+    "operations",
 ]
 
 MIDDLEWARE = [

@@ -62,6 +62,7 @@ urlpatterns = [
     path("", include("labeling.urls")),
     path("", include("conversations.urls")),
     path("", include("exports.urls")),
+    path("", include("operations.urls")),
 ]
 
 handler403 = "config.errors.permission_denied"

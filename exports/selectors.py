@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from conversations.models import (
     Conversation,
@@ -84,6 +84,15 @@ _ROW_FIELDS = (
 )
 
 
+def _among(field: str, ids: Sequence[int]) -> Q:
+    """`field` is one of `ids` (ascending): as an id range when the ids are dense (the
+    index answers a range without the query carrying every id), else as a list. With a
+    range the caller ignores the rows of ids that are not in `ids`."""
+    if ids and ids[-1] - ids[0] < 2 * len(ids):
+        return Q(**{f"{field}__gte": ids[0], f"{field}__lte": ids[-1]})
+    return Q(**{f"{field}__in": list(ids)})
+
+
 def _export_rows(values: list[tuple[Any, ...]]) -> list[ExportRow]:
     """Rows from `_ROW_FIELDS` values, with the approving reviews of their revisions (one query)."""
     rows: dict[int, ExportRow] = {}
@@ -102,14 +111,20 @@ def _export_rows(values: list[tuple[Any, ...]]) -> list[ExportRow]:
         row = ExportRow(conv_id, project, domain, messages, imported, source, labeler, digest or "")
         rows[revision_id] = row
         chunk.append(row)
-    reviews = Review.objects.filter(
-        revision_id__in=list(rows), decision=ReviewDecision.APPROVE
-    ).values_list("revision_id", "reviewer_id", "scores")
+    reviews = (
+        Review.objects.filter(
+            _among("conversation_id", [row.id for row in chunk]), decision=ReviewDecision.APPROVE
+        )
+        .order_by("id")
+        .values_list("revision_id", "reviewer_id", "scores")
+    )
     for revision_id, reviewer_id, scores in reviews:
-        row = rows[revision_id]
-        row.reviewer_ids.append(reviewer_id)
+        reviewed = rows.get(revision_id)
+        if reviewed is None:
+            continue  # a review of an earlier revision, or of a conversation not selected
+        reviewed.reviewer_ids.append(reviewer_id)
         if isinstance(scores, dict):
-            row.scores.extend(
+            reviewed.scores.extend(
                 float(value)
                 for value in scores.values()
                 if isinstance(value, int | float) and not isinstance(value, bool)
@@ -200,10 +215,11 @@ class RevisionRow:
 
 
 def export_reviewed_revisions(conversation_ids: list[int]) -> dict[int, list[RevisionRow]]:
-    """Every revision, in number order, of those conversations a reviewer edited (the
-    others hold no `review_edit` pair); one query."""
+    """Every revision, in number order, of those conversations (ascending ids) a reviewer
+    edited (the others hold no `review_edit` pair); one query. It may hold other
+    conversations of the ids' range: callers look conversations up by id."""
     edited = Revision.objects.filter(
-        conversation_id__in=conversation_ids, kind=Revision.Kind.REVIEW_EDIT
+        _among("conversation_id", conversation_ids), kind=Revision.Kind.REVIEW_EDIT
     ).values("conversation_id")
     history: dict[int, list[RevisionRow]] = {}
     for conversation_id, number, kind, messages, created_by in (
@@ -218,10 +234,11 @@ def export_reviewed_revisions(conversation_ids: list[int]) -> dict[int, list[Rev
 
 
 def export_draft_models(conversation_ids: list[int]) -> dict[int, str]:
-    """The model that wrote each conversation's imported AI draft, where the prompt's
-    metadata names it (`"draft_model"`); one query."""
+    """The model that wrote each conversation's imported AI draft (ascending ids; other
+    conversations of their range may be included), where the prompt's metadata names it
+    (`"draft_model"`); one query."""
     models = Conversation.objects.filter(
-        id__in=conversation_ids, prompt__metadata__has_key="draft_model"
+        _among("id", conversation_ids), prompt__metadata__has_key="draft_model"
     ).values_list("id", "prompt__metadata__draft_model")
     return {conversation_id: str(model) for conversation_id, model in models if model}
 

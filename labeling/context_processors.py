@@ -1,4 +1,4 @@
-from .permissions import ADMIN, LABELER, REVIEWER, has_role
+from .permissions import ADMIN, LABELER, REVIEWER, can_view_queues, has_role
 
 
 def navigation(request) -> dict:
@@ -11,5 +11,6 @@ def navigation(request) -> dict:
             "labeler": has_role(user, LABELER),
             "reviewer": has_role(user, REVIEWER),
             "admin": has_role(user, ADMIN),
+            "queues": can_view_queues(user),
         }
     }

@@ -81,6 +81,14 @@ def can_view_export_job(user, job) -> bool:
     return can_export(user)
 
 
+def can_view_queues(user) -> bool:
+    """The queues page shows every team's jobs and what the workers run: admins, and
+    Django staff (who operate the machines without an admin role in the app)."""
+    if has_role(user, ADMIN):
+        return True
+    return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+
+
 def home_url_name(user) -> str:
     """Where a person lands after login: the home of their most hands-on role."""
     if has_role(user, LABELER):

@@ -227,15 +227,25 @@ def _body_pieces(message: Message, text: Any) -> list[_Piece]:
 
 
 def _assemble(layout: list[_Piece], encoded: list[list[int]]) -> TokenizedExample:
+    """The example of one layout. Works piece by piece, never token by token: the labels
+    are built beside the ids (a piece's ids, or -100 for each), which is what
+    `TokenizedExample.from_ids_and_mask` derives, without a pass over every token."""
     input_ids: list[int] = []
     loss_mask: list[int] = []
+    labels: list[int] = []
     parts: list[str] = []
     for special_id, text_index, trained, part in layout:
         ids = [special_id] if special_id is not None else encoded[text_index]  # type: ignore[index]
+        count = len(ids)
         input_ids.extend(ids)
-        loss_mask.extend([1 if trained else 0] * len(ids))
-        parts.extend([part] * len(ids))
-    return TokenizedExample.from_ids_and_mask(input_ids, loss_mask, parts)
+        if trained:
+            loss_mask.extend([1] * count)
+            labels.extend(ids)
+        else:
+            loss_mask.extend([0] * count)
+            labels.extend([IGNORE_INDEX] * count)
+        parts.extend([part] * count)
+    return TokenizedExample(input_ids, loss_mask, labels, len(input_ids), tuple(parts))
 
 
 def count_conversation_tokens(

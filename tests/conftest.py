@@ -89,12 +89,19 @@ def _worker_database_url() -> str:
 
 
 def start_celery_worker(
-    queue: str, log_path: Path, extra_env: dict | None = None, include: str | None = None
+    queue: str,
+    log_path: Path,
+    extra_env: dict | None = None,
+    include: str | None = None,
+    *,
+    pool: str = "solo",
 ):
     """Start a real `celery worker` process reading `queue` and the test database; return it
     once it is ready. Its output is appended to `log_path`; `process.log_start` is where
     this worker's part of that log begins. Caller may use the database (the URL is read).
-    `include` names a module the worker imports as it starts (tests' fault hooks)."""
+    `include` names a module the worker imports as it starts (tests' fault hooks);
+    `pool="prefork"` runs tasks in one child process, so the worker's main process answers
+    remote control (inspect) while a task runs."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings_test",
@@ -104,7 +111,8 @@ def start_celery_worker(
     }
     command = [
         sys.executable,
-        *("-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO"),
+        *("-m", "celery", "-A", "config", "worker", f"--pool={pool}", "--loglevel=INFO"),
+        *(("--concurrency=1",) if pool == "prefork" else ()),
         *("-Q", queue, "-n", f"{queue}-{uuid.uuid4().hex[:6]}@%h"),
         *("--without-heartbeat", "--without-mingle", "--without-gossip"),
         *(("--include", include) if include else ()),

@@ -122,6 +122,7 @@ EXPECTED: dict[str, tuple] = {
     "exports:export-preview": ("GET", LOGIN, 403, 403, 403, 403, 403, 200),
     "exports:tokenizer-upload": ("POST", LOGIN, 403, 403, 403, 403, 403, 400),
     "home": ("GET", LOGIN, 302, 302, 302, 302, 302, 302),
+    "operations:queues": ("GET", LOGIN, 403, 403, 403, 403, 403, 200),
     "labeling:domain-create": ("GET", LOGIN, 403, 403, 403, 403, 403, 302),
     "labeling:guidelines": ("GET", LOGIN, 404, 200, 200, 200, 404, 200),
     "labeling:import-batch": ("GET", LOGIN, 403, 403, 403, 403, 403, 200),

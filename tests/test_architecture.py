@@ -17,6 +17,7 @@ LAYERS = {
     "labeling": 1,
     "conversations": 2,
     "exports": 3,
+    "operations": 4,
 }
 
 

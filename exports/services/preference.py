@@ -308,12 +308,14 @@ def chunk_pairs(
 ) -> list[PreferencePair]:
     """The pairs of a chunk of exported conversations, in conversation then position order.
 
-    At most two queries whatever the chunk size: the reviewed conversations' revisions
-    and the prompts' draft models.
+    At most two queries whatever the chunk size (`kept` is in id order): the reviewed
+    conversations' revisions and the prompts' draft models.
     """
+    if not kept:
+        return []
     ids = [row.id for row, _ in kept]
     histories = export_reviewed_revisions(ids) if REVIEW_EDIT in config.preference_sources else {}
-    models = export_draft_models(ids) if ids else {}
+    models = export_draft_models(ids)
     pairs = []
     for row, messages in kept:
         pairs += conversation_pairs(

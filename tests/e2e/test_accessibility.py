@@ -140,3 +140,14 @@ def test_export_page_has_no_serious_violations_after_its_htmx_swaps(live_server,
         page.get_by_test_id("download-zip").click()
     assert download.value.suggested_filename == f"export-{job.id}.zip"
     assert_accessible(page)
+
+
+def test_queues_page_has_no_serious_violations_and_is_in_the_navigation(live_server, page, login):
+    job = ExportJob.objects.create(status=ExportJob.Status.QUEUED)
+    job.projects.add(ProjectFactory(slug="axe-queued"))
+    login(UserFactory(username="admin-queues", roles=["admin"]))
+    page.goto(f"{live_server.url}/exports/")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Queues").click()
+    expect(page.get_by_role("heading", name="Jobs in flight")).to_be_visible()
+    expect(page.locator(f'[data-job="export-{job.id}"]')).to_contain_text("axe-queued")
+    assert_accessible(page)
