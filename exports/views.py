@@ -141,9 +141,16 @@ def export_estimate_view(request):
 @role_required(ADMIN)
 def export_detail(request, job_id: int):
     job = _job_or_404(request, job_id)
-    per_split = (job.manifest or {}).get("counts", {}).get("per_split", {})
+    counts = (job.manifest or {}).get("counts", {})
+    per_split = counts.get("per_split", {})
+    preference = counts.get("preference") or {}
     context = {
         "job": job,
+        # In the export's source order (the database's JSON keeps no key order).
+        "pairs_per_source": [
+            (source, preference.get("per_source", {}).get(source, 0))
+            for source in preference.get("sources", [])
+        ],
         "seconds_left": job.seconds_left(timezone.now()),
         # A published export with a split that holds nothing (e.g. validation fraction 0).
         "empty_splits": [name for name, count in per_split.items() if not count]
