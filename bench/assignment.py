@@ -27,26 +27,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import create_database, percentile, start_gunicorn  # noqa: E402
+from bench.common import (  # noqa: E402
+    create_database,
+    percentile,
+    production_environment,
+    start_gunicorn,
+)
 
 DATA = ROOT.parent / "shared" / "data" / "oasst_prompts_en_250.jsonl"
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/sft_bench_assignment"
 DOMAINS = ["python", "biology", "law", "math"]
-
-
-def _environment(database_url: str) -> dict:
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DJANGO_DEBUG": "0",
-        "SECRET_KEY": "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
-        "SECURE_SSL_REDIRECT": "0",
-        "SESSION_COOKIE_SECURE": "0",
-        "CSRF_COOKIE_SECURE": "0",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "LOG_LEVEL": "WARNING",
-    }
 
 
 def _texts():
@@ -169,7 +159,7 @@ def main() -> None:
     database_url = os.environ.get("DATABASE_URL", DEFAULT_DB)
     if not database_url.startswith("postgres"):
         raise SystemExit("Set DATABASE_URL to a PostgreSQL database: the benchmark is for it.")
-    env = _environment(database_url)
+    env = production_environment(database_url)
     os.environ.update(env)
     create_database(database_url)
     started = time.monotonic()

@@ -1,6 +1,7 @@
 """What the benchmark scripts share: a database of their own, a real server, percentiles."""
 
 import http.client
+import os
 import subprocess
 import sys
 import time
@@ -30,6 +31,22 @@ def create_database(database_url: str) -> None:
         ).fetchone()
         if not exists:
             admin.execute(f'CREATE DATABASE "{config["NAME"]}"')
+
+
+def production_environment(database_url: str) -> dict:
+    """The environment of a production-like process (DEBUG off, plain HTTP on loopback)."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_DEBUG": "0",
+        "SECRET_KEY": "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
+        "SECURE_SSL_REDIRECT": "0",
+        "SESSION_COOKIE_SECURE": "0",
+        "CSRF_COOKIE_SECURE": "0",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+    }
 
 
 def start_gunicorn(

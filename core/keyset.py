@@ -66,6 +66,17 @@ def keyset_page(
     return KeysetPage(items=items, next_cursor=next_cursor, is_first=not cursor)
 
 
+def keyset_page_or_first(
+    queryset: QuerySet[ModelT], *, ordering: Sequence[str], cursor: str, size: int
+) -> KeysetPage[ModelT]:
+    """`keyset_page`, or the first page for a cursor this list did not give: a page's
+    edited link shows the list from its start rather than an error page."""
+    try:
+        return keyset_page(queryset, ordering=ordering, cursor=cursor, size=size)
+    except CursorError:
+        return keyset_page(queryset, ordering=ordering, cursor="", size=size)
+
+
 def _field(model: type[Model], name: str) -> Field:
     field = model._meta.pk if name == "pk" else model._meta.get_field(name)
     assert isinstance(field, Field), f"keyset on {name}: a concrete field"

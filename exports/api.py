@@ -8,6 +8,7 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,7 +16,7 @@ from core.api_errors import QUEUE_DOWN_RESPONSE, ApiError
 from labeling.permissions import ADMIN, api_role, can_view_export_job
 
 from .models import ExportJob
-from .selectors import export_job_detail, export_jobs_recent
+from .selectors import EXPORT_JOB_ORDER, export_job_detail, export_jobs
 from .services import (
     ARTIFACT_MEDIA_TYPES,
     ExportConfigError,
@@ -105,13 +106,20 @@ def _job(request, pk: int) -> ExportJob:
     return job
 
 
-class ExportListCreateApi(APIView):
-    permission_classes = [api_role(ADMIN)]
+class ExportListCreateApi(ListAPIView):
+    """GET: every export job, a page at a time, newest first (follow `next`); POST: a new
+    export, queued."""
 
-    @extend_schema(operation_id="exports_list", responses=ExportJobOutput(many=True))
-    def get(self, request):
-        jobs = export_jobs_recent(limit=50)
-        return Response(ExportJobOutput(jobs, many=True, context={"request": request}).data)
+    permission_classes = [api_role(ADMIN)]
+    serializer_class = ExportJobOutput
+    keyset_ordering = EXPORT_JOB_ORDER
+
+    def get_queryset(self):
+        return export_jobs()
+
+    @extend_schema(operation_id="exports_list")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="exports_create",

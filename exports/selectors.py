@@ -270,12 +270,17 @@ def export_project_tools(config: ExportConfig) -> dict[str, list[dict[str, Any]]
     return dict(Project.objects.filter(slug__in=config.projects).values_list("slug", "tools"))
 
 
-def export_jobs_recent(*, limit: int = 20) -> list[ExportJob]:
-    """The latest jobs with their projects and artifacts (three queries)."""
-    return list(
-        ExportJob.objects.select_related("created_by").prefetch_related("projects", "artifacts")[
-            :limit
-        ]
+# The job lists' order: newest first, by id (unique, so it pages by keyset).
+EXPORT_JOB_ORDER = ("-pk",)
+
+
+def export_jobs() -> QuerySet[ExportJob]:
+    """Every job, newest first, with its creator, projects and artifacts (three queries a
+    page)."""
+    return (
+        ExportJob.objects.select_related("created_by")
+        .prefetch_related("projects", "artifacts")
+        .order_by(*EXPORT_JOB_ORDER)
     )
 
 

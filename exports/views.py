@@ -13,11 +13,12 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from core.jobs import QueueUnavailable
+from core.keyset import keyset_page_or_first
 from labeling.permissions import ADMIN, can_view_export_job, role_required
 
 from .forms import ExportForm, TokenizerUploadForm
 from .models import ExportJob
-from .selectors import export_job_detail, export_jobs_recent
+from .selectors import EXPORT_JOB_ORDER, export_job_detail, export_jobs
 from .services import (
     ExportConfigError,
     ExportError,
@@ -44,8 +45,18 @@ def _job_or_404(request, job_id: int) -> ExportJob:
     return job
 
 
-def _list_context(form: ExportForm, upload_form: TokenizerUploadForm | None = None) -> dict:
-    jobs = export_jobs_recent()
+JOB_PAGE_SIZE = 20
+
+
+def _list_context(
+    request, form: ExportForm, upload_form: TokenizerUploadForm | None = None
+) -> dict:
+    jobs = keyset_page_or_first(
+        export_jobs(),
+        ordering=EXPORT_JOB_ORDER,
+        cursor=request.GET.get("cursor", ""),
+        size=JOB_PAGE_SIZE,
+    )
     return {
         "form": form,
         "upload_form": upload_form or TokenizerUploadForm(),
@@ -58,8 +69,10 @@ def _list_context(form: ExportForm, upload_form: TokenizerUploadForm | None = No
 def export_list(request):
     """The form on the left, the jobs on the right; the job list refreshes itself via htmx."""
     if request.htmx and request.GET.get("part") == "jobs":
-        return render(request, "exports/export_list.html#job-list", _list_context(ExportForm()))
-    return render(request, "exports/export_list.html", _list_context(ExportForm()))
+        return render(
+            request, "exports/export_list.html#job-list", _list_context(request, ExportForm())
+        )
+    return render(request, "exports/export_list.html", _list_context(request, ExportForm()))
 
 
 @role_required(ADMIN)
@@ -67,17 +80,17 @@ def export_list(request):
 def export_create(request):
     form = ExportForm(request.POST)
     if not form.is_valid():
-        return render(request, "exports/export_list.html", _list_context(form), status=400)
+        return render(request, "exports/export_list.html", _list_context(request, form), status=400)
     try:
         job = export_job_create(config=form.export_config(), created_by=request.user)
     except ExportConfigError as error:
         for name, message in error.errors.items():
             form.add_error(name if name in form.fields else None, message)
-        return render(request, "exports/export_list.html", _list_context(form), status=400)
+        return render(request, "exports/export_list.html", _list_context(request, form), status=400)
     except QueueUnavailable as down:
         # The job is saved and queued (it shows in the list); beat starts it later.
         messages.warning(request, str(down))
-        return render(request, "exports/export_list.html", _list_context(form), status=503)
+        return render(request, "exports/export_list.html", _list_context(request, form), status=503)
     messages.success(request, f"Export #{job.id} is queued.")
     return redirect("exports:export-detail", job_id=job.id)
 
@@ -115,7 +128,7 @@ def export_preview_view(request):
         context["field_errors"] = _field_errors(form)
     if request.htmx:
         return render(request, "exports/export_list.html#preview", context)
-    return render(request, "exports/export_list.html", {**_list_context(form), **context})
+    return render(request, "exports/export_list.html", {**_list_context(request, form), **context})
 
 
 @role_required(ADMIN)
@@ -135,7 +148,7 @@ def export_estimate_view(request):
         context["field_errors"] = _field_errors(form)
     if request.htmx:
         return render(request, "exports/export_list.html#estimate", context)
-    return render(request, "exports/export_list.html", {**_list_context(form), **context})
+    return render(request, "exports/export_list.html", {**_list_context(request, form), **context})
 
 
 @role_required(ADMIN)
@@ -241,5 +254,5 @@ def tokenizer_upload(request):
             messages.success(request, f"Tokenizer “{asset.label}” is ready to use.")
             return redirect("exports:export-list")
     return render(
-        request, "exports/export_list.html", _list_context(ExportForm(), form), status=400
+        request, "exports/export_list.html", _list_context(request, ExportForm(), form), status=400
     )

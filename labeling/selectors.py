@@ -12,21 +12,34 @@ from .models import (
 )
 from .permissions import ADMIN, LABELER, REVIEWER, domains_meet_q, has_role
 
+# The people lists' order: by username (unique, so it pages by keyset).
+MEMBER_ORDER = ("username",)
+
 
 def member_list() -> QuerySet[User]:
-    return User.objects.order_by("username").prefetch_related("labeler_domains", "reviewer_domains")
+    return User.objects.order_by(*MEMBER_ORDER).prefetch_related(
+        "labeler_domains", "reviewer_domains"
+    )
+
+
+DOMAIN_ORDER = ("slug",)
 
 
 def domain_list() -> QuerySet[Domain]:
-    return Domain.objects.order_by("slug")
+    return Domain.objects.order_by(*DOMAIN_ORDER)
 
 
 # Projects, prompts and tasks ---------------------------------------------------------
 
 
+# The project lists' order (highest priority first), ending with a unique field so that
+# they page by keyset.
+PROJECT_ORDER = ("-priority", "name", "pk")
+
+
 def visible_projects(user: User) -> QuerySet[Project]:
     """The projects a person may read: all for admins; live ones in their domains for others."""
-    projects = Project.objects.prefetch_related("domains").order_by("-priority", "name")
+    projects = Project.objects.prefetch_related("domains").order_by(*PROJECT_ORDER)
     if has_role(user, ADMIN):
         return projects
     if not has_role(user, LABELER, REVIEWER):

@@ -17,6 +17,7 @@ from labeling.models import (
     Project,
     ProjectCount,
 )
+from labeling.selectors import PROJECT_ORDER
 from labeling.services.counters import PROMPTS, RETIRED, WRITTEN
 
 # The order the dashboard and the labeler's home show conversation states in.
@@ -45,7 +46,7 @@ def project_list_for_admin() -> QuerySet[Project]:
     """Every project with its domains, prompt count and conversation counts (2 queries,
     read from the maintained counts: the same time for a million conversations as a few)."""
     return (
-        Project.objects.order_by("-priority", "name")
+        Project.objects.order_by(*PROJECT_ORDER)
         .prefetch_related("domains")
         .annotate(
             prompt_count=_counted(PROMPTS),

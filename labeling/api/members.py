@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labeling.models import Domain, Role, User
 from labeling.permissions import ADMIN, api_role
-from labeling.selectors import domain_list, member_list
+from labeling.selectors import DOMAIN_ORDER, MEMBER_ORDER, domain_list, member_list
 from labeling.services import member_save
 from labeling.services.members import DOMAIN_NAME_MAX_LENGTH, EMAIL_MAX_LENGTH, USERNAME_MAX_LENGTH
 
@@ -56,12 +57,16 @@ class MeApi(APIView):
         return Response(MemberOutput(request.user).data)
 
 
-class MemberListApi(APIView):
-    permission_classes = [api_role(ADMIN)]
+class MemberListApi(ListAPIView):
+    """GET: everyone, a page at a time by username (follow `next`); POST: add or update a
+    person."""
 
-    @extend_schema(responses=MemberOutput(many=True))
-    def get(self, request):
-        return Response(MemberOutput(member_list(), many=True).data)
+    permission_classes = [api_role(ADMIN)]
+    serializer_class = MemberOutput
+    keyset_ordering = MEMBER_ORDER
+
+    def get_queryset(self):
+        return member_list()
 
     @extend_schema(
         request=MemberInput,
@@ -87,7 +92,11 @@ class DomainOutput(serializers.Serializer):
     name = serializers.CharField()
 
 
-class DomainListApi(APIView):
-    @extend_schema(responses=DomainOutput(many=True))
-    def get(self, request):
-        return Response(DomainOutput(domain_list(), many=True).data)
+class DomainListApi(ListAPIView):
+    """The domains, a page at a time by slug (follow `next`)."""
+
+    serializer_class = DomainOutput
+    keyset_ordering = DOMAIN_ORDER
+
+    def get_queryset(self):
+        return domain_list()

@@ -3,16 +3,19 @@ tasks: conversations.api.tasks). Same services as the browser and the CLI.
 
 Service errors (`ProjectError`) reach the caller through the API's exception handler."""
 
+from typing import cast
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
+from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api_errors import ApiError
-from labeling.models import Domain, Project, ProjectStatus, Prompt, ReasoningMode
+from labeling.models import Domain, Project, ProjectStatus, Prompt, ReasoningMode, User
 from labeling.permissions import ADMIN, has_role
-from labeling.selectors import visible_projects
+from labeling.selectors import PROJECT_ORDER, visible_projects
 from labeling.services import guidelines_save, project_create, project_delete, project_update
 from labeling.services.projects import PROJECT_FIELDS
 
@@ -141,10 +144,16 @@ class ProjectInput(serializers.Serializer):
     reasoning_mode = serializers.ChoiceField(choices=ReasoningMode.choices, required=False)
 
 
-class ProjectListApi(APIView):
-    @extend_schema(responses=ProjectOutput(many=True))
-    def get(self, request):
-        return Response(ProjectOutput(visible_projects(request.user), many=True).data)
+class ProjectListApi(ListAPIView):
+    """GET: the projects the caller may read, a page at a time, highest priority first
+    (follow `next`); POST: a new project (admins)."""
+
+    serializer_class = ProjectOutput
+    keyset_ordering = PROJECT_ORDER
+
+    def get_queryset(self):
+        # The API's default permission lets only a signed-in member through.
+        return visible_projects(cast(User, self.request.user))
 
     @extend_schema(request=ProjectInput, responses={201: ProjectOutput})
     def post(self, request):

@@ -1,12 +1,15 @@
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 
+from core.keyset import keyset_page_or_first
 from labeling.forms import DomainForm, MemberForm
 from labeling.models import User
 from labeling.permissions import ADMIN, home_url_name, member_required, role_required
-from labeling.selectors import domain_list, member_list
+from labeling.selectors import MEMBER_ORDER, domain_list, member_list
 from labeling.services import domain_get_or_create, member_save
 from labeling.services.members import MemberError
+
+PAGE_SIZE = 50
 
 
 @member_required
@@ -29,7 +32,12 @@ def people(request):
         request,
         "labeling/people.html",
         {
-            "members": member_list(),
+            "members": keyset_page_or_first(
+                member_list(),
+                ordering=MEMBER_ORDER,
+                cursor=request.GET.get("cursor", ""),
+                size=PAGE_SIZE,
+            ),
             "domains": domain_list(),
             "form": form,
             "domain_form": domain_form,

@@ -95,7 +95,7 @@ def test_others_read_only_what_they_may(labeler):
     ProjectFactory(slug="law-only", domains=["law"])
     ProjectFactory(slug="drafting", status=ProjectStatus.DRAFT)
     client = _api(labeler)
-    slugs = {p["slug"] for p in client.get("/api/projects/").json()}
+    slugs = {p["slug"] for p in client.get("/api/projects/").json()["results"]}
     assert slugs == {"open", "python-only"}
     assert client.get("/api/projects/law-only/").status_code == 404
     assert client.post("/api/projects/", {"name": "Mine"}, format="json").status_code == 403
