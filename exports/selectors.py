@@ -11,12 +11,15 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from conversations.models import (
     Conversation,
     ConversationState,
+    Message,
+    MessageOrigin,
     Review,
     ReviewDecision,
     Revision,
 )
 from conversations.selectors.ranking import ApprovedRanking, approved_rankings_in
 from labeling.models import Project, ProjectKind, Prompt
+from sftpipeline.preference import EDIT, REVIEW_EDIT
 
 from .models import ExportJob, TokenizerAsset
 
@@ -54,6 +57,34 @@ def export_conversations_queryset(config: ExportConfig) -> QuerySet[Conversation
     from `export_rankings`.
     """
     return _approved_selection(config).filter(ranking__isnull=True)
+
+
+def export_read_queryset(config: ExportConfig) -> QuerySet[Conversation]:
+    """The conversations an export reads row by row (its shards and chunks): every matching
+    one, or for a pairs-only export just those that can give a pair from a correction (an
+    AI draft a person rewrote, a reviewer's edit). The rest would be read only to be passed
+    over: two conversations in three when a third began as AI drafts. Duplicates are still
+    decided against the whole selection (`export_duplicate_candidates`)."""
+    queryset = export_conversations_queryset(config)
+    if config.writes_sft:
+        return queryset
+    can_pair = []
+    if EDIT in config.preference_sources:
+        edited = Message.objects.filter(
+            conversation=OuterRef("pk"), origin=MessageOrigin.MODEL_EDITED
+        )
+        can_pair.append(Q(Exists(edited)))
+    if REVIEW_EDIT in config.preference_sources:
+        reviewed = Revision.objects.filter(
+            conversation=OuterRef("pk"), kind=Revision.Kind.REVIEW_EDIT
+        )
+        can_pair.append(Q(Exists(reviewed)))
+    if not can_pair:
+        return queryset.none()
+    condition = can_pair[0]
+    for other in can_pair[1:]:
+        condition |= other
+    return queryset.filter(condition)
 
 
 def _approved_selection(config: ExportConfig) -> QuerySet[Conversation]:
@@ -146,7 +177,7 @@ def export_row_chunks(
     revision's messages (keyset pagination on id, so memory stays flat and no offset
     scan grows), then the approving reviews of those revisions for scores and counts.
     """
-    queryset = export_conversations_queryset(config).order_by("id")
+    queryset = export_read_queryset(config).order_by("id")
     if id_to is not None:
         queryset = queryset.filter(id__lte=id_to)
     last_id = id_from - 1
@@ -163,7 +194,7 @@ def export_shard_bounds(config: ExportConfig, *, shard_size: int) -> list[tuple[
     order, `shard_size` to a shard. Streams the ids (memory stays flat)."""
     bounds: list[tuple[int, int, int]] = []
     first = last = count = 0
-    ids = export_conversations_queryset(config).order_by("id").values_list("id", flat=True)
+    ids = export_read_queryset(config).order_by("id").values_list("id", flat=True)
     for conversation_id in ids.iterator(chunk_size=10_000):
         if count == shard_size:
             bounds.append((first, last, count))

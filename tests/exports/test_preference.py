@@ -392,3 +392,23 @@ def test_sharded_pairs_are_the_single_shard_pairs_under_shard_names(project, rev
     card = (tmp_path / "three" / "README.md").read_text()
     assert "pairs come in 3 shards" in card
     assert "train-00001-of-00003.preference.jsonl" in card
+
+
+def test_a_pairs_only_export_reads_only_what_can_pair_and_writes_the_same_pairs(
+    project, reviewer, tmp_path
+):
+    corrected = submitted_conversation(
+        project=project, draft=DRAFT, answer="A different reply entirely, written by the expert."
+    )
+    approve(corrected, reviewer)
+    for index in range(3):
+        approve(submitted_conversation(project=project, answer=f"Human reply {index}."), reviewer)
+
+    both, with_sft = export(tmp_path, "both")
+    alone, pairs_only = export(tmp_path, "alone", formats="preference,kto")
+
+    assert with_sft["counts"]["read"] == 4
+    assert pairs_only["counts"]["read"] == 1  # the human replies are not read at all
+    for name in ("train.preference.jsonl", "train.preference.parquet", "train.kto.jsonl"):
+        assert (alone / name).read_bytes() == (both / name).read_bytes()
+    assert pairs_only["counts"]["preference"] == with_sft["counts"]["preference"]
