@@ -6,12 +6,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from conversations.models import (
     Conversation,
     ConversationState,
-    Message,
     MessageOrigin,
     Review,
     ReviewDecision,
@@ -61,19 +61,18 @@ def export_conversations_queryset(config: ExportConfig) -> QuerySet[Conversation
 
 def export_read_queryset(config: ExportConfig) -> QuerySet[Conversation]:
     """The conversations an export reads row by row (its shards and chunks): every matching
-    one, or for a pairs-only export just those that can give a pair from a correction (an
-    AI draft a person rewrote, a reviewer's edit). The rest would be read only to be passed
+    one, or for a pairs-only export on PostgreSQL just those that can give a pair from a
+    correction (an AI draft a person rewrote, a reviewer's edit). The rest would be read only to be passed
     over: two conversations in three when a third began as AI drafts. Duplicates are still
     decided against the whole selection (`export_duplicate_candidates`)."""
     queryset = export_conversations_queryset(config)
-    if config.writes_sft:
-        return queryset
+    if config.writes_sft or not connection.features.supports_json_field_contains:
+        return queryset  # SQLite cannot look into the revision's JSON: read every row
     can_pair = []
     if EDIT in config.preference_sources:
-        edited = Message.objects.filter(
-            conversation=OuterRef("pk"), origin=MessageOrigin.MODEL_EDITED
-        )
-        can_pair.append(Q(Exists(edited)))
+        # The exported revision holds a message that began as a draft (jsonb containment).
+        edited = [{"origin": MessageOrigin.MODEL_EDITED.value}]
+        can_pair.append(Q(current_revision__messages__contains=edited))
     if REVIEW_EDIT in config.preference_sources:
         reviewed = Revision.objects.filter(
             conversation=OuterRef("pk"), kind=Revision.Kind.REVIEW_EDIT
