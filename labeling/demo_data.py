@@ -171,3 +171,71 @@ TOOLS_PROMPTS = [
     ("python", "Sort these by length, then alphabetically: kiwi, fig, banana, apple, date."),
     (None, "What is the weather forecast for Lisbon this weekend?"),
 ]
+
+# A third project for preference data (design.md contract 7): labelers rank candidate
+# replies written for the demo (one good, one plausible, one with a flaw to spot).
+RANKING_PROJECT = {
+    "name": "Ranking: which reply is best?",
+    "slug": "rank-replies",
+    "description": "Order candidate replies from best to worst, flag the wrong ones, and "
+    "write a better reply when none is good enough.",
+    "kind": "ranking",
+}
+
+RANKING_GUIDELINES = """# Ranking candidate replies
+
+1. **Correct first.** A reply with a factual or code error ranks below every correct one;
+   flag it *Wrong*.
+2. **Then helpful and clear.** Among correct replies, prefer the one that answers exactly
+   what was asked, briefly, with an example where it helps.
+3. **Ties are fine** when two replies are equally good.
+4. **Write a better reply** only when every candidate falls short; it ranks first.
+"""
+
+# (domain, prompt, candidates)
+RANKING_PROMPTS = [
+    (
+        "python",
+        "How do I remove duplicates from a list but keep the original order?",
+        [
+            "Use `list(dict.fromkeys(items))`: dictionaries keep insertion order (Python "
+            "3.7+), so the first occurrence of each item stays where it was.",
+            "Use `list(set(items))`. Sets cannot hold duplicates.",
+            "Loop and keep a `seen` set:\n\n```python\nseen, unique = set(), []\nfor item in "
+            "items:\n    if item not in seen:\n        seen.add(item)\n        unique.append("
+            "item)\n```",
+        ],
+    ),
+    (
+        "math",
+        "Is 0.999… (repeating) equal to 1?",
+        [
+            "Yes. Let x = 0.999…; then 10x = 9.999…, so 10x − x = 9 and x = 1. Both "
+            "decimals name the same real number.",
+            "No: it gets closer and closer to 1 but never reaches it.",
+            "Yes, because 1/3 = 0.333… and multiplying both sides by 3 gives 1 = 0.999….",
+        ],
+    ),
+    (
+        "biology",
+        "Why do onions make you cry?",
+        [
+            "Cutting an onion breaks its cells and releases enzymes that turn sulfur "
+            "compounds into syn-propanethial-S-oxide, a gas that irritates the eyes; tears "
+            "wash it away. Chilling the onion or a sharp knife reduces it.",
+            "Onions contain acid that splashes into your eyes when you cut them.",
+            "A gas released when the onion is cut irritates your eyes, so they water.",
+        ],
+    ),
+    (
+        "law",
+        "Can my landlord enter my flat without telling me first?",
+        [
+            "In most places, only in an emergency: otherwise the law or your lease usually "
+            "requires reasonable notice (often 24 hours). Check your lease and your local "
+            "tenancy rules, or ask a tenants' advice service.",
+            "Yes, the landlord owns the flat and can enter whenever they want.",
+            "It depends on where you live and on your lease; usually notice is required.",
+        ],
+    ),
+]

@@ -4,7 +4,8 @@ import tracemalloc
 import pytest
 from django.core.management import CommandError, call_command
 
-from labeling.models import ImportBatch, Project, ProjectStatus, Prompt
+from conversations.services import next_task
+from labeling.models import ImportBatch, Project, ProjectStatus, Prompt, User
 from labeling.services import ImportSource, domain_get_or_create, prompts_import, prompts_preview
 from tests.factories import ProjectFactory, PromptFactory
 
@@ -259,3 +260,14 @@ def test_seed_demo_has_a_tool_use_project_with_python_and_search():
     assert search["required"] == ["query"] and search["properties"]["top_k"]["type"] == "integer"
     assert project.reasoning_mode == "optional"
     assert project.prompts.count() == 6 and project.guideline_versions.exists()
+
+
+def test_seed_demo_has_a_ranking_project_whose_prompts_are_tasks():
+    call_command("seed_demo")
+    project = Project.objects.get(slug="rank-replies")
+    assert project.is_ranking and project.prompts.count() == 4
+    for prompt in project.prompts.all():
+        assert prompt.candidates.count() == 3
+    ana = User.objects.get(username="ana")
+    task = next_task(ana, project)
+    assert task.conversation_id is not None

@@ -7,6 +7,9 @@ from labeling.demo_data import (
     DEMO_PASSWORD,
     DEMO_PROJECT,
     DEMO_PROMPTS,
+    RANKING_GUIDELINES,
+    RANKING_PROJECT,
+    RANKING_PROMPTS,
     TOOLS_GUIDELINES,
     TOOLS_PROJECT,
     TOOLS_PROMPTS,
@@ -23,8 +26,9 @@ from labeling.services import (
 
 class Command(BaseCommand):
     help = (
-        "Load the demo: one person per role, a project with 30 prompts and a tool-use project "
-        "(python and search tools) with its own prompts. Safe to run twice."
+        "Load the demo: one person per role, a project with 30 prompts, a tool-use project "
+        "(python and search tools) and a ranking project with candidate replies to order. "
+        "Safe to run twice."
     )
 
     @transaction.atomic
@@ -43,12 +47,21 @@ class Command(BaseCommand):
             self._project(
                 TOOLS_PROJECT, TOOLS_GUIDELINES, [(d, text, "") for d, text in TOOLS_PROMPTS]
             ),
+            self._project(
+                RANKING_PROJECT,
+                RANKING_GUIDELINES,
+                [(d, text, "") for d, text, _ in RANKING_PROMPTS],
+                candidates=[candidates for _, _, candidates in RANKING_PROMPTS],
+            ),
         ]
         summary = ", ".join(f"{p.slug!r} with {p.prompts.count()} prompts" for p in projects)
         self.stdout.write(self.style.SUCCESS(f"Demo ready: projects {summary}."))
 
-    def _project(self, fields: dict, guidelines: str, prompts: list) -> Project:
-        """The project (created once, through the services) with its prompts."""
+    def _project(
+        self, fields: dict, guidelines: str, prompts: list, candidates: list | None = None
+    ) -> Project:
+        """The project (created once, through the services) with its prompts (and, for a
+        ranking project, each prompt's candidate replies)."""
         project = Project.objects.filter(slug=fields["slug"]).first()
         if project is not None:
             return project
@@ -69,6 +82,8 @@ class Command(BaseCommand):
                 item["domain"] = domain
             if draft:
                 item["draft"] = draft
+            if candidates:
+                item["candidates"] = [{"content": reply} for reply in candidates[index - 1]]
             items.append(item)
         report = prompts_import(
             project=project, source=ImportSource(name="demo", items=items), user=None
