@@ -189,6 +189,25 @@ def _lock_ranking(conversation_id: int) -> Ranking:
     return ranking
 
 
+def _lock_own_ranking(
+    conversation_id: int, user: User, expected_version: int, action: str
+) -> Ranking:
+    """The labeler's own ranking, locked, while they may still `action` it ("change",
+    "submit") at `expected_version`; RankingError or VersionConflict otherwise."""
+    ranking = _lock_ranking(conversation_id)
+    conversation = ranking.conversation
+    if conversation.labeler_id != user.pk:
+        raise RankingError(f"Only the labeler who ranks this prompt can {action} the ranking.")
+    if conversation.state not in EDITABLE_STATES:
+        raise RankingError(
+            f"This ranking is {conversation.get_state_display().lower()}: "
+            f"its labeler cannot {action} it any more."
+        )
+    if conversation.version != expected_version:
+        raise VersionConflict(conversation, expected_version)
+    return ranking
+
+
 def _bump_version(conversation: Conversation) -> None:
     conversation.version += 1
     conversation.save(update_fields=["version", "updated_at"])
@@ -210,17 +229,8 @@ def ranking_save(
     Raises VersionConflict (nothing written) when another tab saved since
     `expected_version`, RankingError naming the field for anything refused.
     """
-    ranking = _lock_ranking(conversation_id)
+    ranking = _lock_own_ranking(conversation_id, user, expected_version, "change")
     conversation = ranking.conversation
-    if conversation.labeler_id != user.pk:
-        raise RankingError("Only the labeler who ranks this prompt can change the ranking.")
-    if conversation.state not in EDITABLE_STATES:
-        raise RankingError(
-            f"This ranking is {conversation.get_state_display().lower()}: "
-            "it cannot be changed any more."
-        )
-    if conversation.version != expected_version:
-        raise VersionConflict(conversation, expected_version)
     candidate_ids = candidate_ids_of(conversation)
     if order is not None:
         ranking.order = ranking_order_clean(order, candidate_ids, complete=False)
@@ -260,16 +270,8 @@ def ranking_submit(*, conversation_id: int, user: User, expected_version: int) -
         .first()
     )
     task_lock(user=user, assignment_id=assignment_id)
-    ranking = _lock_ranking(conversation_id)
+    ranking = _lock_own_ranking(conversation_id, user, expected_version, "submit")
     conversation = ranking.conversation
-    if conversation.labeler_id != user.pk:
-        raise RankingError("Only the labeler who ranks this prompt can submit the ranking.")
-    if conversation.state not in EDITABLE_STATES:
-        raise RankingError(
-            f"This ranking is {conversation.get_state_display().lower()}: it cannot be submitted."
-        )
-    if conversation.version != expected_version:
-        raise VersionConflict(conversation, expected_version)
     candidate_ids = candidate_ids_of(conversation)
     if len(candidate_ids) < 2:
         raise RankingError("This prompt has fewer than two candidates: skip it, and say so.")
