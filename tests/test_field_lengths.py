@@ -67,7 +67,6 @@ NO_LIMITED_COLUMN = {
     # A ranking's order, flags (JSON), comment, better reply and a reorder's reason (text
     # columns; the service bounds them).
     conversations.api.ranking.RankingSaveInput,
-    conversations.api.ranking.RankingVersionInput,
     conversations.api.ranking.ReorderInput,
     # A prompt's text (a text column) and domain (a lookup).
     labeling.api.prompts.PromptInput,

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conversations.access import conversation_to_review, own_conversation
+from conversations.api.editor import VersionInput
 from conversations.api.errors import review_error_response, version_conflict_response
 from conversations.models import CandidateFlag, Conversation
 from conversations.selectors.ranking import ranking_cards, ranking_conversation
@@ -102,10 +103,6 @@ class RankingSaveInput(serializers.Serializer):
     better_reply = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
 
 
-class RankingVersionInput(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1)
-
-
 class ReorderInput(serializers.Serializer):
     version = serializers.IntegerField(min_value=1)
     order = serializers.JSONField(help_text=f"{ORDER_HELP} Every candidate exactly once.")
@@ -158,12 +155,12 @@ class RankingSubmitApi(APIView):
     """POST {version}: submit for review; 400 names what is missing, 409 a stale version."""
 
     @extend_schema(
-        request=RankingVersionInput,
+        request=VersionInput,
         responses={200: RankingOutput, 400: BAD_INPUT, 404: NOT_FOUND, 409: STALE_VERSION},
     )
     def post(self, request, conversation_id: int):
         own_conversation(request.user, ranking_conversation(conversation_id))
-        data = RankingVersionInput(data=request.data)
+        data = VersionInput(data=request.data)
         data.is_valid(raise_exception=True)
         ranking_submit(
             conversation_id=conversation_id,
