@@ -209,22 +209,23 @@ class PairCounts:
             summary["kto_rows"] = {"true": self.kto["true"], "false": self.kto["false"]}
         return summary
 
-    def to_result(self) -> dict[str, dict[str, int]]:
+    def to_result(self) -> dict[str, Any]:
         """The raw counts of one shard, JSON-ready, for `merge` in the final step."""
         return {
             "per_source": dict(self.per_source),
             "per_split": dict(self.per_split),
             "left_out": dict(self.left_out),
             "kto": dict(self.kto),
-            "unranked_prompts": {"prompts": self.unranked_prompts},
+            "unranked_prompts": self.unranked_prompts,
         }
 
-    def merge(self, result: dict[str, dict[str, int]]) -> None:
+    def merge(self, result: dict[str, Any]) -> None:
         self.per_source.update(result["per_source"])
         self.per_split.update(result["per_split"])
         self.left_out.update(result["left_out"])
         self.kto.update(result["kto"])
-        self.unranked_prompts += result.get("unranked_prompts", {}).get("prompts", 0)
+        # A shard recorded before rankings were exported has no such count.
+        self.unranked_prompts += result.get("unranked_prompts", 0)
 
 
 def conversation_pairs(

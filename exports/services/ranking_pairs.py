@@ -61,28 +61,29 @@ def ranking_pairs(config: ExportConfig, left_out: Counter[str]) -> tuple[list[Pr
 def _prompt_pairs(
     rankings: Sequence[ApprovedRanking], config: ExportConfig, left_out: Counter[str]
 ) -> Iterator[PreferencePair]:
-    first = rankings[0]
+    split_by = rankings[0]["conversation_id"]
     if config.ranking_pairs == RANKING_PAIRS_MAJORITY:
-        stated = {pair for ranking in rankings for pair in ranked_pairs(_groups(ranking))}
-        agreed = majority_pairs([_groups(ranking) for ranking in rankings])
+        groups = [_groups(ranking) for ranking in rankings]
+        stated = {pair for ranking_groups in groups for pair in ranked_pairs(ranking_groups)}
+        agreed = majority_pairs(groups)
         left_out["no_majority"] += len(stated) - len(agreed)
         # Majority pairs are the prompt's, not one labeler's: provenance lists every ranking.
-        yield from _pairs(first, agreed, config, left_out, rankings=rankings)
+        yield from _pairs(rankings[0], agreed, split_by, left_out, rankings=rankings)
         return
     for ranking in rankings:
-        yield from _pairs(ranking, ranked_pairs(_groups(ranking)), config, left_out, first=first)
+        yield from _pairs(ranking, ranked_pairs(_groups(ranking)), split_by, left_out)
 
 
 def _pairs(
     ranking: ApprovedRanking,
     keys: Sequence[tuple[Hashable, Hashable]],
-    config: ExportConfig,
+    split_by: int,
     left_out: Counter[str],
     *,
-    first: ApprovedRanking | None = None,
     rankings: Sequence[ApprovedRanking] = (),
 ) -> Iterator[PreferencePair]:
-    split_by = (first or ranking)["conversation_id"]
+    """`ranking`'s replies as pairs for `keys` (better, worse); `split_by` is the
+    conversation whose split they take (the prompt's first ranking)."""
     for chosen_key, rejected_key in keys:
         chosen, chosen_model = _reply(ranking, chosen_key)
         rejected, rejected_model = _reply(ranking, rejected_key)
