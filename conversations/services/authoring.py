@@ -198,18 +198,23 @@ def conversation_start(
         labeler_id=assignment.labeler_id,
         guideline_version_id=guideline_version_id,
     )
-    seeded = _seed_messages(assignment)
-    for position, message in enumerate(seeded):
+    conversation_seed(conversation, _seed_messages(assignment))
+    return conversation
+
+
+def conversation_seed(conversation: Conversation, messages: list[Message]) -> None:
+    """Give a just-created draft its first `messages`, in order, and count it as a draft.
+    Caller runs inside the transaction that created it."""
+    for position, message in enumerate(messages):
         message.conversation = conversation
         message.position = position
-    Message.objects.bulk_create(seeded)
+    Message.objects.bulk_create(messages)
     state_count_move(
         conversation=conversation,
         before=None,
         after=ConversationState.DRAFT,
-        shard_by=assignment.labeler_id,
+        shard_by=conversation.labeler_id or 0,
     )
-    return conversation
 
 
 def protected_prefix_length(conversation: Conversation, existing: Sequence[Message]) -> int:

@@ -22,7 +22,6 @@ from conversations.models import (
     CandidateFlag,
     Conversation,
     ConversationState,
-    Message,
     Ranking,
     Revision,
 )
@@ -34,6 +33,7 @@ from .authoring import (
     ConversationError,
     SetAside,
     VersionConflict,
+    conversation_seed,
     prompt_messages,
 )
 from .counts import state_count_move
@@ -157,20 +157,10 @@ def ranking_start(*, assignment: Assignment) -> Conversation:
         labeler=assignment.labeler,
         guideline_version=project.guideline_versions.order_by("-version").first(),
     )
-    messages = prompt_messages(assignment)
-    for position, message in enumerate(messages):
-        message.conversation = conversation
-        message.position = position
-    Message.objects.bulk_create(messages)
     presented = candidate_ids_of(conversation)
     random.SystemRandom().shuffle(presented)
     Ranking.objects.create(conversation=conversation, presented_order=presented)
-    state_count_move(
-        conversation=conversation,
-        before=None,
-        after=ConversationState.DRAFT,
-        shard_by=assignment.labeler_id,
-    )
+    conversation_seed(conversation, prompt_messages(assignment))
     return conversation
 
 
