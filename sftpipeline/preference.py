@@ -19,7 +19,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from .render import IGNORE_INDEX, TokenizedExample, tokenize_conversations
+from .render import (
+    HF_CHAT_TEMPLATE,
+    IGNORE_INDEX,
+    TokenizedExample,
+    tokenize_conversations,
+    tokenize_prompts_and_replies,
+)
 from .tokenizers import ChatTokenizer
 from .turns import ToolSpecs, reasoning_of, sorted_json, tool_call_text
 from .writers import _BufferedParquetWriter, _JsonLinesFile
@@ -125,26 +131,49 @@ class TokenizedPair:
         return max(self.chosen.num_tokens, self.rejected.num_tokens)
 
 
-def _prompt_masked(prompt_ids: list[int], example: TokenizedExample) -> list[int]:
-    if example.input_ids[: len(prompt_ids)] != prompt_ids:
-        raise ValueError(
-            "the template renders the prompt differently when a reply follows it, so the "
-            "prompt's tokens cannot be masked"
-        )
-    return [IGNORE_INDEX] * len(prompt_ids) + example.labels[len(prompt_ids) :]
-
-
 def tokenize_pairs(
     pairs: Sequence[PreferencePair],
     template: str,
     tokenizer: ChatTokenizer,
     tools: Sequence[ToolSpecs],
 ) -> list[TokenizedPair]:
-    """Tokenize pairs in one batched call: prompt, prompt + chosen, prompt + rejected each.
+    """Tokenize pairs in one batched call. ``tools[i]`` are pair ``i``'s declared tools.
 
-    ``tools[i]`` are pair ``i``'s declared tools. Raises ValueError when a template does
-    not render the prompt as a prefix of prompt + reply.
+    With a chatml template the prompt is tokenized once and each reply as the message
+    after it (:func:`~sftpipeline.render.tokenize_prompts_and_replies`). A tokenizer's chat
+    template renders prompt, prompt + chosen and prompt + rejected whole, and raises
+    ValueError when it does not render the prompt as a prefix of prompt + reply.
     """
+    if template == HF_CHAT_TEMPLATE:
+        return _tokenize_pairs_whole(pairs, template, tokenizer, tools)
+    tokenized = tokenize_prompts_and_replies(
+        [pair.prompt for pair in pairs],
+        [(pair.chosen, pair.rejected) for pair in pairs],
+        template,
+        tokenizer,
+        tools,
+    )
+    result = []
+    for prompt, (chosen, rejected) in tokenized:
+        masked = [IGNORE_INDEX] * prompt.num_tokens
+        result.append(
+            TokenizedPair(
+                prompt.input_ids,
+                prompt + chosen,
+                prompt + rejected,
+                masked + chosen.labels,
+                masked + rejected.labels,
+            )
+        )
+    return result
+
+
+def _tokenize_pairs_whole(
+    pairs: Sequence[PreferencePair],
+    template: str,
+    tokenizer: ChatTokenizer,
+    tools: Sequence[ToolSpecs],
+) -> list[TokenizedPair]:
     conversations: list[list[Message]] = []
     declared: list[ToolSpecs] = []
     for pair, pair_tools in zip(pairs, tools, strict=True):
@@ -168,6 +197,15 @@ def tokenize_pairs(
             )
         )
     return tokenized
+
+
+def _prompt_masked(prompt_ids: list[int], example: TokenizedExample) -> list[int]:
+    if example.input_ids[: len(prompt_ids)] != prompt_ids:
+        raise ValueError(
+            "the template renders the prompt differently when a reply follows it, so the "
+            "prompt's tokens cannot be masked"
+        )
+    return [IGNORE_INDEX] * len(prompt_ids) + example.labels[len(prompt_ids) :]
 
 
 @dataclass(frozen=True, slots=True)

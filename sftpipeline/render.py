@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import groupby
 from typing import Any, NamedTuple
 
 from .tokenizers import IM_END, IM_SEP, IM_START, ChatTokenizer, TokenizerError
@@ -78,6 +79,10 @@ Message = Mapping[str, Any]
 (``reasoning_content`` (or ``reasoning``), ``tool_calls``, ``tool_call_id``)."""
 
 
+PartRuns = tuple[tuple[str, int], ...]
+"""The parts of an example's tokens as runs: (part, number of consecutive tokens)."""
+
+
 @dataclass(frozen=True, slots=True)
 class TokenizedExample:
     """One conversation as training data.
@@ -90,17 +95,49 @@ class TokenizedExample:
     loss_mask: list[int]
     labels: list[int]
     num_tokens: int
-    #: The part (:data:`PARTS`) of each token; empty when the template cannot tell.
-    parts: tuple[str, ...] = field(default=(), compare=False)
+    #: The parts (:data:`PARTS`) of the tokens as runs; empty when the template cannot
+    #: tell. Runs, not a part per token: an export counts them and never needs each one.
+    part_runs: PartRuns = field(default=(), compare=False)
 
     @property
     def num_trained_tokens(self) -> int:
         """Number of tokens with loss mask 1."""
         return sum(self.loss_mask)
 
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The part of each token (empty when the template cannot tell)."""
+        return tuple(part for part, count in self.part_runs for _ in range(count))
+
     def tokens_in(self, part: str) -> int:
         """Number of tokens of one part (0 when the parts are unknown)."""
-        return self.parts.count(part)
+        return sum(count for name, count in self.part_runs if name == part)
+
+    def __add__(self, other: TokenizedExample) -> TokenizedExample:
+        """This example's tokens followed by ``other``'s (a prompt and its reply)."""
+        return TokenizedExample(
+            self.input_ids + other.input_ids,
+            self.loss_mask + other.loss_mask,
+            self.labels + other.labels,
+            self.num_tokens + other.num_tokens,
+            self.part_runs + other.part_runs,
+        )
+
+    def first(self, count: int) -> TokenizedExample:
+        """The example's first ``count`` tokens."""
+        runs, left = [], count
+        for part, length in self.part_runs:
+            if left <= 0:
+                break
+            runs.append((part, min(length, left)))
+            left -= length
+        return TokenizedExample(
+            self.input_ids[:count],
+            self.loss_mask[:count],
+            self.labels[:count],
+            len(self.input_ids[:count]),
+            tuple(runs),
+        )
 
     @classmethod
     def from_ids_and_mask(
@@ -110,7 +147,8 @@ class TokenizedExample:
         if len(input_ids) != len(loss_mask) or (parts and len(parts) != len(input_ids)):
             raise ValueError("input_ids, loss_mask and parts differ in length")
         labels = [t if m else IGNORE_INDEX for t, m in zip(input_ids, loss_mask, strict=True)]
-        return cls(input_ids, loss_mask, labels, len(input_ids), tuple(parts))
+        runs = tuple((part, len(list(group))) for part, group in groupby(parts))
+        return cls(input_ids, loss_mask, labels, len(input_ids), runs)
 
 
 class TokenPiece(NamedTuple):
@@ -150,10 +188,7 @@ def tokenize_conversations(
     and on its closing ``<|im_end|>``, 0 elsewhere.
     """
     tools = tools if tools is not None else [()] * len(conversations)
-    if tokenizer is None:
-        from .tokenizers import load_cl100k_base
-
-        tokenizer = load_cl100k_base()
+    tokenizer = _tokenizer_or_default(tokenizer)
     if template == HF_CHAT_TEMPLATE:
         tokenize_chat = getattr(tokenizer, "tokenize_chat", None)
         if tokenize_chat is None:
@@ -162,47 +197,107 @@ def tokenize_conversations(
             TokenizedExample.from_ids_and_mask(*tokenize_chat(messages, tools=declared))
             for messages, declared in zip(conversations, tools, strict=True)
         ]
+    layouts = _ChatmlLayouts(template, tokenizer)
+    pieces = [
+        layouts.conversation(messages, declared)
+        for messages, declared in zip(conversations, tools, strict=True)
+    ]
+    encoded = layouts.encode()
+    return [_assemble(layout, encoded) for layout in pieces]
+
+
+def tokenize_prompts_and_replies(
+    prompts: Sequence[Sequence[Message]],
+    replies: Sequence[Sequence[Message]],
+    template: str,
+    tokenizer: ChatTokenizer,
+    tools: Sequence[ToolSpecs],
+) -> list[tuple[TokenizedExample, list[TokenizedExample]]]:
+    """Each prompt tokenized, and each of its replies as the message that follows it: the
+    reply's own tokens, so that ``prompt + reply`` is exactly the tokenization of the
+    prompt's messages followed by the reply (a chatml rendering is its messages'
+    renderings one after another). The prompt is laid out and assembled once however
+    many replies it has. Chatml templates only (a chat template of a tokenizer may render
+    a prompt differently when a reply follows it)."""
     if template not in (CHATML_SEP, CHATML):
-        choices = ", ".join(TEMPLATE_NAMES)
-        raise ValueError(f"unknown template {template!r}; choose one of {choices}")
+        raise ValueError(f"{template} cannot tokenize a reply apart from its prompt")
+    layouts = _ChatmlLayouts(template, tokenizer)
+    pieces = []
+    for prompt, prompt_replies, declared in zip(prompts, replies, tools, strict=True):
+        messages = layouts.with_tools_message(prompt, declared)
+        pieces.append(
+            (
+                layouts.conversation(messages, declared),
+                [layouts.message(len(messages), reply, declared) for reply in prompt_replies],
+            )
+        )
+    encoded = layouts.encode()
+    return [
+        (_assemble(prompt, encoded), [_assemble(reply, encoded) for reply in prompt_replies])
+        for prompt, prompt_replies in pieces
+    ]
 
-    im_start = tokenizer.special_token_id(IM_START)
-    im_end = tokenizer.special_token_id(IM_END)
-    im_sep = tokenizer.special_token_id(IM_SEP) if template == CHATML_SEP else None
-    text_index: dict[str, int] = {}
 
-    def text(text: str, trained: bool, part: str) -> _Piece:
-        return None, text_index.setdefault(text, len(text_index)), trained, part
+def _tokenizer_or_default(tokenizer: ChatTokenizer | None) -> ChatTokenizer:
+    if tokenizer is not None:
+        return tokenizer
+    from .tokenizers import load_cl100k_base
 
-    def special(token_id: int, trained: bool, part: str) -> _Piece:
-        return token_id, None, trained, part
+    return load_cl100k_base()
 
-    layouts = []
-    for messages, declared in zip(conversations, tools, strict=True):
+
+class _ChatmlLayouts:
+    """Lays out conversations as pieces (special ids, and indexes into the batch's distinct
+    texts), then encodes every distinct text once."""
+
+    def __init__(self, template: str, tokenizer: ChatTokenizer) -> None:
+        if template not in (CHATML_SEP, CHATML):
+            choices = ", ".join(TEMPLATE_NAMES)
+            raise ValueError(f"unknown template {template!r}; choose one of {choices}")
+        self.tokenizer = tokenizer
+        self.im_start = tokenizer.special_token_id(IM_START)
+        self.im_end = tokenizer.special_token_id(IM_END)
+        self.im_sep = tokenizer.special_token_id(IM_SEP) if template == CHATML_SEP else None
+        self.text_index: dict[str, int] = {}
+
+    def text(self, text: str, trained: bool, part: str) -> _Piece:
+        return None, self.text_index.setdefault(text, len(self.text_index)), trained, part
+
+    @staticmethod
+    def with_tools_message(messages: Sequence[Message], declared: ToolSpecs) -> Sequence[Message]:
+        """The messages as rendered: declared tools need a system message to open."""
         if declared and (not messages or messages[0]["role"] != SYSTEM):
-            messages = [{"role": SYSTEM, "content": ""}, *messages]
-        layout: list[_Piece] = []
-        for position, message in enumerate(messages):
-            role = message["role"]
-            trained = role == ASSISTANT
-            layout.append(special(im_start, False, PART_HEADER))
-            layout.append(text(role, False, PART_HEADER))
-            if im_sep is not None:
-                layout.append(special(im_sep, False, PART_HEADER))
-            else:
-                layout.append(text("\n", False, PART_HEADER))
-            if position == 0 and declared:
-                layout.append(text(tools_block(declared), False, PART_TOOLS))
-                if message["content"]:
-                    layout.append(text(TOOLS_SEPARATOR, False, PART_TOOLS))
-            layout.extend(_body_pieces(message, text))
-            layout.append(special(im_end, trained, PART_END))
-            if im_sep is None:
-                layout.append(text("\n", False, PART_END))
-        layouts.append(layout)
+            return [{"role": SYSTEM, "content": ""}, *messages]
+        return messages
 
-    encoded = tokenizer.encode_ordinary_batch(list(text_index))
-    return [_assemble(layout, encoded) for layout in layouts]
+    def conversation(self, messages: Sequence[Message], declared: ToolSpecs) -> list[_Piece]:
+        layout: list[_Piece] = []
+        for position, message in enumerate(self.with_tools_message(messages, declared)):
+            layout += self.message(position, message, declared)
+        return layout
+
+    def message(self, position: int, message: Message, declared: ToolSpecs) -> list[_Piece]:
+        """The pieces of the message at ``position`` of its conversation."""
+        role = message["role"]
+        trained = role == ASSISTANT
+        layout: list[_Piece] = [(self.im_start, None, False, PART_HEADER)]
+        layout.append(self.text(role, False, PART_HEADER))
+        if self.im_sep is not None:
+            layout.append((self.im_sep, None, False, PART_HEADER))
+        else:
+            layout.append(self.text("\n", False, PART_HEADER))
+        if position == 0 and declared:
+            layout.append(self.text(tools_block(declared), False, PART_TOOLS))
+            if message["content"]:
+                layout.append(self.text(TOOLS_SEPARATOR, False, PART_TOOLS))
+        layout += _body_pieces(message, self.text)
+        layout.append((self.im_end, None, trained, PART_END))
+        if self.im_sep is None:
+            layout.append(self.text("\n", False, PART_END))
+        return layout
+
+    def encode(self) -> list[list[int]]:
+        return self.tokenizer.encode_ordinary_batch(list(self.text_index))
 
 
 def _body_pieces(message: Message, text: Any) -> list[_Piece]:
@@ -233,19 +328,22 @@ def _assemble(layout: list[_Piece], encoded: list[list[int]]) -> TokenizedExampl
     input_ids: list[int] = []
     loss_mask: list[int] = []
     labels: list[int] = []
-    parts: list[str] = []
+    runs: list[tuple[str, int]] = []
     for special_id, text_index, trained, part in layout:
         ids = [special_id] if special_id is not None else encoded[text_index]  # type: ignore[index]
         count = len(ids)
-        input_ids.extend(ids)
+        input_ids += ids
         if trained:
-            loss_mask.extend([1] * count)
-            labels.extend(ids)
+            loss_mask += [1] * count
+            labels += ids
         else:
-            loss_mask.extend([0] * count)
-            labels.extend([IGNORE_INDEX] * count)
-        parts.extend([part] * count)
-    return TokenizedExample(input_ids, loss_mask, labels, len(input_ids), tuple(parts))
+            loss_mask += [0] * count
+            labels += [IGNORE_INDEX] * count
+        if runs and runs[-1][0] == part:
+            runs[-1] = (part, runs[-1][1] + count)
+        elif count:
+            runs.append((part, count))
+    return TokenizedExample(input_ids, loss_mask, labels, len(input_ids), tuple(runs))
 
 
 def count_conversation_tokens(
@@ -308,13 +406,7 @@ def apply_max_tokens(
         raise ValueError("max_tokens must be at least 1")
     if policy is OverflowPolicy.DROP:
         return None, OverflowStatus.DROPPED
-    truncated = TokenizedExample(
-        example.input_ids[:max_tokens],
-        example.loss_mask[:max_tokens],
-        example.labels[:max_tokens],
-        max_tokens,
-        example.parts[:max_tokens],
-    )
+    truncated = example.first(max_tokens)
     return truncated, OverflowStatus.TRUNCATED
 
 

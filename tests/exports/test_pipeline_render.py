@@ -15,6 +15,7 @@ from sftpipeline.render import (
     preview_tokens,
     tokenize_conversation,
     tokenize_conversations,
+    tokenize_prompts_and_replies,
 )
 from sftpipeline.tokenizers import (
     CL100K_CHAT_SPECIALS,
@@ -229,3 +230,37 @@ def test_masked_tokens_decode_to_exactly_the_assistant_contents(messages, templa
     assert (example.input_ids, example.loss_mask) == piecewise_reference(
         messages, template, cl100k.encoding
     )
+
+
+TOOLS = [{"type": "function", "function": {"name": "calc", "parameters": {"type": "object"}}}]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    prompt=st.lists(
+        st.fixed_dictionaries({"role": roles, "content": texts}), min_size=0, max_size=4
+    ),
+    reply=texts,
+    template=st.sampled_from([CHATML_SEP, CHATML]),
+    declared=st.sampled_from([(), TOOLS]),
+)
+def test_prompt_then_reply_equals_the_whole_conversation(prompt, reply, template, declared):
+    """A pair's sides are tokenized as prompt + reply: the same tokens, mask and parts as
+    the conversation of the prompt's messages followed by the reply, tools or none."""
+    cl100k = load_cl100k_base()
+    answer = {"role": "assistant", "content": reply}
+    [(tokenized_prompt, [tokenized_reply])] = tokenize_prompts_and_replies(
+        [prompt], [[answer]], template, cl100k, [declared]
+    )
+    whole = tokenize_conversation([*prompt, answer], template, cl100k, declared)
+    joined = tokenized_prompt + tokenized_reply
+    assert joined == whole
+    assert joined.parts == whole.parts
+    assert tokenized_prompt == tokenize_conversation(prompt, template, cl100k, declared)
+
+
+def test_truncation_keeps_the_parts_of_the_kept_tokens(cl100k):
+    example = tokenize_conversation(conversation("Q " * 50, "A " * 50), CHATML_SEP, cl100k)
+    truncated, _ = apply_max_tokens(example, 60, "truncate")
+    assert truncated.parts == example.parts[:60]
+    assert truncated.tokens_in("user") == example.parts[:60].count("user") > 0
