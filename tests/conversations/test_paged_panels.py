@@ -193,6 +193,7 @@ def test_each_list_reaches_its_last_row_through_its_next_links(paged):
             response = paged.client.get(url)
             assert response.status_code == 200
             section = _section(response.content.decode(), name)
+            assert "{#" not in section, "a template comment shown as text"
             seen += re.findall(row, section)
             url = _link(section, "next")
             pages += 1
