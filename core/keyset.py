@@ -2,16 +2,18 @@
 one shown, in the list's order, so page 5,000 costs what page 1 costs (no OFFSET, no
 COUNT over millions) and every row is reachable. The cursor is that last row's sort key,
 opaque to the reader; the API lists use DRF's `CursorPagination` (core.pagination), which
-works the same way."""
+works the same way. A page showing several lists (a project's dashboard, a labeler's home)
+pages each by its own cursor parameter (`KeysetPanels`)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlencode
 
 from django.core.exceptions import ValidationError
 from django.db.models import Field, Model, Q, QuerySet
@@ -75,6 +77,56 @@ def keyset_page_or_first(
         return keyset_page(queryset, ordering=ordering, cursor=cursor, size=size)
     except CursorError:
         return keyset_page(queryset, ordering=ordering, cursor="", size=size)
+
+
+@dataclass(frozen=True)
+class KeysetPanel(Generic[ModelT]):
+    """One of several keyset-paged lists on a page (`KeysetPanels`): its page, or, when its
+    cursor is not one this list gave, no page and `error` saying so. `param` is its cursor's
+    query parameter, `others` the other lists' cursors (urlencoded) that its links keep,
+    `name` the id of its section (the links' anchor)."""
+
+    name: str
+    param: str
+    others: str
+    page: KeysetPage[ModelT] | None
+    error: str = ""
+
+    def __iter__(self) -> Iterator[ModelT]:
+        return iter(self.page.items if self.page else ())
+
+    def __len__(self) -> int:
+        return len(self.page) if self.page else 0
+
+
+class KeysetPanels:
+    """The keyset-paged lists of one page, each paged by its own query parameter
+    (`<name>_cursor`), so paging one list keeps the others on the page they show."""
+
+    def __init__(self, params: Mapping[str, str], names: Sequence[str]) -> None:
+        self.cursors = {f"{name}_cursor": params.get(f"{name}_cursor", "") for name in names}
+
+    def panel(
+        self, name: str, queryset: QuerySet[ModelT], *, ordering: Sequence[str], size: int
+    ) -> KeysetPanel[ModelT]:
+        """The page of list `name` (one of `names`) that its cursor asks for: `keyset_page`."""
+        param = f"{name}_cursor"
+        others = urlencode(
+            {other: cursor for other, cursor in self.cursors.items() if other != param and cursor}
+        )
+        try:
+            page = keyset_page(queryset, ordering=ordering, cursor=self.cursors[param], size=size)
+        except CursorError as error:
+            return KeysetPanel(
+                name=name, param=param, others=others, page=None, error=error.message
+            )
+        return KeysetPanel(name=name, param=param, others=others, page=page)
+
+
+def keyset_panel_error(*panels: KeysetPanel[Any]) -> bool:
+    """Whether one of a page's lists was asked for with a cursor it did not give: the page
+    answers 400, showing the other lists and, in that one, the error and its first page."""
+    return any(panel.error for panel in panels)
 
 
 def _field(model: type[Model], name: str) -> Field:

@@ -2,10 +2,18 @@
 
 from tests.labeling.factories import (
     DomainFactory,
+    ImportBatchFactory,
     ProjectFactory,
     PromptFactory,
     UserFactory,
     prompts_imported,
 )
 
-__all__ = ["DomainFactory", "ProjectFactory", "PromptFactory", "UserFactory", "prompts_imported"]
+__all__ = [
+    "DomainFactory",
+    "ImportBatchFactory",
+    "ProjectFactory",
+    "PromptFactory",
+    "UserFactory",
+    "prompts_imported",
+]

@@ -2,6 +2,8 @@
 dashboard (prompts, leases and conversations by state per domain)."""
 
 from collections import defaultdict
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
@@ -9,6 +11,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from conversations.models import ConversationState
+from core.keyset import KeysetPanels, keyset_panel_error
 from labeling.models import (
     Assignment,
     Domain,
@@ -19,6 +22,9 @@ from labeling.models import (
 )
 from labeling.selectors import PROJECT_ORDER
 from labeling.services.counters import PROMPTS, RETIRED, WRITTEN
+
+# The dashboard's paged lists: each pages by its own `<name>_cursor` parameter.
+DASHBOARD_LISTS = ("imports", "leases", "skips")
 
 # The order the dashboard and the labeler's home show conversation states in.
 CONVERSATION_STATES = (
@@ -56,9 +62,10 @@ def project_list_for_admin() -> QuerySet[Project]:
     )
 
 
-def project_dashboard(project: Project) -> dict[str, Any]:
-    """The admin project page: prompts and conversations by state per domain, imports,
-    leases, skips.
+def project_dashboard(project: Project, *, cursors: Mapping[str, str]) -> dict[str, Any]:
+    """The admin project page: prompts and conversations by state per domain, and the
+    imports, active leases and skips, each a keyset page at its own cursor in `cursors`
+    (the page's query parameters; see `_dashboard_lists`).
 
     The same queries and about the same time whatever the project's size: prompts,
     retired prompts, written tasks and conversation states come from the maintained
@@ -117,27 +124,50 @@ def project_dashboard(project: Project) -> dict[str, Any]:
         "columns": [labels[c] for c in columns],
         "by_domain": table,
         "totals": totals,
-        "imports": list(
-            ImportBatch.objects.filter(project=project)
-            .select_related("created_by")
-            .order_by("-created_at")[:20]
-        ),
-        "active_leases": list(
-            Assignment.objects.filter(
-                project=project, status=Assignment.Status.LEASED, lease_expires_at__gt=now
-            )
-            .select_related("labeler", "prompt", "prompt__domain")
-            .order_by("lease_expires_at")[:50]
-        ),
-        "skips": list(
-            Assignment.objects.filter(project=project, status=Assignment.Status.SKIPPED)
-            # The writing a skip kept (an abandoned conversation), shown beside the reason.
-            .select_related("labeler", "prompt", "conversation")
-            .prefetch_related("conversation__messages")
-            .order_by("-completed_at")[:50]
-        ),
+        **_dashboard_lists(project, cursors=cursors, now=now),
         "guidelines": GuidelineVersion.objects.filter(project=project)
         .select_related("created_by")
         .order_by("-version")
         .first(),
+    }
+
+
+def _dashboard_lists(
+    project: Project, *, cursors: Mapping[str, str], now: datetime
+) -> dict[str, Any]:
+    """The dashboard's imports, unexpired leases and skips, each a `KeysetPanel` paged by
+    its own cursor (`imports_cursor`, `leases_cursor`, `skips_cursor`), and whether one of
+    those cursors was not one its list gave (`cursor_error`: the page answers 400)."""
+    panels = KeysetPanels(cursors, DASHBOARD_LISTS)
+    imports = panels.panel(
+        "imports",
+        ImportBatch.objects.filter(project=project).select_related("created_by"),
+        ordering=("-created_at", "-pk"),
+        size=20,
+    )
+    active_leases = panels.panel(
+        "leases",
+        Assignment.objects.filter(
+            project=project, status=Assignment.Status.LEASED, lease_expires_at__gt=now
+        ).select_related("labeler", "prompt", "prompt__domain"),
+        ordering=("lease_expires_at", "pk"),
+        size=50,
+    )
+    skips = panels.panel(
+        "skips",
+        # task_skip stamps completed_at; the filter states keyset's no-NULL precondition.
+        Assignment.objects.filter(
+            project=project, status=Assignment.Status.SKIPPED, completed_at__isnull=False
+        )
+        # The writing a skip kept (an abandoned conversation), shown beside the reason.
+        .select_related("labeler", "prompt", "conversation")
+        .prefetch_related("conversation__messages"),
+        ordering=("-completed_at", "-pk"),
+        size=50,
+    )
+    return {
+        "imports": imports,
+        "active_leases": active_leases,
+        "skips": skips,
+        "cursor_error": keyset_panel_error(imports, active_leases, skips),
     }

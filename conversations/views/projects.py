@@ -27,8 +27,10 @@ def project_detail(request, slug: str):
     project = get_object_or_404(
         Project.objects.select_related("created_by").prefetch_related("domains"), slug=slug
     )
+    dashboard = project_dashboard(project, cursors=request.GET)
     return render(
         request,
         "conversations/project_detail.html",
-        {"project": project, **project_dashboard(project)},
+        {"project": project, **dashboard},
+        status=400 if dashboard["cursor_error"] else 200,
     )

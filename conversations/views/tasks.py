@@ -16,9 +16,10 @@ from labeling.selectors import labeler_projects, visible_projects
 from labeling.services import TaskError
 
 
-def _home(request, *, no_task=None, status=200):
+def _home(request, *, no_task=None):
+    home = labeler_home_data(request.user, cursors=request.GET)
     context = {
-        **labeler_home_data(request.user),
+        **home,
         "projects": labeler_projects(request.user),
         "no_task": no_task,
         "chosen_project": request.POST.get("project", ""),
@@ -28,7 +29,7 @@ def _home(request, *, no_task=None, status=200):
         template += "#next-task"
     elif request.htmx:
         template += "#work"
-    return render(request, template, context, status=status)
+    return render(request, template, context, status=400 if home["cursor_error"] else 200)
 
 
 @role_required(LABELER)

@@ -20,7 +20,7 @@ from tests.conversations.factories import (
     submitted_ranking,
 )
 from tests.exports.factories import approved_conversation, chat
-from tests.factories import ProjectFactory, UserFactory
+from tests.factories import ImportBatchFactory, ProjectFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -96,6 +96,43 @@ def test_project_pages_have_no_serious_violations(live_server, page, login):
     page.goto(f"{live_server.url}/projects/{project.slug}/")
     assert_accessible(page)
     page.goto(f"{live_server.url}/projects/{project.slug}/edit/")
+    assert_accessible(page)
+
+
+def test_paged_lists_of_the_project_and_home_pages_page_on_accessibly(live_server, page, login):
+    # One import more than a page of the history, one submission more than a page of them.
+    project = ProjectFactory(slug="axe-paged", domains=["python"])
+    for number in range(21):
+        ImportBatchFactory(project=project, file_name=f"batch-{number:02}.jsonl")
+    login(UserFactory(username="admin-axe-paged", roles=["admin"]))
+    page.goto(f"{live_server.url}/projects/{project.slug}/")
+    history = page.locator("#imports")
+    expect(history.get_by_role("link", name="batch-20.jsonl")).to_be_visible()
+    assert_accessible(page)
+    history.get_by_role("navigation", name="Pages of the import history").get_by_role(
+        "link", name="Older"
+    ).click()
+    expect(history.get_by_role("link", name="batch-00.jsonl")).to_be_visible()
+    expect(history.get_by_role("link", name="batch-20.jsonl")).to_have_count(0)
+    assert "imports_cursor=" in page.url
+    assert_accessible(page)
+    # A cursor the skips list did not give: said in that list, the history kept on its page.
+    page.goto(page.url.split("#")[0] + "&skips_cursor=bm90LWEtY3Vyc29y")
+    expect(page.locator("#skips").get_by_role("alert")).to_contain_text("not a page of this list")
+    expect(history.get_by_role("link", name="batch-00.jsonl")).to_be_visible()
+    assert_accessible(page)
+
+    labeler = UserFactory(username="labeler-axe-paged", labeler_domains=["python"])
+    for number in range(11):
+        submitted_conversation(project=project, labeler=labeler, text=f"Question {number:02}?")
+    login(labeler)
+    page.goto(f"{live_server.url}/tasks/")
+    submissions = page.locator("#recent")
+    expect(submissions.get_by_role("link", name="Question 10?")).to_be_visible()
+    assert_accessible(page)
+    submissions.get_by_role("link", name="Older").click()
+    expect(submissions.get_by_role("link", name="Question 00?")).to_be_visible()
+    expect(submissions.get_by_role("link", name="Question 10?")).to_have_count(0)
     assert_accessible(page)
 
 

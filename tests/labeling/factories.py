@@ -1,6 +1,6 @@
 import factory
 
-from labeling.models import Domain, Project, ProjectStatus, Prompt, User
+from labeling.models import Domain, ImportBatch, Project, ProjectStatus, Prompt, User
 from labeling.services import domain_get_or_create, member_save, text_key
 
 
@@ -63,6 +63,17 @@ class PromptFactory(factory.django.DjangoModelFactory):
     project = factory.SubFactory(ProjectFactory)
     text = factory.Sequence(lambda n: f"Question number {n}: how does this work?")
     text_key = factory.LazyAttribute(lambda o: fold_text_key(o.text))
+
+
+class ImportBatchFactory(factory.django.DjangoModelFactory):
+    """A finished import as the project page's history lists it."""
+
+    class Meta:
+        model = ImportBatch
+
+    project = factory.SubFactory(ProjectFactory)
+    status = ImportBatch.Status.IMPORTED
+    file_name = factory.Sequence(lambda n: f"prompts-{n}.jsonl")
 
 
 def prompts_imported(project, rows) -> list[Prompt]:
