@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from difflib import SequenceMatcher
 from typing import Any
 
 import pyarrow as pa
+from cydifflib import SequenceMatcher
 
 from .render import (
     HF_CHAT_TEMPLATE,
@@ -46,10 +46,12 @@ def word_change_ratio(before: str, after: str) -> float:
     Words are the whitespace-separated pieces (so a change of spacing alone is 0).
     Words changed = for each non-equal difflib opcode on the two word lists, the
     larger of its two spans (a replaced, deleted or inserted word counts once): the
-    word-level edit distance as difflib aligns the texts. Divided by the longer text's
+    word-level edit distance as difflib aligns the texts. The opcodes come from
+    cydifflib, difflib's algorithm in C++ (the same opcodes, several times faster). Divided by the longer text's
     word count and capped at 1. The common first and last words are set aside before
-    difflib aligns the rest: they are equal either way, and corrections keep most of a
-    draft, so this saves most of difflib's quadratic work.
+    difflib aligns the rest: they count as unchanged (difflib alone may align them
+    otherwise and count a little more), and corrections keep most of a draft, so this
+    saves most of difflib's quadratic work.
     """
     old, new = before.split(), after.split()
     longest = max(len(old), len(new))
@@ -119,11 +121,11 @@ class PreferencePair:
 
 @dataclass(frozen=True, slots=True)
 class TokenizedPair:
+    """``chosen`` / ``rejected``: prompt + reply, the prompt masked (loss mask 0, labels -100)."""
+
     prompt_input_ids: list[int]
     chosen: TokenizedExample
     rejected: TokenizedExample
-    chosen_labels: list[int]
-    rejected_labels: list[int]
 
     @property
     def num_tokens(self) -> int:
@@ -153,19 +155,10 @@ def tokenize_pairs(
         tokenizer,
         tools,
     )
-    result = []
-    for prompt, (chosen, rejected) in tokenized:
-        masked = [IGNORE_INDEX] * prompt.num_tokens
-        result.append(
-            TokenizedPair(
-                prompt.input_ids,
-                prompt + chosen,
-                prompt + rejected,
-                masked + chosen.labels,
-                masked + rejected.labels,
-            )
-        )
-    return result
+    return [
+        TokenizedPair(prompt.input_ids, prompt + chosen, prompt + rejected)
+        for prompt, (chosen, rejected) in tokenized
+    ]
 
 
 def _tokenize_pairs_whole(
@@ -190,8 +183,6 @@ def _tokenize_pairs_whole(
         tokenized.append(
             TokenizedPair(
                 prompt.input_ids,
-                chosen,
-                rejected,
                 _prompt_masked(prompt.input_ids, chosen),
                 _prompt_masked(prompt.input_ids, rejected),
             )
@@ -199,13 +190,20 @@ def _tokenize_pairs_whole(
     return tokenized
 
 
-def _prompt_masked(prompt_ids: list[int], example: TokenizedExample) -> list[int]:
-    if example.input_ids[: len(prompt_ids)] != prompt_ids:
+def _prompt_masked(prompt_ids: list[int], example: TokenizedExample) -> TokenizedExample:
+    count = len(prompt_ids)
+    if example.input_ids[:count] != prompt_ids:
         raise ValueError(
             "the template renders the prompt differently when a reply follows it, so the "
             "prompt's tokens cannot be masked"
         )
-    return [IGNORE_INDEX] * len(prompt_ids) + example.labels[len(prompt_ids) :]
+    return TokenizedExample(
+        example.input_ids,
+        [0] * count + example.loss_mask[count:],
+        [IGNORE_INDEX] * count + example.labels[count:],
+        example.num_tokens,
+        example.part_runs,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,8 +277,8 @@ class PreferenceParquetWriter(_BufferedParquetWriter):
                 "id": pair_id,
                 "prompt_input_ids": pair.prompt_input_ids,
                 "chosen_input_ids": pair.chosen.input_ids,
-                "chosen_labels": pair.chosen_labels,
+                "chosen_labels": pair.chosen.labels,
                 "rejected_input_ids": pair.rejected.input_ids,
-                "rejected_labels": pair.rejected_labels,
+                "rejected_labels": pair.rejected.labels,
             }
         )

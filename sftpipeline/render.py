@@ -213,12 +213,13 @@ def tokenize_prompts_and_replies(
     tokenizer: ChatTokenizer,
     tools: Sequence[ToolSpecs],
 ) -> list[tuple[TokenizedExample, list[TokenizedExample]]]:
-    """Each prompt tokenized, and each of its replies as the message that follows it: the
-    reply's own tokens, so that ``prompt + reply`` is exactly the tokenization of the
-    prompt's messages followed by the reply (a chatml rendering is its messages'
-    renderings one after another). The prompt is laid out and assembled once however
-    many replies it has. Chatml templates only (a chat template of a tokenizer may render
-    a prompt differently when a reply follows it)."""
+    """Each prompt tokenized as context, and each of its replies as the message that
+    follows it: the reply's own tokens, so that ``prompt + reply`` has exactly the ids and
+    parts of the prompt's messages followed by the reply (a chatml rendering is its
+    messages' renderings one after another), with nothing of the prompt trained (loss
+    mask 0, labels -100, as a preference pair masks it). The prompt is laid out and
+    assembled once however many replies it has. Chatml templates only (a tokenizer's
+    chat template may render a prompt differently when a reply follows it)."""
     if template not in (CHATML_SEP, CHATML):
         raise ValueError(f"{template} cannot tokenize a reply apart from its prompt")
     layouts = _ChatmlLayouts(template, tokenizer)
@@ -233,7 +234,10 @@ def tokenize_prompts_and_replies(
         )
     encoded = layouts.encode()
     return [
-        (_assemble(prompt, encoded), [_assemble(reply, encoded) for reply in prompt_replies])
+        (
+            _assemble(prompt, encoded, context=True),
+            [_assemble(reply, encoded) for reply in prompt_replies],
+        )
         for prompt, prompt_replies in pieces
     ]
 
@@ -321,10 +325,13 @@ def _body_pieces(message: Message, text: Any) -> list[_Piece]:
     return pieces
 
 
-def _assemble(layout: list[_Piece], encoded: list[list[int]]) -> TokenizedExample:
-    """The example of one layout. Works piece by piece, never token by token: the labels
-    are built beside the ids (a piece's ids, or -100 for each), which is what
-    `TokenizedExample.from_ids_and_mask` derives, without a pass over every token."""
+def _assemble(
+    layout: list[_Piece], encoded: list[list[int]], *, context: bool = False
+) -> TokenizedExample:
+    """The example of one layout; with ``context`` nothing is trained. Works piece by
+    piece, never token by token: the labels are built beside the ids (a piece's ids, or
+    -100 for each), which is what `TokenizedExample.from_ids_and_mask` derives, without a
+    pass over every token."""
     input_ids: list[int] = []
     loss_mask: list[int] = []
     labels: list[int] = []
@@ -333,7 +340,9 @@ def _assemble(layout: list[_Piece], encoded: list[list[int]]) -> TokenizedExampl
         ids = [special_id] if special_id is not None else encoded[text_index]  # type: ignore[index]
         count = len(ids)
         input_ids += ids
-        if trained:
+        if context:
+            pass  # masked as a whole below
+        elif trained:
             loss_mask += [1] * count
             labels += ids
         else:
@@ -343,6 +352,8 @@ def _assemble(layout: list[_Piece], encoded: list[list[int]]) -> TokenizedExampl
             runs[-1] = (part, runs[-1][1] + count)
         elif count:
             runs.append((part, count))
+    if context:
+        loss_mask, labels = [0] * len(input_ids), [IGNORE_INDEX] * len(input_ids)
     return TokenizedExample(input_ids, loss_mask, labels, len(input_ids), tuple(runs))
 
 

@@ -161,15 +161,10 @@ def export_pair_preview(*, config: ExportConfig, limit: int = 1) -> list[Preview
             split = assign_split(
                 pair.conversation_id, seed=config.seed, val_fraction=config.val_fraction
             )
-            sides = []
-            for example, labels in (
-                (tokens.chosen, tokens.chosen_labels),
-                (tokens.rejected, tokens.rejected_labels),
-            ):
-                masked = TokenizedExample.from_ids_and_mask(
-                    example.input_ids, [int(label != -100) for label in labels], example.parts
-                )
-                sides.append(_example(pair.id, split, "kept", masked, tokenizer))
+            sides = [
+                _example(pair.id, split, "kept", side, tokenizer)
+                for side in (tokens.chosen, tokens.rejected)
+            ]
             shown.append(PreviewPair(pair.id, pair.source, split, *sides))
 
     for rows in export_row_chunks(config, chunk_size=50):

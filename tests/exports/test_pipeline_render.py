@@ -245,8 +245,9 @@ TOOLS = [{"type": "function", "function": {"name": "calc", "parameters": {"type"
     declared=st.sampled_from([(), TOOLS]),
 )
 def test_prompt_then_reply_equals_the_whole_conversation(prompt, reply, template, declared):
-    """A pair's sides are tokenized as prompt + reply: the same tokens, mask and parts as
-    the conversation of the prompt's messages followed by the reply, tools or none."""
+    """A pair's sides are tokenized as prompt + reply: the tokens and parts of the
+    conversation of the prompt's messages followed by the reply, tools or none, with the
+    reply trained as there and nothing of the prompt."""
     cl100k = load_cl100k_base()
     answer = {"role": "assistant", "content": reply}
     [(tokenized_prompt, [tokenized_reply])] = tokenize_prompts_and_replies(
@@ -254,9 +255,11 @@ def test_prompt_then_reply_equals_the_whole_conversation(prompt, reply, template
     )
     whole = tokenize_conversation([*prompt, answer], template, cl100k, declared)
     joined = tokenized_prompt + tokenized_reply
-    assert joined == whole
+    prompt_length = tokenize_conversation(prompt, template, cl100k, declared).num_tokens
+    assert joined.input_ids == whole.input_ids
     assert joined.parts == whole.parts
-    assert tokenized_prompt == tokenize_conversation(prompt, template, cl100k, declared)
+    assert joined.labels == [IGNORE_INDEX] * prompt_length + whole.labels[prompt_length:]
+    assert joined.loss_mask == [0] * prompt_length + whole.loss_mask[prompt_length:]
 
 
 def test_truncation_keeps_the_parts_of_the_kept_tokens(cl100k):

@@ -1,5 +1,6 @@
 """Preference pairs from corrections (contract 7), made through the real review flow."""
 
+import difflib
 import json
 from io import StringIO
 from pathlib import Path
@@ -10,6 +11,8 @@ from datasets import load_dataset
 from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from conversations.services import review_edit, review_submit
@@ -82,6 +85,38 @@ def test_word_change_ratio_counts_changed_words_over_the_longer_text():
     assert word_change_ratio("same  words\n", "same words") == 0.0
     assert word_change_ratio("", "") == 0.0
     assert word_change_ratio("x1 x2 x3 x4 x5 m", "m y1 y2 y3 y4 y5") == 1.0  # capped
+
+
+def stdlib_word_change_ratio(before: str, after: str) -> float:
+    """The ratio's definition with the standard library's difflib: common first and last
+    words unchanged, the rest aligned by difflib."""
+    old, new = before.split(), after.split()
+    longest = max(len(old), len(new))
+    if not longest:
+        return 0.0
+    while old and new and old[0] == new[0]:
+        old, new = old[1:], new[1:]
+    while old and new and old[-1] == new[-1]:
+        old, new = old[:-1], new[:-1]
+    opcodes = difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes()
+    changed = sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in opcodes if op != "equal")
+    return min(1.0, changed / longest)
+
+
+words = st.lists(st.sampled_from(["a", "b", "c", "the", "sort", "list", "x"]), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=words, edits=st.lists(st.tuples(st.integers(0, 40), words), max_size=5))
+def test_word_change_ratio_equals_difflibs_alignment(before, edits):
+    """cydifflib's C++ matcher and the bisected common ends give the ratio the standard
+    library's difflib gives."""
+    after = list(before)
+    for index, inserted in edits:
+        after[index : index + len(inserted) // 2] = inserted
+    assert word_change_ratio(" ".join(before), " ".join(after)) == pytest.approx(
+        stdlib_word_change_ratio(" ".join(before), " ".join(after))
+    )
 
 
 def test_a_corrected_ai_draft_is_a_pair_above_the_threshold_and_not_below(
