@@ -121,16 +121,42 @@ class PreferencePair:
 
 @dataclass(frozen=True, slots=True)
 class TokenizedPair:
-    """``chosen`` / ``rejected``: prompt + reply, the prompt masked (loss mask 0, labels -100)."""
+    """A pair's prompt and its two sides, each prompt + reply with the prompt masked (loss
+    mask 0, labels -100). The sides are kept as prompt and reply and joined when asked:
+    the files need only their ids and labels."""
 
-    prompt_input_ids: list[int]
-    chosen: TokenizedExample
-    rejected: TokenizedExample
+    prompt: TokenizedExample
+    chosen_reply: TokenizedExample
+    rejected_reply: TokenizedExample
+
+    @property
+    def prompt_input_ids(self) -> list[int]:
+        return self.prompt.input_ids
+
+    @property
+    def chosen(self) -> TokenizedExample:
+        return self.prompt + self.chosen_reply
+
+    @property
+    def rejected(self) -> TokenizedExample:
+        return self.prompt + self.rejected_reply
+
+    def columns(self) -> dict[str, list[int]]:
+        """The tokenized columns of ``{split}.preference.parquet``."""
+        prompt_ids, prompt_labels = self.prompt.input_ids, self.prompt.labels
+        return {
+            "prompt_input_ids": prompt_ids,
+            "chosen_input_ids": prompt_ids + self.chosen_reply.input_ids,
+            "chosen_labels": prompt_labels + self.chosen_reply.labels,
+            "rejected_input_ids": prompt_ids + self.rejected_reply.input_ids,
+            "rejected_labels": prompt_labels + self.rejected_reply.labels,
+        }
 
     @property
     def num_tokens(self) -> int:
         """The longer side, which is what a length limit must hold."""
-        return max(self.chosen.num_tokens, self.rejected.num_tokens)
+        replies = max(self.chosen_reply.num_tokens, self.rejected_reply.num_tokens)
+        return self.prompt.num_tokens + replies
 
 
 def tokenize_pairs(
@@ -155,10 +181,7 @@ def tokenize_pairs(
         tokenizer,
         tools,
     )
-    return [
-        TokenizedPair(prompt.input_ids, prompt + chosen, prompt + rejected)
-        for prompt, (chosen, rejected) in tokenized
-    ]
+    return [TokenizedPair(prompt, chosen, rejected) for prompt, (chosen, rejected) in tokenized]
 
 
 def _tokenize_pairs_whole(
@@ -180,29 +203,41 @@ def _tokenize_pairs_whole(
     tokenized = []
     for index in range(0, len(examples), 3):
         prompt, chosen, rejected = examples[index : index + 3]
+        count = prompt.num_tokens
         tokenized.append(
             TokenizedPair(
-                prompt.input_ids,
-                _prompt_masked(prompt.input_ids, chosen),
-                _prompt_masked(prompt.input_ids, rejected),
+                _masked(prompt), _reply(count, prompt, chosen), _reply(count, prompt, rejected)
             )
         )
     return tokenized
 
 
-def _prompt_masked(prompt_ids: list[int], example: TokenizedExample) -> TokenizedExample:
-    count = len(prompt_ids)
-    if example.input_ids[:count] != prompt_ids:
+def _masked(prompt: TokenizedExample) -> TokenizedExample:
+    count = prompt.num_tokens
+    return TokenizedExample(
+        prompt.input_ids, [0] * count, [IGNORE_INDEX] * count, count, prompt.part_runs
+    )
+
+
+def _reply(count: int, prompt: TokenizedExample, whole: TokenizedExample) -> TokenizedExample:
+    """The tokens of ``whole`` (prompt + reply) after the prompt's ``count``."""
+    if whole.input_ids[:count] != prompt.input_ids:
         raise ValueError(
             "the template renders the prompt differently when a reply follows it, so the "
             "prompt's tokens cannot be masked"
         )
+    runs, skip = [], count
+    for part, length in whole.part_runs:
+        kept = length - min(skip, length)
+        skip -= length - kept
+        if kept:
+            runs.append((part, kept))
     return TokenizedExample(
-        example.input_ids,
-        [0] * count + example.loss_mask[count:],
-        [IGNORE_INDEX] * count + example.labels[count:],
-        example.num_tokens,
-        example.part_runs,
+        whole.input_ids[count:],
+        whole.loss_mask[count:],
+        whole.labels[count:],
+        whole.num_tokens - count,
+        tuple(runs),
     )
 
 
@@ -272,13 +307,4 @@ class PreferenceParquetWriter(_BufferedParquetWriter):
     schema = PREFERENCE_SCHEMA
 
     def write(self, pair_id: str, pair: TokenizedPair) -> None:
-        self._append(
-            {
-                "id": pair_id,
-                "prompt_input_ids": pair.prompt_input_ids,
-                "chosen_input_ids": pair.chosen.input_ids,
-                "chosen_labels": pair.chosen.labels,
-                "rejected_input_ids": pair.rejected.input_ids,
-                "rejected_labels": pair.rejected.labels,
-            }
-        )
+        self._append({"id": pair_id, **pair.columns()})
