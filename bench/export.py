@@ -10,7 +10,9 @@ size and each worker count, in the same run:
   request to the published dataset. The peak RSS is each worker process's own high-water
   mark (VmHWM in /proc/<pid>/status), read just before it is stopped;
 * the baseline: tiktoken's `encode_ordinary_batch` on exactly the same message texts
-  (texts loaded beforehand, only the encode calls timed).
+  (texts loaded beforehand, only the encode calls timed), and the same texts encoded one
+  after another in one thread (as a worker does), scaled to the cores as if perfectly
+  parallel: the floor of tokenizing alone on those cores.
 
 Prints conversations/s for each worker count, the 2-to-1 worker ratio (target ≥ 1.7× on
 2 cores), export vs raw tokenizer (target ≥ 0.9×) and the workers' peak RSS, ratios last.
@@ -313,7 +315,18 @@ def measure_tiktoken(slug: str) -> dict:
     for texts in batches:
         tokens += sum(map(len, encoding.encode_ordinary_batch(texts)))
     seconds = time.perf_counter() - started
-    return {"conversations": conversations, "tokens": tokens, "seconds": seconds}
+    # The same texts one after another in this thread, as an export worker encodes them.
+    started = time.perf_counter()
+    for texts in batches:
+        for text in texts:
+            encoding.encode_ordinary(text)
+    sequential = time.perf_counter() - started
+    return {
+        "conversations": conversations,
+        "tokens": tokens,
+        "seconds": seconds,
+        "sequential_seconds": sequential,
+    }
 
 
 def _child(kind: str, slug: str, database_url: str) -> dict:
@@ -383,10 +396,17 @@ def main() -> None:
         shard_size = args.shard_size or max(1000, size // 8)
         raw = _child("tiktoken", slug, args.database)
         raw_rate = raw["conversations"] / raw["seconds"]
+        cores = max(worker_counts)
+        # Ideal: the one-thread rate times the cores, as if N processes scaled perfectly.
+        core_rate = cores * raw["conversations"] / raw["sequential_seconds"]
         print(f"\n{size:,} approved conversations in PostgreSQL, shards of {shard_size:,}")
         print(
             f"  raw tiktoken: {raw_rate:>9,.0f} conversations/s "
             f"(encode_ordinary_batch, {raw['tokens']:,} tokens in {raw['seconds']:.1f}s)"
+        )
+        print(
+            f"  raw tiktoken, one text after another: {core_rate:>9,.0f} conversations/s "
+            f"on {cores} cores (ideal: {raw['sequential_seconds']:.1f}s on one core / {cores})"
         )
         rates = {}
         for workers in worker_counts:
@@ -408,6 +428,10 @@ def main() -> None:
             f"{size:,}: export ({low} worker) / raw tokenizer: "
             f"{rates[low] / raw_rate:.2f}x; ({high} workers / raw tokenizer "
             f"{rates[high] / raw_rate:.2f}x; target >= 0.9x)"
+        )
+        ratios.append(
+            f"{size:,}: export ({high} workers) / raw tokenizer one text after another on "
+            f"{cores} cores (ideal): {rates[high] / core_rate:.2f}x"
         )
     if len(sizes) >= 2:
         ratios.append(

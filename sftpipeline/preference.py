@@ -46,9 +46,9 @@ def word_change_ratio(before: str, after: str) -> float:
     Words are the whitespace-separated pieces (so a change of spacing alone is 0).
     Words changed = for each non-equal difflib opcode on the two word lists, the
     larger of its two spans (a replaced, deleted or inserted word counts once): the
-    word-level edit distance as difflib aligns the texts. The opcodes come from
-    cydifflib, difflib's algorithm in C++ (the same opcodes, several times faster). Divided by the longer text's
-    word count and capped at 1. The common first and last words are set aside before
+    word-level edit distance as difflib aligns the texts (the opcodes come from
+    cydifflib, difflib's algorithm in C++: the same opcodes, several times faster).
+    Divided by the longer text's word count and capped at 1. The common first and last words are set aside before
     difflib aligns the rest: they count as unchanged (difflib alone may align them
     otherwise and count a little more), and corrections keep most of a draft, so this
     saves most of difflib's quadratic work.
@@ -203,11 +203,8 @@ def _tokenize_pairs_whole(
     tokenized = []
     for index in range(0, len(examples), 3):
         prompt, chosen, rejected = examples[index : index + 3]
-        count = prompt.num_tokens
         tokenized.append(
-            TokenizedPair(
-                _masked(prompt), _reply(count, prompt, chosen), _reply(count, prompt, rejected)
-            )
+            TokenizedPair(_masked(prompt), _reply(prompt, chosen), _reply(prompt, rejected))
         )
     return tokenized
 
@@ -219,26 +216,15 @@ def _masked(prompt: TokenizedExample) -> TokenizedExample:
     )
 
 
-def _reply(count: int, prompt: TokenizedExample, whole: TokenizedExample) -> TokenizedExample:
-    """The tokens of ``whole`` (prompt + reply) after the prompt's ``count``."""
+def _reply(prompt: TokenizedExample, whole: TokenizedExample) -> TokenizedExample:
+    """The tokens of ``whole`` (prompt + reply) after the prompt's."""
+    count = prompt.num_tokens
     if whole.input_ids[:count] != prompt.input_ids:
         raise ValueError(
             "the template renders the prompt differently when a reply follows it, so the "
             "prompt's tokens cannot be masked"
         )
-    runs, skip = [], count
-    for part, length in whole.part_runs:
-        kept = length - min(skip, length)
-        skip -= length - kept
-        if kept:
-            runs.append((part, kept))
-    return TokenizedExample(
-        whole.input_ids[count:],
-        whole.loss_mask[count:],
-        whole.labels[count:],
-        whole.num_tokens - count,
-        tuple(runs),
-    )
+    return whole.after(count)
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,17 +125,24 @@ class TokenizedExample:
 
     def first(self, count: int) -> TokenizedExample:
         """The example's first ``count`` tokens."""
-        runs, left = [], count
+        return self._slice(0, min(count, self.num_tokens))
+
+    def after(self, count: int) -> TokenizedExample:
+        """The example's tokens after the first ``count``."""
+        return self._slice(min(count, self.num_tokens), self.num_tokens)
+
+    def _slice(self, start: int, end: int) -> TokenizedExample:
+        runs, position = [], 0
         for part, length in self.part_runs:
-            if left <= 0:
-                break
-            runs.append((part, min(length, left)))
-            left -= length
+            kept = min(end, position + length) - max(start, position)
+            if kept > 0:
+                runs.append((part, kept))
+            position += length
         return TokenizedExample(
-            self.input_ids[:count],
-            self.loss_mask[:count],
-            self.labels[:count],
-            len(self.input_ids[:count]),
+            self.input_ids[start:end],
+            self.loss_mask[start:end],
+            self.labels[start:end],
+            end - start,
             tuple(runs),
         )
 

@@ -7,6 +7,7 @@ own ``apply_chat_template(..., return_assistant_tokens_mask=True)``.
 import pytest
 from transformers import PreTrainedTokenizerFast
 
+from sftpipeline.preference import PreferencePair, tokenize_pairs
 from sftpipeline.render import HF_CHAT_TEMPLATE, tokenize_conversation
 from sftpipeline.tokenizers import TokenizerError, get_tokenizer
 from tests.exports.factories import (
@@ -125,3 +126,25 @@ def test_a_template_without_generation_refuses_structured_turns(tmp_path):
     tokenizer = get_tokenizer("huggingface", folder)
     with pytest.raises(TokenizerError, match="generation"):
         tokenize_conversation(MESSAGES, HF_CHAT_TEMPLATE, tokenizer, TOOLS)
+
+
+def test_a_pair_through_the_chat_template_masks_its_prompt(tokenizer):
+    """A preference pair tokenized with the tokenizer's own template: each side is the
+    template's rendering of prompt + reply, with -100 over the prompt's tokens."""
+    prompt, chosen = CLEAN_MESSAGES[:-1], CLEAN_MESSAGES[-1]
+    rejected = {**chosen, "content": "I could not work that out."}
+    pair = PreferencePair("1-5-edit", 1, 5, "edit", prompt, chosen, rejected)
+    [tokenized] = tokenize_pairs([pair], HF_CHAT_TEMPLATE, tokenizer, [TOOLS])
+    prompt_ids = tokenize_conversation(prompt, HF_CHAT_TEMPLATE, tokenizer, TOOLS).input_ids
+    assert tokenized.prompt_input_ids == prompt_ids
+    columns = tokenized.columns()
+    for side, reply in (("chosen", chosen), ("rejected", rejected)):
+        whole = tokenize_conversation([*prompt, reply], HF_CHAT_TEMPLATE, tokenizer, TOOLS)
+        assert columns[f"{side}_input_ids"] == whole.input_ids
+        assert columns[f"{side}_labels"] == (
+            [-100] * len(prompt_ids) + whole.labels[len(prompt_ids) :]
+        )
+        assert any(label != -100 for label in columns[f"{side}_labels"])
+    assert tokenized.num_tokens == max(
+        len(columns["chosen_input_ids"]), len(columns["rejected_input_ids"])
+    )

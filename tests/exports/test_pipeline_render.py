@@ -267,3 +267,12 @@ def test_truncation_keeps_the_parts_of_the_kept_tokens(cl100k):
     truncated, _ = apply_max_tokens(example, 60, "truncate")
     assert truncated.parts == example.parts[:60]
     assert truncated.tokens_in("user") == example.parts[:60].count("user") > 0
+
+
+def test_an_example_splits_into_its_first_tokens_and_the_rest(cl100k):
+    example = tokenize_conversation(conversation("Q " * 50, "A " * 50), CHATML_SEP, cl100k)
+    for count in (0, 1, 3, 60, example.num_tokens, example.num_tokens + 5):
+        head, tail = example.first(count), example.after(count)
+        assert head + tail == example
+        assert (head + tail).parts == example.parts
+        assert head.num_tokens == min(count, example.num_tokens) == len(head.parts)
