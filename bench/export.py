@@ -19,7 +19,7 @@ Prints conversations/s for each worker count, the 2-to-1 worker ratio (target â‰
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sft_bench_export \\
     CELERY_BROKER_URL=redis://127.0.0.1:6379/12 \\
-        .venv/bin/python bench/export.py --workers 1,2 [--sizes 200000] [--shard-size N]
+        .venv/bin/python bench/export.py --workers 1,2 [--sizes 200000] [--shard-size N] [--no-raw]
 
 `--preference` runs the preference benchmark instead (see `preference_main`): the same
 seeding where a third of the conversations began as AI drafts that people rewrote, then
@@ -46,17 +46,14 @@ DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/sft_bench_export"
 DOMAINS = ["python", "biology", "law", "math"]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import create_database  # noqa: E402
+from bench.common import create_database, production_environment  # noqa: E402
 
 
 def _environment(database_url: str) -> dict:
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DJANGO_DEBUG": "1",
-        "LOG_LEVEL": "WARNING",
-    }
+    # DEBUG off, as in production: with DEBUG on Django keeps the last 9,000 queries' SQL
+    # in every worker (the duplicate-hash queries alone are 70 kB each), which grows the
+    # workers' memory with the export's length and is not what the export itself holds.
+    return production_environment(database_url)
 
 
 def _setup(database_url: str) -> None:
@@ -329,6 +326,23 @@ def measure_tiktoken(slug: str) -> dict:
     }
 
 
+def _raw_rates(slug: str, database_url: str, cores: int) -> tuple[float, float]:
+    """Conversations/s of tiktoken's batch call, and of one text after another on `cores`
+    cores (ideal: the one-thread rate times the cores, as if processes scaled perfectly)."""
+    raw = _child("tiktoken", slug, database_url)
+    raw_rate = raw["conversations"] / raw["seconds"]
+    core_rate = cores * raw["conversations"] / raw["sequential_seconds"]
+    print(
+        f"  raw tiktoken: {raw_rate:>9,.0f} conversations/s "
+        f"(encode_ordinary_batch, {raw['tokens']:,} tokens in {raw['seconds']:.1f}s)"
+    )
+    print(
+        f"  raw tiktoken, one text after another: {core_rate:>9,.0f} conversations/s "
+        f"on {cores} cores (ideal: {raw['sequential_seconds']:.1f}s on one core / {cores})"
+    )
+    return raw_rate, core_rate
+
+
 def _child(kind: str, slug: str, database_url: str) -> dict:
     output = subprocess.run(
         [sys.executable, __file__, "--child", kind, "--project", slug, "--database", database_url],
@@ -355,6 +369,9 @@ def main() -> None:
         "--shard-size", type=int, default=0, help="conversations per shard (default: size / 8)"
     )
     parser.add_argument("--project")
+    parser.add_argument(
+        "--no-raw", action="store_true", help="skip the raw tokenizer runs (export figures only)"
+    )
     parser.add_argument("--preference", action="store_true", help="the preference benchmark")
     args = parser.parse_args()
     if not args.database.startswith("postgres"):
@@ -394,20 +411,9 @@ def main() -> None:
     for size in sizes:
         slug = f"bench-export-{size}"
         shard_size = args.shard_size or max(1000, size // 8)
-        raw = _child("tiktoken", slug, args.database)
-        raw_rate = raw["conversations"] / raw["seconds"]
         cores = max(worker_counts)
-        # Ideal: the one-thread rate times the cores, as if N processes scaled perfectly.
-        core_rate = cores * raw["conversations"] / raw["sequential_seconds"]
         print(f"\n{size:,} approved conversations in PostgreSQL, shards of {shard_size:,}")
-        print(
-            f"  raw tiktoken: {raw_rate:>9,.0f} conversations/s "
-            f"(encode_ordinary_batch, {raw['tokens']:,} tokens in {raw['seconds']:.1f}s)"
-        )
-        print(
-            f"  raw tiktoken, one text after another: {core_rate:>9,.0f} conversations/s "
-            f"on {cores} cores (ideal: {raw['sequential_seconds']:.1f}s on one core / {cores})"
-        )
+        raw_rate, core_rate = (0.0, 0.0) if args.no_raw else _raw_rates(slug, args.database, cores)
         rates = {}
         for workers in worker_counts:
             export = measure_export(slug, workers, args.database, shard_size)
@@ -424,15 +430,16 @@ def main() -> None:
                 f"{size:,}: conversations/s {high} workers / {low} worker: "
                 f"{rates[high] / rates[low]:.2f}x (target >= 1.7x on 2 cores)"
             )
-        ratios.append(
-            f"{size:,}: export ({low} worker) / raw tokenizer: "
-            f"{rates[low] / raw_rate:.2f}x; ({high} workers / raw tokenizer "
-            f"{rates[high] / raw_rate:.2f}x; target >= 0.9x)"
-        )
-        ratios.append(
-            f"{size:,}: export ({high} workers) / raw tokenizer one text after another on "
-            f"{cores} cores (ideal): {rates[high] / core_rate:.2f}x"
-        )
+        if raw_rate:
+            ratios.append(
+                f"{size:,}: export ({low} worker) / raw tokenizer: "
+                f"{rates[low] / raw_rate:.2f}x; ({high} workers / raw tokenizer "
+                f"{rates[high] / raw_rate:.2f}x; target >= 0.9x)"
+            )
+            ratios.append(
+                f"{size:,}: export ({high} workers) / raw tokenizer one text after another "
+                f"on {cores} cores (ideal): {rates[high] / core_rate:.2f}x"
+            )
     if len(sizes) >= 2:
         ratios.append(
             f"peak worker RSS {sizes[-1]:,} / {sizes[0]:,}: "
