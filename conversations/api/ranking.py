@@ -12,11 +12,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conversations.access import conversation_to_review, own_conversation
-from conversations.api.editor import VersionInput
-from conversations.api.errors import review_error_response, version_conflict_response
+from conversations.api.editor import STALE_VERSION, VersionInput
+from conversations.api.errors import review_error_response
 from conversations.models import CandidateFlag, Conversation
 from conversations.selectors.ranking import ranking_cards, ranking_conversation
-from conversations.services import ReviewError, VersionConflict
+from conversations.services import ReviewError
 from conversations.services.candidates import candidates_generate_start
 from conversations.services.ranking import ranking_review_reorder, ranking_save, ranking_submit
 from core.api_errors import QUEUE_DOWN_RESPONSE, ApiError
@@ -115,7 +115,6 @@ class ReorderOutput(serializers.Serializer):
     revision = serializers.IntegerField()
 
 
-STALE_VERSION = OpenApiResponse(ApiError, description="Saved elsewhere since that version.")
 BAD_INPUT = OpenApiResponse(ApiError, description="The error names the field (order[1], …).")
 NOT_FOUND = OpenApiResponse(ApiError, description="No such ranking of yours.")
 
@@ -137,15 +136,13 @@ class RankingDetailApi(APIView):
         data = RankingSaveInput(data=request.data)
         data.is_valid(raise_exception=True)
         parts = data.validated_data
-        try:
-            ranking_save(
-                conversation_id=conversation_id,
-                user=request.user,
-                expected_version=parts.pop("version"),
-                **parts,
-            )
-        except VersionConflict as error:
-            return version_conflict_response(error)
+        # A stale version raises VersionConflict: the API's handler answers 409.
+        ranking_save(
+            conversation_id=conversation_id,
+            user=request.user,
+            expected_version=parts.pop("version"),
+            **parts,
+        )
         return Response(_ranking_out(ranking_conversation(conversation_id), review=False))
 
     patch = put
@@ -215,8 +212,6 @@ class RankingReorderApi(APIView):
                 order=data.validated_data["order"],
                 reason=data.validated_data.get("reason", ""),
             )
-        except VersionConflict as error:
-            return version_conflict_response(error)
         except ReviewError as error:
             if error.field:  # bad input (RankingError): the standard error naming the field
                 raise

@@ -529,6 +529,16 @@ def conversation_checks(
     return results, counts
 
 
+def submitted_mark(*, conversation: Conversation, user: User) -> Revision:
+    """The conversation (its row locked by the caller) turns submitted, stamped now, with a
+    new version and its SUBMIT revision, which is returned."""
+    conversation.state = ConversationState.SUBMITTED
+    conversation.submitted_at = timezone.now()
+    conversation.version += 1
+    conversation.save(update_fields=["state", "submitted_at", "version", "updated_at"])
+    return revision_create(conversation=conversation, kind=Revision.Kind.SUBMIT, created_by=user)
+
+
 @transaction.atomic
 def conversation_submit(*, conversation_id: int, user: User, expected_version: int) -> Conversation:
     """Submit a draft (or a conversation returned for changes) for review.
@@ -566,13 +576,9 @@ def conversation_submit(*, conversation_id: int, user: User, expected_version: i
     if blocking_results(results):
         raise ChecksFailed(results)
 
-    now = timezone.now()
     before = conversation.state
-    conversation.state = ConversationState.SUBMITTED
-    conversation.submitted_at = now
-    conversation.version += 1
-    conversation.save(update_fields=["state", "submitted_at", "version", "updated_at"])
-    revision_create(conversation=conversation, kind=Revision.Kind.SUBMIT, created_by=user)
+    submitted_mark(conversation=conversation, user=user)
+    now = conversation.submitted_at
     if conversation.assignment_id:
         # The assignment service keeps the prompt's slot count right, even for a lease
         # that expired while the person was still writing.

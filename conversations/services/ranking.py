@@ -35,6 +35,7 @@ from .authoring import (
     VersionConflict,
     conversation_seed,
     prompt_messages,
+    submitted_mark,
 )
 from .counts import state_count_move
 from .notifications import notification_create
@@ -266,20 +267,13 @@ def ranking_submit(*, conversation_id: int, user: User, expected_version: int) -
     if len(candidate_ids) < 2:
         raise RankingError("This prompt has fewer than two candidates: skip it, and say so.")
     ranking.order = ranking_order_clean(ranking.order, candidate_ids, complete=True)
-    now = timezone.now()
     before = conversation.state
-    conversation.state = ConversationState.SUBMITTED
-    conversation.submitted_at = now
-    conversation.version += 1
-    conversation.save(update_fields=["state", "submitted_at", "version", "updated_at"])
-    revision = revision_create(
-        conversation=conversation, kind=Revision.Kind.SUBMIT, created_by=user
-    )
+    revision = submitted_mark(conversation=conversation, user=user)
     ranking.labeler_order = ranking.order
     ranking.history = [*ranking.history, _history_entry(ranking, revision, user)]
     ranking.save(update_fields=["order", "labeler_order", "history"])
     if conversation.assignment_id:
-        task_complete(assignment_id=conversation.assignment_id, now=now)
+        task_complete(assignment_id=conversation.assignment_id, now=conversation.submitted_at)
     # Last: the counts' rows come after every other row in the lock order.
     state_count_move(
         conversation=conversation, before=before, after=conversation.state, shard_by=user.pk
