@@ -10,6 +10,7 @@ from exports.models import TokenizerAsset
 from exports.selectors import export_project_choices, tokenizer_assets
 from exports.services import ExportConfig, ExportConfigError, export_config_from_dict
 from labeling.models import Domain
+from sftpipeline.preference import EDIT, RANKING, REVIEW_EDIT
 from sftpipeline.render import CHATML, CHATML_SEP, HF_CHAT_TEMPLATE
 
 TEMPLATE_CHOICES = [
@@ -72,11 +73,11 @@ class ExportForm(forms.Form):
     preference_sources = forms.MultipleChoiceField(
         label="Pairs from",
         choices=[
-            ("edit", "Corrected AI drafts (approved reply over the draft)"),
-            ("review_edit", "Reviewer edits (reviewer's reply over the labeler's)"),
-            ("ranking", "Rankings (every strictly ordered pair of candidates)"),
+            (EDIT, "Corrected AI drafts (approved reply over the draft)"),
+            (REVIEW_EDIT, "Reviewer edits (reviewer's reply over the labeler's)"),
+            (RANKING, "Rankings (every strictly ordered pair of candidates)"),
         ],
-        initial=["edit", "review_edit", "ranking"],
+        initial=[EDIT, REVIEW_EDIT, RANKING],
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="For the preference and KTO files. None ticked: all.",

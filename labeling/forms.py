@@ -4,6 +4,7 @@ from typing import cast
 from django import forms
 
 from .models import Domain, Project, ProjectKind, ReasoningMode, Role, default_rubric
+from .selectors import PromptStatus
 from .services.members import DOMAIN_NAME_MAX_LENGTH, EMAIL_MAX_LENGTH, USERNAME_MAX_LENGTH
 from .services.projects import PROJECT_FIELDS, rubric_normalized
 
@@ -216,8 +217,6 @@ class PromptFilterForm(forms.Form):
 
     def __init__(self, *args, project: Project, **kwargs):
         super().__init__(*args, **kwargs)
-        from .selectors import PromptStatus
-
         cast(forms.ChoiceField, self.fields["domain"]).choices = [
             ("", "Any domain"),
             ("none", "No domain"),

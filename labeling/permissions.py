@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from rest_framework.permissions import BasePermission
 
-from .models import Project, Role
+from .models import Project, ProjectStatus, Role
 
 ADMIN = Role.ADMIN.value
 LABELER = Role.LABELER.value
@@ -151,7 +151,7 @@ def can_view_project(user, project) -> bool:
     """Admins see every project; labelers and reviewers the live projects in their domains."""
     if has_role(user, ADMIN):
         return True
-    if project.status not in ("active", "paused"):
+    if project.status not in (ProjectStatus.ACTIVE, ProjectStatus.PAUSED):
         return False
     if not has_role(user, LABELER, REVIEWER):
         return False

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conversations.api.errors import error_response
+from conversations.models import ConversationState
 from conversations.services import ConversationImportError, conversations_import
 from conversations.services.importing import FORMATS, STATES
 from labeling.models import Project
@@ -23,7 +24,7 @@ from labeling.uploads import limit_uploads, too_large_message
 class ConversationImportInput(serializers.Serializer):
     file = serializers.FileField()
     format = serializers.ChoiceField(choices=FORMATS, default="messages")
-    state = serializers.ChoiceField(choices=STATES, default="submitted")
+    state = serializers.ChoiceField(choices=STATES, default=ConversationState.SUBMITTED.value)
     all_paths = serializers.BooleanField(default=False)
 
 

@@ -18,6 +18,7 @@ from conversations.models import (
     Ranking,
     Review,
     ReviewDecision,
+    Revision,
 )
 from labeling.models import Candidate, Project, ProjectKind
 
@@ -140,7 +141,9 @@ def _approved(conversation: Conversation, approvers: dict[int, list[int]]) -> Ap
     ranking: Ranking = conversation.ranking
     revision = conversation.current_revision
     assert revision is not None and conversation.prompt is not None  # approved: submitted
-    reorders = [entry["by"] for entry in ranking.history if entry["kind"] == "review_edit"]
+    reorders = [
+        entry["by"] for entry in ranking.history if entry["kind"] == Revision.Kind.REVIEW_EDIT
+    ]
     return {
         "ranking_id": ranking.pk,
         "conversation_id": conversation.pk,

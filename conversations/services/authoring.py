@@ -67,7 +67,7 @@ class VersionConflict(ConversationError):
     status = 409
     code = "version_conflict"
 
-    def __init__(self, conversation: Conversation, expected_version: int):
+    def __init__(self, conversation: Conversation, expected_version: int) -> None:
         self.conversation = conversation
         self.expected_version = expected_version
         super().__init__(
@@ -81,7 +81,7 @@ class ChecksFailed(ConversationError):
 
     code = "checks_failed"
 
-    def __init__(self, results: list[CheckResult]):
+    def __init__(self, results: list[CheckResult]) -> None:
         self.results = results
         blocking = blocking_results(results)
         super().__init__(
@@ -485,9 +485,10 @@ def _succeeded_drafts(conversation: Conversation, cleaned: list[dict]) -> dict[i
     found = _draft_originals(conversation, wanted)
     missing = wanted - set(found)
     if missing:
+        first = next(i for i, m in enumerate(cleaned) if m["draft_request"] in missing)
         raise ConversationError(
-            f"draft_request: no finished AI draft {', '.join(map(str, sorted(missing)))} "
-            "for this conversation."
+            f"no finished AI draft {', '.join(map(str, sorted(missing)))} for this conversation.",
+            field=f"messages[{first}].draft_request",
         )
     for position, message in enumerate(cleaned):
         if message["draft_request"] is not None and message["role"] != MessageRole.ASSISTANT:

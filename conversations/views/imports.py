@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 
+from conversations.models import ConversationState
 from conversations.services import ConversationImportError, conversations_import
 from conversations.services.importing import FORMATS, STATES
 from labeling.models import Project
@@ -21,7 +22,9 @@ class ConversationImportForm(forms.Form):
         initial="messages",
         help_text="messages: the export's rows (structured turns included); oasst: OpenAssistant trees.",
     )
-    state = forms.ChoiceField(choices=[(s, s) for s in STATES], initial="submitted")
+    state = forms.ChoiceField(
+        choices=[(s, s) for s in STATES], initial=ConversationState.SUBMITTED.value
+    )
 
 
 @role_required(ADMIN)

@@ -11,7 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations.access import conversation_to_review, raise_review_refusal
-from conversations.models import Notification, ReviewDecision
+from conversations.models import ConversationState, Notification, ReviewDecision
 from conversations.selectors import review as selectors
 from conversations.selectors import stats
 from conversations.selectors.ranking import ranking_agreement, ranking_projects_exist
@@ -122,11 +122,11 @@ def _review_context(request, conversation, *, against: int | None = None, **extr
         "my_claim": next((c for c in claims if c.reviewer_id == request.user.pk), None),
         "others_claims": [c for c in claims if c.reviewer_id != request.user.pk],
         "my_review": my_review,
-        "can_decide": conversation.state == "submitted" and my_review is None,
+        "can_decide": conversation.state == ConversationState.SUBMITTED and my_review is None,
         "approvals": sum(
             1
             for r in reviews
-            if current and r.revision_id == current.pk and r.decision == "approve"
+            if current and r.revision_id == current.pk and r.decision == ReviewDecision.APPROVE
         ),
         "decisions": ReviewDecision,
         "form": {},
@@ -234,7 +234,7 @@ def _edited_parts(post) -> dict:
         try:
             parts["tool_calls"] = json.loads(post["tool_calls"] or "[]")
         except ValueError as error:
-            raise ReviewError(f"tool_calls: not valid JSON ({error}).") from None
+            raise ReviewError(f"not valid JSON ({error}).", field="tool_calls") from None
     return parts
 
 

@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from conversations.models import ConversationState
 from sftpipeline.preference import DEFAULT_THRESHOLD, PREFERENCE_SOURCES
 from sftpipeline.ranking import RANKING_PAIR_MODES, RANKING_PAIRS_ALL
 from sftpipeline.render import CHATML, CHATML_SEP, HF_CHAT_TEMPLATE, TEMPLATE_NAMES
@@ -83,7 +84,10 @@ class ExportConfig:
     @property
     def filters(self) -> dict[str, Any]:
         """The row filters, as the dataset card and manifest describe them."""
-        filters: dict[str, Any] = {"state": "approved", "projects": list(self.projects)}
+        filters: dict[str, Any] = {
+            "state": ConversationState.APPROVED.value,
+            "projects": list(self.projects),
+        }
         if self.domains:
             filters["domains"] = list(self.domains)
         if self.date_from or self.date_to:

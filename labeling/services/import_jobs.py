@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.nul import without_nul
+from core.exceptions import ApplicationError
 from core.jobs import (
     JobBusy,
     JobHeartbeat,
@@ -73,9 +74,9 @@ def prompts_import_enqueue(
     QueueUnavailable (503) when the broker is down: the batch is saved, queued, and
     celery beat sends it once the broker is back."""
     if on_duplicate not in ON_DUPLICATE:
-        raise ValueError(f"on_duplicate: use {' or '.join(ON_DUPLICATE)}")
+        raise ApplicationError(f"use {' or '.join(ON_DUPLICATE)}", field="on_duplicate")
     if upload.parent != tmp_dir():
-        raise ValueError("upload: must be a file kept in MEDIA_ROOT/tmp")
+        raise ApplicationError("must be a file kept in MEDIA_ROOT/tmp", field="upload")
     batch = ImportBatch.objects.create(
         project=project,
         kind=ImportBatch.Kind.PROMPTS,

@@ -47,7 +47,7 @@ class PromptRow:
 class RowValidator:
     """Turns one parsed record into a `PromptRow`, or into the messages of what is wrong."""
 
-    def __init__(self, project: Project, default_domain: Domain | None = None):
+    def __init__(self, project: Project, default_domain: Domain | None = None) -> None:
         self.domains = {d.slug: d for d in Domain.objects.all()}
         self.project_domains = {d.slug for d in project.domains.all()}
         # The import form's domain: given to every row that names none.

@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 
 from config.nul import without_nul
+from core.exceptions import ApplicationError
 from core.jobs import JobLost
 from labeling.models import Candidate, Domain, ImportBatch, Project, Prompt, User
 
@@ -162,7 +163,7 @@ def _scan(
     """First pass: validate every row and find duplicates. Returns the report and the
     positions ("line 7") of duplicate rows. Memory: one small entry per row."""
     if on_duplicate not in ON_DUPLICATE:
-        raise ValueError(f"on_duplicate: use {' or '.join(ON_DUPLICATE)}")
+        raise ApplicationError(f"use {' or '.join(ON_DUPLICATE)}", field="on_duplicate")
     report = ImportReport(file_name=source.name, on_duplicate=on_duplicate)
     allowed = {d.slug for d in project.domains.all()}
     if default_domain is not None and allowed and default_domain.slug not in allowed:

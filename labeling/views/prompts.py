@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from core.exceptions import form_add_error
 from core.keyset import CursorError, keyset_page
 from labeling.forms import PromptEditForm, PromptFilterForm
 from labeling.models import Project, Prompt
@@ -52,7 +53,7 @@ def prompt_edit(request, slug: str, prompt_id: int):
                 prompt=prompt, text=form.cleaned_data["text"], domain=form.cleaned_data["domain"]
             )
         except PromptError as error:
-            form.add_error(error.field if error.field in form.fields else None, error.message)
+            form_add_error(form, error)
         else:
             messages.success(request, f"Prompt #{prompt.pk} saved.")
             return redirect("labeling:prompt-list", slug=slug)

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils.text import slugify
 
+from conversations.models import ConversationState
 from conversations.services.importing import (
     FORMATS,
     STATES,
@@ -25,7 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("file")
         parser.add_argument("--project", required=True, help="project slug")
         parser.add_argument("--create-project", action="store_true")
-        parser.add_argument("--state", choices=STATES, default="submitted")
+        parser.add_argument("--state", choices=STATES, default=ConversationState.SUBMITTED.value)
         parser.add_argument("--format", choices=FORMATS, default="messages")
         parser.add_argument(
             "--all-paths",
