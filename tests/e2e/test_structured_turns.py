@@ -298,3 +298,28 @@ def test_unsent_parts_come_back_from_the_browser_and_through_the_merge(
     stored = Message.objects.get(conversation=conversation, position=1)
     assert stored.reasoning == "Kept in this browser."
     assert stored.tool_calls[0]["function"]["arguments"] == {"city": "Paris", "unit": "F"}
+
+
+def test_alt_arrows_move_between_messages_from_the_reasoning_and_an_argument(
+    live_server, page, login
+):
+    conversation = started_conversation(project=tool_project())
+    login(conversation.labeler)
+    page.goto(f"{live_server.url}/conversations/{conversation.pk}/")
+    answer = page.locator("#card-1")
+    answer.locator("summary", has_text="Reasoning").click()
+    answer.get_by_role("button", name="+ Tool call").click()
+    city = answer.get_by_label(re.compile("^city"))
+    city.fill("Paris")
+    answer.get_by_role("button", name="+ Tool result").click()
+    result = page.get_by_label("Tool message 3")
+    expect(result).to_be_focused()
+
+    # From a call's argument to the next message (the result), and back to the answer.
+    city.press("Alt+ArrowDown")
+    expect(result).to_be_focused()
+    result.press("Alt+ArrowUp")
+    expect(page.get_by_label("Assistant message 2")).to_be_focused()
+    # From the reasoning: down to the result.
+    answer.get_by_label("Reasoning").press("Alt+ArrowDown")
+    expect(result).to_be_focused()
