@@ -80,6 +80,18 @@ class ToolsField(forms.JSONField):
             return json.dumps(value, indent=2, ensure_ascii=False)
         return super().prepare_value(value)
 
+    def to_python(self, value):
+        # Say where the JSON breaks: the box holds many lines of specs.
+        if isinstance(value, str) and value.strip() and not self.disabled:
+            try:
+                json.loads(value)
+            except json.JSONDecodeError as error:
+                raise forms.ValidationError(
+                    f"Not valid JSON: {error.msg} (line {error.lineno}, column {error.colno}).",
+                    code="invalid",
+                ) from None
+        return super().to_python(value)
+
 
 class ProjectForm(forms.ModelForm):
     """Settings, conversation rules and policies; the service checks them again."""

@@ -358,21 +358,33 @@ def conversation_problems(
     seen: dict[str, int] = {}
     open_calls: dict[str, tuple[int, int]] = {}
     answered: set[str] = set()
+    # The last assistant message's calls could not be read: its results are not judged.
+    calls_unreadable = False
     for position, message in enumerate(messages):
         where = f"messages[{position}]"
         role = message.get("role")
+        malformed = False
         try:
             parts = clean_parts(message, path=where)
         except StructuredError as error:
             problems.append(
                 Problem("malformed", position, _part_of(error.path), error.path, error.problem)
             )
-            parts = {"reasoning": "", "tool_calls": [], "tool_call_id": ""}
+            malformed = True
+            # A result too large still answers its call: one problem said once, not three.
+            raw_id = message.get("tool_call_id")
+            parts = {
+                "reasoning": "",
+                "tool_calls": [],
+                "tool_call_id": raw_id if isinstance(raw_id, str) else "",
+            }
         if role == "tool":
             call_id = parts["tool_call_id"]
             if call_id in open_calls:
                 del open_calls[call_id]
                 answered.add(call_id)
+                continue
+            if calls_unreadable:
                 continue
             if not call_id:
                 detail = "a tool result needs the tool_call_id of the call it answers"
@@ -395,6 +407,7 @@ def conversation_problems(
             continue
         problems += _unanswered(open_calls)
         open_calls = {}
+        calls_unreadable = malformed and role == "assistant"
         if role != "assistant":
             continue
         if reasoning_mode == REASONING_REQUIRED and not parts["reasoning"].strip():

@@ -233,9 +233,10 @@ class ShownMessage:
 
 
 def part_text(message: dict, part: str) -> str:
-    """A part as text to diff and show: calls as indented JSON (keys in their order)."""
+    """A part as text to diff and show: calls (the model's original ones too) as indented JSON
+    (keys in their order)."""
     value = message[part]
-    if part == "tool_calls":
+    if part in ("tool_calls", "model_original_tool_calls"):
         return json.dumps(value, indent=2, ensure_ascii=False) if value else ""
     return value
 

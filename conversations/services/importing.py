@@ -40,6 +40,7 @@ from sftpipeline.split import snapshot_dedup_key
 from structured_turns.rules import (
     StructuredError,
     clean_parts,
+    clean_tools,
     conversation_problems,
     is_empty_turn,
     snapshot_compact,
@@ -136,11 +137,14 @@ def _row_tools(record: dict, project: Project) -> None:
     tools = record.get("tools")
     if tools in (None, []):
         return
-    if not isinstance(tools, list):
-        raise _LineError.at("tools", "must be a list of function specs")
+    try:
+        # Specs first, as the project settings check them: a spec without a name is named so.
+        clean_tools(tools)
+    except StructuredError as error:
+        raise _LineError.at(error.path, error.problem) from None
     declared = {spec["function"]["name"]: spec for spec in project.tools or []}
     for index, spec in enumerate(tools):
-        name = spec.get("function", {}).get("name") if isinstance(spec, dict) else None
+        name = spec["function"]["name"]
         if name not in declared:
             raise _LineError.at(
                 f"tools[{index}]",

@@ -2,12 +2,14 @@
 loopback; its reasoning_content and tool_calls come back as the model's original."""
 
 import pytest
+from django.urls import reverse
 
 from conversations.models import DraftRequest, Message, MessageOrigin
 from conversations.services import conversation_save
 from conversations.services.drafts import draft_request_create, draft_request_run
 from tests.chat_server import point_settings_at_server
-from tests.conversations.factories import started_conversation
+from tests.conversations.factories import reviewer_factory, started_conversation
+from tests.conversations.test_editor_api import api_for, url
 from tests.labeling.factories import ProjectFactory
 from tests.structured_turns.factories import TOOLS
 
@@ -105,3 +107,42 @@ def test_a_project_without_tools_sends_none(settings):
     draft = draft_request_run(draft_request_id=request.pk)
     assert "tools" not in server.received[-1]
     assert draft.text == "Draft answer to: Plain question" and draft.tool_calls == []
+
+
+def test_the_review_page_diffs_the_corrected_calls_and_reasoning_against_the_draft(
+    settings, client
+):
+    conversation, draft, _ = drafted(settings, "CALL the search for pandas")
+    corrected_call = {
+        **draft.tool_calls[0],
+        "function": {"name": "get_weather", "arguments": {"city": "Oslo"}},
+    }
+    messages = [
+        {"role": "user", "content": "CALL the search for pandas"},
+        {
+            "role": "assistant",
+            "content": "",
+            "reasoning": "I should call get_weather for Oslo.",
+            "tool_calls": [corrected_call],
+            "draft_request": draft.pk,
+        },
+        {"role": "tool", "tool_call_id": "call_loopback_1", "content": '{"temp": 9}'},
+        {"role": "assistant", "content": "It is 9 °C in Oslo."},
+    ]
+    labeler = api_for(conversation.labeler)
+    saved = labeler.put(url(conversation), {"version": 1, "messages": messages}, format="json")
+    assert saved.status_code == 200, saved.json()
+    submitted = labeler.post(url(conversation, "submit/"), {"version": 2}, format="json")
+    assert submitted.status_code == 200, submitted.json()
+
+    # The reviewer sees what the labeler changed in the model's calls and reasoning.
+    client.force_login(reviewer_factory())
+    page = client.get(reverse("conversations:review", args=[conversation.pk])).content.decode()
+
+    def diff(part):
+        start = page.index(f'data-testid="draft-diff-1-{part}">')
+        return page[start : page.index("</div>", start)]
+
+    calls = diff("tool_calls")
+    assert "<del>&quot;query&quot;:" in calls and "<ins>&quot;city&quot;:" in calls
+    assert diff("reasoning").endswith("get_weather <del>first.</del><ins>for Oslo.</ins>")

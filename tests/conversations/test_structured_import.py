@@ -92,18 +92,48 @@ def test_a_model_written_message_keeps_its_parts_as_the_models_original():
     assert message.model_original_reasoning == message.reasoning
 
 
-def test_the_cli_names_the_bad_line_and_field_and_imports_nothing(tmp_path):
+# Issue 10's bad input, each from the command line: the line, the field and nothing imported.
+@pytest.mark.parametrize(
+    ("mutate", "error"),
+    [
+        (
+            lambda r: r["messages"][1]["tool_calls"][0]["function"]["arguments"].update(unit="K"),
+            "line 4: messages[1].tool_calls[0].function.arguments.unit: get_weather call "
+            "\"call_1\": 'K' is not one of ['C', 'F']",
+        ),
+        (
+            lambda r: r["messages"][1]["tool_calls"][0]["function"].update(arguments="{city:"),
+            "line 4: messages[1].tool_calls[0].function.arguments: not valid JSON",
+        ),
+        (
+            lambda r: r["tools"].append({"type": "function", "function": {"description": "?"}}),
+            "line 4: tools[2].function: 'name' is a required property",
+        ),
+        (
+            lambda r: r["messages"][3].update(tool_call_id="call_9"),
+            'line 4: messages[3].tool_call_id: tool_call_id "call_9" answers no call',
+        ),
+        (
+            lambda r: r["messages"][1].update(
+                tool_calls=[call(f"c{i}", "search", {"query": "x"}) for i in range(10_000)]
+            ),
+            "line 4: messages[1].tool_calls: 10000 tool calls; at most 32 in one message",
+        ),
+        (
+            lambda r: r["messages"][2].update(content="x" * 5_000_000),
+            "line 4: messages[2].content: a tool result of 5000000 bytes; at most 1000000",
+        ),
+    ],
+)
+def test_the_cli_names_the_bad_line_and_field_and_imports_nothing(tmp_path, mutate, error):
     project = tool_project()
     rows = [export_row(f"conv-{n}") for n in range(1, 5)]
-    rows[3]["messages"][1]["tool_calls"][0]["function"]["arguments"]["unit"] = "K"
+    mutate(rows[3])
     path = tmp_path / "agentic.jsonl"
     path.write_bytes(jsonl(*rows).getvalue())
     with pytest.raises(CommandError) as caught:
         call_command("import_conversations", str(path), "--project", project.slug)
-    assert (
-        "line 4: messages[1].tool_calls[0].function.arguments.unit: get_weather call "
-        "\"call_1\": 'K' is not one of ['C', 'F']"
-    ) in str(caught.value)
+    assert str(caught.value).startswith(f"Nothing was imported from agentic.jsonl:\n{error}")
     assert not Conversation.objects.filter(project=project).exists()
 
 

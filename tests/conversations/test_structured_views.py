@@ -104,3 +104,26 @@ def test_a_comment_points_at_one_call(client):
     comment = conversation.reviews.get().message_comments.get()
     assert (comment.message_position, comment.part) == (1, "tool_call:call_2")
     assert comment.part_label == "call call_2"
+
+
+def test_live_checks_name_a_five_megabyte_tool_result(client):
+    conversation = started_conversation(project=tool_project())
+    client.force_login(conversation.labeler)
+    messages = agentic_messages(conversation.prompt.text)
+    messages[2]["content"] = "x" * 5_000_000
+    response = client.post(
+        reverse("conversations:editor-checks", args=[conversation.pk]),
+        {
+            "role": [m["role"] for m in messages],
+            "content": [m["content"] for m in messages],
+            "parts": [
+                json.dumps({k: m[k] for k in ("reasoning", "tool_calls", "tool_call_id") if k in m})
+                for m in messages
+            ],
+        },
+    )
+    assert response.status_code == 200
+    # Only the size: the result still answers its call, so nothing else is blamed.
+    (problem,) = [r for r in marks_of(response)["results"] if r["blocking"]]
+    assert (problem["position"], problem["part"]) == (2, "result")
+    assert "a tool result of 5000000 bytes; at most 1000000 (1 MB)" in problem["message"]

@@ -100,7 +100,17 @@ def test_the_settings_page_edits_tools_as_json_with_errors_on_the_field(client, 
     assert bad.status_code == 200
     errors = bad.context["form"].errors["tools"]
     assert errors[0].startswith("tools[1].function.parameters.properties.unit.type: not a valid")
-    not_json = client.post(reverse("labeling:project-edit", args=["law"]), _form(tools="[{"))
-    assert not_json.context["form"].errors["tools"] == ["Enter a valid JSON."]
+    nameless = client.post(
+        reverse("labeling:project-edit", args=["law"]), _form(tools=json.dumps([NO_NAME]))
+    )
+    assert nameless.context["form"].errors["tools"] == [
+        "tools[0].function: 'name' is a required property"
+    ]
+    not_json = client.post(
+        reverse("labeling:project-edit", args=["law"]), _form(tools='[\n  {"type": function}\n]')
+    )
+    assert not_json.context["form"].errors["tools"] == [
+        "Not valid JSON: Expecting value (line 2, column 12)."
+    ]
     project.refresh_from_db()
     assert project.tools == TOOLS

@@ -133,8 +133,11 @@ def test_arguments_that_do_not_validate_name_the_tool_call_and_json_path():
 def test_duplicate_call_ids():
     messages = agentic_messages()
     messages[1]["tool_calls"][1]["id"] = "call_1"
-    codes = [p[0] for p in problems(messages)]
-    assert codes[0] == "duplicate_call_id"
+    # Reported on the second use; the one result for "call_1" leaves the other call open.
+    assert problems(messages) == [
+        ("duplicate_call_id", 1, "tool_call", "call_1", "messages[1].tool_calls[1].id"),
+        ("result_without_call", 3, "result", "call_2", "messages[3].tool_call_id"),
+    ]
 
 
 def test_a_call_without_its_result_before_the_next_assistant_message():
@@ -163,6 +166,18 @@ def test_a_call_answered_twice():
     messages = agentic_messages()
     messages.insert(3, dict(messages[2]))
     assert [p[0] for p in problems(messages)] == ["result_without_call"]
+
+
+def test_a_result_over_the_limit_is_one_problem_and_still_answers_its_call():
+    messages = agentic_messages()
+    messages[2]["content"] = "x" * 5_000_000
+    assert problems(messages) == [("malformed", 2, "result", "", "messages[2].content")]
+
+
+def test_calls_over_the_limit_are_one_problem_not_one_per_result():
+    messages = agentic_messages()
+    messages[1]["tool_calls"] += [call(f"c{i}", "search", {"query": "x"}) for i in range(10_000)]
+    assert problems(messages) == [("malformed", 1, "tool_call", "", "messages[1].tool_calls")]
 
 
 def test_reasoning_required_and_off():
