@@ -303,7 +303,7 @@ SPECTACULAR_SETTINGS = {
     # Several models have a "status"; name each choice set after its owner.
     "ENUM_NAME_OVERRIDES": {
         "ProjectStatusEnum": "labeling.models.ProjectStatus",
-        "ImportReportStatusEnum": ["preview", "imported", "failed"],
+        "ImportReportStatusEnum": "labeling.services.imports.ImportReportStatus.values",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -83,3 +83,21 @@ class ConversationFilterForm(forms.Form):
     def active(self) -> bool:
         """Whether any filter is set (the page number is not a filter)."""
         return any(self.data.get(name) for name in self.fields)
+
+
+class ReviewQueueFilterForm(forms.Form):
+    """The review queue's query parameters, as the API's ReviewQueueFilter reads them: each
+    one left out (or empty) does not filter, and a value that is not one (`project=abc`) is
+    refused rather than ignored."""
+
+    project = forms.IntegerField(required=False, min_value=0)
+    domain = forms.CharField(required=False)
+    labeler = forms.IntegerField(required=False, min_value=0)
+    cursor = forms.CharField(required=False)
+
+    def first_error(self) -> str:
+        """The first refused parameter, as the page shows it ("Project filter: …")."""
+        for name, errors in self.errors.items():
+            label = self.fields[name].label or name.capitalize()
+            return f"{label} filter: {errors[0]}"
+        return ""

@@ -11,7 +11,14 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations.access import conversation_to_review, raise_review_refusal
-from conversations.models import ConversationState, Notification, ReviewDecision
+from conversations.forms import ReviewQueueFilterForm
+from conversations.models import (
+    ConversationState,
+    MessageOrigin,
+    MessageRole,
+    Notification,
+    ReviewDecision,
+)
 from conversations.selectors import review as selectors
 from conversations.selectors import stats
 from conversations.selectors.ranking import ranking_agreement, ranking_projects_exist
@@ -52,23 +59,26 @@ def _without_cursor(request) -> str:
 @role_required(REVIEWER)
 @require_GET
 def review_queue(request):
+    form = ReviewQueueFilterForm(request.GET)
+    valid = form.is_valid()
     filters: dict[str, Any] = {
-        "project_id": _int_or_none(request.GET.get("project")),
-        "domain": request.GET.get("domain") or None,
-        "labeler_id": _int_or_none(request.GET.get("labeler")),
+        "project_id": form.cleaned_data.get("project"),
+        "domain": form.cleaned_data.get("domain") or None,
+        "labeler_id": form.cleaned_data.get("labeler"),
     }
-    try:
-        queue = keyset_page(
-            selectors.review_queue(reviewer=request.user, **filters),
-            ordering=selectors.QUEUE_ORDERING,
-            cursor=request.GET.get("cursor", ""),
-            size=QUEUE_PAGE_SIZE,
-        )
-        filter_error = ""
-    except selectors.QueueFilterError as error:
-        queue, filter_error = None, f"Domain filter: {error.message}"
-    except CursorError as error:
-        queue, filter_error = None, f"Page: {error.message}"
+    queue, filter_error = None, form.first_error()
+    if valid:
+        try:
+            queue = keyset_page(
+                selectors.review_queue(reviewer=request.user, **filters),
+                ordering=selectors.QUEUE_ORDERING,
+                cursor=form.cleaned_data["cursor"],
+                size=QUEUE_PAGE_SIZE,
+            )
+        except selectors.QueueFilterError as error:
+            filter_error = f"Domain filter: {error.message}"
+        except CursorError as error:
+            filter_error = f"Page: {error.message}"
     context = {
         "queue": queue,
         "filter_error": filter_error,
@@ -128,7 +138,11 @@ def _review_context(request, conversation, *, against: int | None = None, **extr
             for r in reviews
             if current and r.revision_id == current.pk and r.decision == ReviewDecision.APPROVE
         ),
+        # The enums the template compares with, so it never retypes their values.
         "decisions": ReviewDecision,
+        "states": ConversationState,
+        "origins": MessageOrigin,
+        "roles": MessageRole,
         "form": {},
         "missing_scores": [],
         **extra,

@@ -29,13 +29,13 @@ from labeling.services import (
     prompts_import_enqueue,
     prompts_preview,
 )
-from labeling.services.imports import ON_DUPLICATE
+from labeling.services.imports import ON_DUPLICATE, ImportReportStatus
 from labeling.services.prompts import prompt_retire, prompt_update
 from labeling.uploads import imports_in_background, keep_upload, limit_uploads, too_large_message
 
 
 class ImportReportOutput(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["preview", "imported", "failed"])
+    status = serializers.ChoiceField(choices=ImportReportStatus.values())
     file_name = serializers.CharField()
     batch = serializers.IntegerField(allow_null=True)
     rows_read = serializers.IntegerField()
@@ -335,8 +335,8 @@ class PromptImportApi(APIView):
             if kept:
                 kept.unlink(missing_ok=True)
         body = report.as_dict()
-        if report.status == "failed":
+        if report.status == ImportReportStatus.FAILED:
             return Response(body, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
-        if report.status == "imported":
+        if report.status == ImportReportStatus.IMPORTED:
             return Response(body, status=status.HTTP_201_CREATED)
         return Response(body)

@@ -18,6 +18,7 @@ from .import_jobs import (
 from .imports import (
     ImportFileError,
     ImportReport,
+    ImportReportStatus,
     ImportSource,
     decoded_lines,
     prompts_import,
@@ -44,6 +45,7 @@ __all__ = [
     "ImportFileError",
     "decoded_lines",
     "ImportReport",
+    "ImportReportStatus",
     "ImportSource",
     "NextLease",
     "ProjectError",

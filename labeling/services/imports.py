@@ -9,6 +9,7 @@ Reading files is in `import_files`, checking each record in `import_rows`.
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from django.db import transaction
@@ -27,6 +28,7 @@ __all__ = [
     "ON_DUPLICATE",
     "ImportFileError",
     "ImportReport",
+    "ImportReportStatus",
     "ImportSource",
     "decoded_lines",
     "prompts_import",
@@ -38,6 +40,19 @@ PREVIEW_ROWS = 10
 MESSAGES_KEPT = 200
 BATCH_SIZE = 1000
 ON_DUPLICATE = ("skip", "fail")
+
+
+class ImportReportStatus(StrEnum):
+    """Where a report stands: checked only, saved as a batch, or refused (nothing saved)."""
+
+    PREVIEW = "preview"
+    IMPORTED = "imported"
+    FAILED = "failed"
+
+    @classmethod
+    def values(cls) -> list[str]:
+        """The bare values: the API's choices, labelled by themselves."""
+        return [status.value for status in cls]
 
 
 @dataclass
@@ -55,7 +70,7 @@ class ImportReport:
     preview: list[dict] = field(default_factory=list)
     rows_imported: int = 0
     batch_id: int | None = None
-    status: str = "preview"
+    status: ImportReportStatus = ImportReportStatus.PREVIEW
 
     @property
     def ok(self) -> bool:
@@ -268,7 +283,7 @@ def prompts_import(
         rows_read=report.rows_read,
         errors=report.all_messages(),
     )
-    report.batch_id, report.status = batch.pk, "failed"
+    report.batch_id, report.status = batch.pk, ImportReportStatus.FAILED
     return report
 
 
@@ -331,7 +346,7 @@ def _insert(
     batch.rows_imported = report.rows_imported
     batch.duplicates_skipped = report.duplicate_count
     batch.save(update_fields=["rows_imported", "duplicates_skipped"])
-    report.batch_id, report.status = batch.pk, "imported"
+    report.batch_id, report.status = batch.pk, ImportReportStatus.IMPORTED
     return report
 
 

@@ -46,6 +46,19 @@ def test_queue_filters_by_project_and_the_htmx_fragment_has_no_shell(client):
     assert b"<html" not in response.content and b'id="queue-table"' in response.content
 
 
+def test_queue_refuses_a_filter_that_is_not_a_number_instead_of_listing_everything(client):
+    submitted_conversation()
+    client.force_login(reviewer_factory())
+    url = reverse("conversations:review-queue")
+    for query, message in (
+        ({"project": "abc"}, "Project filter: Enter a whole number."),
+        ({"labeler": "-1"}, "Labeler filter: Ensure this value is greater than or equal to 0."),
+    ):
+        response = client.get(url, query, HTTP_HX_REQUEST="true")
+        html = response.content.decode()
+        assert message in html and "data-conversation=" not in html and "<html" not in html
+
+
 def test_queue_query_count_does_not_grow_with_the_queue(client, django_assert_max_num_queries):
     reviewer = reviewer_factory()
     client.force_login(reviewer)

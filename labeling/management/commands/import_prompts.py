@@ -3,7 +3,13 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from labeling.models import ProjectKind
-from labeling.services import ImportSource, ProjectError, project_for_import, prompts_import
+from labeling.services import (
+    ImportReportStatus,
+    ImportSource,
+    ProjectError,
+    project_for_import,
+    prompts_import,
+)
 
 
 class Command(BaseCommand):
@@ -53,7 +59,7 @@ class Command(BaseCommand):
         )
         for message in report.duplicates:
             self.stderr.write(f"duplicate: {message}")
-        if report.status != "imported":
+        if report.status != ImportReportStatus.IMPORTED:
             for message in report.all_messages():
                 self.stderr.write(message)
             raise CommandError(

@@ -16,6 +16,7 @@ from labeling.demo_data import (
 )
 from labeling.models import Project, ProjectStatus
 from labeling.services import (
+    ImportReportStatus,
     ImportSource,
     domain_get_or_create,
     member_save,
@@ -88,6 +89,6 @@ class Command(BaseCommand):
         report = prompts_import(
             project=project, source=ImportSource(name="demo", items=items), user=None
         )
-        if report.status != "imported":
+        if report.status != ImportReportStatus.IMPORTED:
             raise CommandError("; ".join(report.all_messages()))
         return project
