@@ -142,6 +142,20 @@ def test_approving_a_stale_revision_is_refused_on_the_page(client):
     assert b"revision 7" in response.content
 
 
+def test_a_decision_that_names_no_revision_is_refused_on_the_page(client):
+    conversation = submitted_ranking()
+    client.force_login(reviewer_factory())
+    response = client.post(
+        reverse("conversations:ranking-review-decide", args=[conversation.pk]),
+        {"decision": "reject", "comment": "Wrong order."},
+    )
+    assert response.status_code == 400
+    assert b"names no revision" in response.content
+    conversation.refresh_from_db()
+    assert conversation.state == ConversationState.SUBMITTED
+    assert conversation.reviews.count() == 0
+
+
 def test_the_quality_page_shows_the_ordinal_alpha_of_replicated_rankings(client):
     project = ranking_project(replications=2)
     prompt = ranking_prompt(project)
