@@ -6,12 +6,13 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from conversations.services import ConversationImportError, conversations_import
 from conversations.services.importing import FORMATS, STATES
 from labeling.models import Project
 from labeling.permissions import ADMIN, role_required
-from labeling.uploads import too_large_message
+from labeling.uploads import limit_uploads, too_large_message
 
 
 class ConversationImportForm(forms.Form):
@@ -24,12 +25,25 @@ class ConversationImportForm(forms.Form):
     state = forms.ChoiceField(choices=[(s, s) for s in STATES], initial="submitted")
 
 
+@csrf_exempt
 @role_required(ADMIN)
 def conversation_import(request, slug: str):
     """GET the form; POST imports the file, or lists every bad line and imports nothing."""
+    # The size limit must be in place before anything (the CSRF check included) reads
+    # the body; the CSRF check then runs as usual.
+    limit_uploads(request)
+    return _conversation_import(request, slug)
+
+
+@csrf_protect
+def _conversation_import(request, slug: str):
     project = get_object_or_404(Project, slug=slug)
     form = ConversationImportForm(request.POST or None, request.FILES or None)
     errors: list[str] = []
+    if request.method == "POST" and request.upload_too_large:
+        form.errors.clear()
+        context = {"project": project, "form": form, "errors": [too_large_message()]}
+        return render(request, "conversations/import.html", context, status=413)
     if request.method == "POST" and form.is_valid():
         uploaded = form.cleaned_data["file"]
         name = Path(uploaded.name).name
