@@ -48,6 +48,15 @@ def test_candidates_are_rendered_as_sanitized_markdown_in_the_shown_order(client
     assert shown == sorted(shown)
 
 
+def test_the_skip_form_says_a_worked_ranking_is_kept(client):
+    conversation = started_ranking()
+    client.force_login(conversation.labeler)
+    page = client.get(reverse("conversations:ranking", args=[conversation.pk])).content.decode()
+    skip = page[page.index("Skip this task") :]
+    assert "Anything you ranked or wrote is kept as an abandoned draft" in skip
+    assert "the prompt goes back to the pool" in skip
+
+
 def test_the_ranking_page_runs_a_fixed_number_of_queries(client):
     small = started_ranking()
     client.force_login(small.labeler)
