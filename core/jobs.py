@@ -1,5 +1,5 @@
-"""One job engine for every background job: exports, prompt imports, AI drafts and AI
-candidates.
+"""One job engine for every background job: exports, prompt and conversation imports, AI
+drafts and AI candidates.
 
 A job is a row (status, attempt, heartbeat, lost runs, when its task was last sent) and
 a Celery task that takes the row's id. Every kind of job goes through the same steps:

@@ -191,7 +191,7 @@ class ImportBatch(JobFields):
 
     class Step(models.TextChoices):
         CHECKING = "checking", "Checking rows"
-        SAVING = "saving", "Saving prompts"
+        SAVING = "saving", "Saving"
         GENERATING = "generating", "Generating candidates"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_batches")
@@ -216,6 +216,14 @@ class ImportBatch(JobFields):
     upload_name = models.CharField(
         max_length=100, blank=True, help_text="The kept upload in MEDIA_ROOT/tmp while queued."
     )
+    # A background conversation import's options (what the synchronous import takes).
+    file_format = models.CharField(max_length=16, blank=True, help_text="messages or oasst")
+    conversation_state = models.CharField(
+        max_length=16, blank=True, help_text="The state imported conversations get."
+    )
+    all_paths = models.BooleanField(
+        default=False, help_text="oasst: every path of a tree, not only the best one."
+    )
     step = models.CharField(max_length=16, choices=Step, blank=True)
     rows_done = models.PositiveIntegerField(default=0)
     rows_total = models.PositiveIntegerField(default=0, help_text="0 while not known yet.")
@@ -226,6 +234,11 @@ class ImportBatch(JobFields):
     @property
     def is_active(self) -> bool:
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def item_noun(self) -> str:
+        """What one row of the import becomes, for its pages."""
+        return "conversation" if self.kind == self.Kind.CONVERSATIONS else "prompt"
 
     @property
     def progress_percent(self) -> int | None:

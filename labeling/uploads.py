@@ -1,4 +1,5 @@
-"""Prompt files on their way in: the size limit, and the file kept between preview and confirm."""
+"""Import files on their way in: the size limit, and the file kept between preview and
+confirm, or until a worker imports it."""
 
 import uuid
 from pathlib import Path
@@ -56,11 +57,16 @@ def tmp_dir() -> Path:
     return path
 
 
-def keep_upload(uploaded) -> Path:
+KEPT_PREFIXES = ("prompts", "conversations")
+
+
+def keep_upload(uploaded, prefix: str = "prompts") -> Path:
     """Copy an uploaded file to MEDIA_ROOT/tmp in chunks; returns its path. Files left
     behind (a preview never confirmed) are removed by the periodic `stale_uploads_remove`."""
+    if prefix not in KEPT_PREFIXES:
+        raise ValueError(f"prefix: use {' or '.join(KEPT_PREFIXES)}")
     suffix = Path(uploaded.name).suffix.lower()[:10]
-    path = tmp_dir() / f"prompts-{uuid.uuid4().hex}{suffix}"
+    path = tmp_dir() / f"{prefix}-{uuid.uuid4().hex}{suffix}"
     with path.open("wb") as out:
         for chunk in uploaded.chunks():
             out.write(chunk)
@@ -68,8 +74,8 @@ def keep_upload(uploaded) -> Path:
 
 
 def kept_upload(token: str) -> Path | None:
-    """The kept file for a token from the session, if it is still there."""
-    if not token or "/" in token or not token.startswith("prompts-"):
+    """The kept file for a token (from the session, or a queued batch), if it is still there."""
+    if not token or "/" in token or not token.startswith(tuple(f"{p}-" for p in KEPT_PREFIXES)):
         return None
     path = tmp_dir() / token
     return path if path.is_file() else None

@@ -26,6 +26,22 @@ SERVICE_OWNED = {
     "exports.exportjob",
 }
 
+# Rows no service owns: people (roles and domains, as the People page sets them) and domains.
+EDITABLE = {"labeling.user", "labeling.domain"}
+OUR_APPS = {"labeling", "conversations", "exports", "operations", "structured_turns", "core"}
+
+
+def test_every_model_of_ours_in_the_admin_is_either_view_only_or_named_editable():
+    registered = {
+        model._meta.label_lower
+        for model in admin.site._registry
+        if model._meta.app_label in OUR_APPS
+    }
+    assert registered - SERVICE_OWNED - EDITABLE == set(), (
+        "a new admin page: make it view-only (labeling.admin.ReadOnlyModelAdmin) and add it "
+        "to SERVICE_OWNED, or, if no service owns its rows, to EDITABLE"
+    )
+
 
 @pytest.fixture
 def superuser(django_user_model):

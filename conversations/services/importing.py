@@ -35,7 +35,14 @@ from conversations.models import (
 )
 from labeling.models import ImportBatch, Project, User
 from labeling.services.counters import counts_add
-from labeling.services.imports import ImportFileError, decoded_lines
+from labeling.services.imports import (
+    BATCH_SIZE,
+    ImportFileError,
+    Progress,
+    decoded_lines,
+    import_batch_record,
+    import_batch_still_running,
+)
 from sftpipeline.split import snapshot_dedup_key
 from structured_turns.rules import (
     StructuredError,
@@ -284,9 +291,11 @@ def conversations_parse(
     project: Project,
     file_format: str = "messages",
     all_paths: bool = False,
+    progress: Progress | None = None,
 ) -> tuple[list[ParsedConversation], int, int]:
     """Check every line against `project`'s rules (declared tools, reasoning mode);
-    return (conversations, lines read, trees without a reply).
+    return (conversations, lines read, trees without a reply). `progress` hears how many
+    lines were read after every BATCH_SIZE lines.
 
     Raises ConversationImportError listing each bad line.
     """
@@ -300,6 +309,8 @@ def conversations_parse(
             if not text.strip():
                 continue
             lines += 1
+            if progress and lines % BATCH_SIZE == 0:
+                progress(ImportBatch.Step.CHECKING, lines, None)
             try:
                 try:
                     record = json.loads(text)
@@ -329,7 +340,6 @@ def conversations_parse(
     return parsed, lines, without_reply
 
 
-@transaction.atomic
 def conversations_import(
     *,
     project: Project,
@@ -339,18 +349,47 @@ def conversations_import(
     state: str = ConversationState.SUBMITTED.value,
     all_paths: bool = False,
     created_by: User | None = None,
+    batch: ImportBatch | None = None,
+    progress: Progress | None = None,
 ) -> ImportResult:
     """Import every conversation of `stream` into `project`, or nothing if any line is bad.
 
     Each becomes an imported Conversation (its source id kept, state submitted or
     approved) with its Messages and a Revision of kind import as current revision.
     Conversations whose source id the project already imported are skipped.
+
+    Every line is checked outside any transaction (`progress` may commit figures others
+    read meanwhile); the conversations are then saved in one. `batch`, when given, is the
+    queued batch a background import fills in, only while its run owns it.
     """
     if state not in STATES:
         raise ConversationImportError([f"state must be one of {', '.join(STATES)}, not {state!r}"])
     parsed, lines, without_reply = conversations_parse(
-        stream=stream, project=project, file_format=file_format, all_paths=all_paths
+        stream=stream,
+        project=project,
+        file_format=file_format,
+        all_paths=all_paths,
+        progress=progress,
     )
+    if progress:
+        # Every line is checked; what is left is one transaction with no figures.
+        progress(ImportBatch.Step.SAVING, lines, lines)
+    with transaction.atomic():
+        if batch is not None:
+            import_batch_still_running(batch)
+        return _save(project, parsed, lines, without_reply, file_name, state, created_by, batch)
+
+
+def _save(
+    project: Project,
+    parsed: list[ParsedConversation],
+    lines: int,
+    without_reply: int,
+    file_name: str,
+    state: str,
+    created_by: User | None,
+    batch: ImportBatch | None,
+) -> ImportResult:
     existing = set(
         Conversation.objects.filter(project=project, imported=True).values_list(
             "source_id", flat=True
@@ -394,12 +433,13 @@ def conversations_import(
     for conversation, revision in zip(conversations, revisions, strict=True):
         conversation.current_revision = revision
     Conversation.objects.bulk_update(conversations, ["current_revision"], batch_size=1000)
-    batch = ImportBatch.objects.create(
-        project=project,
+    batch = import_batch_record(
+        batch,
         kind=ImportBatch.Kind.CONVERSATIONS,
+        project=project,
         status=ImportBatch.Status.IMPORTED,
-        file_name=file_name[:255],
-        created_by=created_by,
+        file_name=file_name,
+        user=created_by,
         rows_read=lines,
         rows_imported=len(fresh),
         duplicates_skipped=len(parsed) - len(fresh),

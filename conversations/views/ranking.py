@@ -25,6 +25,7 @@ from conversations.services.ranking import (
     ranking_submit,
 )
 from conversations.services.review import rubric_criteria, rubric_entries
+from conversations.views.review import judged_revision
 from core.jobs import QueueUnavailable
 from labeling.models import Project
 from labeling.permissions import ADMIN, REVIEWER, member_required, role_required
@@ -220,7 +221,7 @@ def ranking_review_decide(request, conversation_id: int) -> HttpResponse:
             decision=request.POST.get("decision", ""),
             scores={name: value for name, value in scores.items() if value},
             comment=request.POST.get("comment", ""),
-            revision_number=_int_or_none(request.POST.get("revision", "")),
+            revision_number=judged_revision(request.POST),
         )
     except ReviewError as error:
         raise_review_refusal(error)

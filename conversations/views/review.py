@@ -182,6 +182,19 @@ def review_release_view(request, conversation_id: int):
     return redirect("conversations:review-queue")
 
 
+def judged_revision(post) -> int:
+    """The revision number the decision form names (the page sends the one it showed).
+    Without it a decision would land on whatever revision is current by then, one the
+    reviewer may never have seen: refused, as the API refuses it."""
+    revision = _int_or_none(post.get("revision"))
+    if revision is None:
+        raise ReviewError(
+            "The decision names no revision: reload the page and decide on the revision it "
+            "shows. Nothing was recorded."
+        )
+    return revision
+
+
 def _decision_form(post, criteria: list[str], message_count: int) -> dict:
     return {
         "decision": post.get("decision", ""),
@@ -214,7 +227,7 @@ def review_decide(request, conversation_id: int):
             scores={k: v for k, v in form["scores"].items() if v},
             comment=form["comment"],
             message_comments=form["message_comments"],
-            revision_number=form["revision"],
+            revision_number=judged_revision(request.POST),
         )
     except ReviewError as error:
         raise_review_refusal(error)

@@ -68,6 +68,7 @@ class ImportBatchOutput(serializers.ModelSerializer):
         fields = [
             "id",
             "url",
+            "kind",
             "status",
             "step",
             "cancel_requested",
@@ -89,8 +90,15 @@ class ImportBatchOutput(serializers.ModelSerializer):
         return reverse("api-import-batch", args=[batch.project.slug, batch.pk])
 
 
+def queued_response(batch: ImportBatch) -> Response:
+    """202 with a background import's batch, to poll at `url` (also the Location header)."""
+    queued = ImportBatchOutput(batch).data
+    return Response(queued, status=status.HTTP_202_ACCEPTED, headers={"Location": queued["url"]})
+
+
 class ImportBatchApi(APIView):
-    """One import batch: poll it after `POST …/prompts/import/?async=1`."""
+    """One import batch: poll it after `POST …/prompts/import/?async=1`, or after a
+    202 from `POST …/conversations/import/`."""
 
     permission_classes = [api_role(ADMIN)]
 
@@ -314,10 +322,7 @@ class PromptImportApi(APIView):
                     on_duplicate=on_duplicate,
                     default_domain=domain,
                 )
-                queued = ImportBatchOutput(batch).data
-                return Response(
-                    queued, status=status.HTTP_202_ACCEPTED, headers={"Location": queued["url"]}
-                )
+                return queued_response(batch)
         try:
             if dry_run:
                 report = prompts_preview(

@@ -274,7 +274,7 @@ def prompts_import(
             pass
         except ImportFileError as error:
             report.add_error(str(error))
-    batch = _batch_record(
+    batch = import_batch_record(
         batch,
         project=project,
         file_name=source.name,
@@ -300,8 +300,8 @@ def _insert(
     # NO KEY: labelers keep taking tasks in this project meanwhile.
     Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
     if batch is not None:
-        _batch_still_running(batch)
-    batch = _batch_record(
+        import_batch_still_running(batch)
+    batch = import_batch_record(
         batch,
         project=project,
         file_name=source.name,
@@ -350,7 +350,7 @@ def _insert(
     return report
 
 
-def _batch_still_running(batch: ImportBatch) -> None:
+def import_batch_still_running(batch: ImportBatch) -> None:
     """A background import saves only while its run owns the batch (a second delivery
     may have taken it over) and nobody asked it to stop; the batch row stays locked
     until the save commits, so a cancel comes before it or finds it imported."""
@@ -361,13 +361,16 @@ def _batch_still_running(batch: ImportBatch) -> None:
         .first()
     )
     if cancel_requested is None:
-        raise JobLost(f"prompt import {batch.pk} was taken over")
+        raise JobLost(f"import {batch.pk} was taken over")
     if cancel_requested:
         raise ImportCancelled
 
 
-def _batch_record(batch: ImportBatch | None, **fields: Any) -> ImportBatch:
-    """Create the batch row, or fill in the queued one a background import started with.
+def import_batch_record(
+    batch: ImportBatch | None, *, kind: str = ImportBatch.Kind.PROMPTS, **fields: Any
+) -> ImportBatch:
+    """Create the batch row of an import of `kind`, or fill in the queued one a background
+    import started with.
 
     What it stores quotes the file (its name, its CSV header): a NUL there is shown, not
     stored, so a failed import is always recorded."""
@@ -376,12 +379,10 @@ def _batch_record(batch: ImportBatch | None, **fields: Any) -> ImportBatch:
         fields["errors"] = [without_nul(message) for message in fields["errors"]]
     user = fields.pop("user")
     if batch is None:
-        return ImportBatch.objects.create(
-            kind=ImportBatch.Kind.PROMPTS, file_name=file_name, created_by=user, **fields
-        )
+        return ImportBatch.objects.create(kind=kind, file_name=file_name, created_by=user, **fields)
     # Only while this run still owns the batch (its attempt): a run taken over writes nothing.
     if not ImportBatch.objects.filter(pk=batch.pk, attempt=batch.attempt).update(**fields):
-        raise JobLost(f"prompt import {batch.pk} was taken over")
+        raise JobLost(f"import {batch.pk} was taken over")
     for name, value in fields.items():
         setattr(batch, name, value)
     return batch

@@ -196,14 +196,8 @@ def _prompt_upload(request, slug: str):
                         default_domain=domain,
                     )
                 except QueueUnavailable as down:
-                    return _queue_down(request, down)
-                messages.info(
-                    request,
-                    f"{uploaded.name} is {filesizeformat(uploaded.size)}: it is checked and "
-                    "imported in the background. If any line is wrong nothing is imported, "
-                    "and the errors show here.",
-                )
-                return redirect("labeling:import-batch", slug=project.slug, batch_id=batch.pk)
+                    return queue_down_page(request, down)
+                return background_import_page(request, uploaded, batch)
             report = prompts_preview(
                 project=project,
                 source=ImportSource(name=uploaded.name, path=path),
@@ -249,11 +243,22 @@ def prompt_import_confirm(request, slug: str):
             else None,
         )
     except QueueUnavailable as down:
-        return _queue_down(request, down)
+        return queue_down_page(request, down)
     return redirect("labeling:import-batch", slug=project.slug, batch_id=batch.pk)
 
 
-def _queue_down(request, down: QueueUnavailable):
+def background_import_page(request, uploaded, batch: ImportBatch):
+    """A file too large to import in the request went to a worker: its progress page."""
+    messages.info(
+        request,
+        f"{uploaded.name} is {filesizeformat(uploaded.size)}: it is checked and "
+        "imported in the background. If any line is wrong nothing is imported, "
+        "and the errors show here.",
+    )
+    return redirect("labeling:import-batch", slug=batch.project.slug, batch_id=batch.pk)
+
+
+def queue_down_page(request, down: QueueUnavailable):
     """The batch is saved and queued but its task could not be sent: its progress page,
     with the message, as a 503; it starts by itself once the broker is back."""
     batch = ImportBatch.objects.select_related("project", "created_by").get(pk=down.extra["job"])

@@ -48,6 +48,15 @@ def test_candidates_are_rendered_as_sanitized_markdown_in_the_shown_order(client
     assert shown == sorted(shown)
 
 
+def test_the_skip_form_says_a_worked_ranking_is_kept(client):
+    conversation = started_ranking()
+    client.force_login(conversation.labeler)
+    page = client.get(reverse("conversations:ranking", args=[conversation.pk])).content.decode()
+    skip = page[page.index("Skip this task") :]
+    assert "Anything you ranked or wrote is kept as an abandoned draft" in skip
+    assert "the prompt goes back to the pool" in skip
+
+
 def test_the_ranking_page_runs_a_fixed_number_of_queries(client):
     small = started_ranking()
     client.force_login(small.labeler)
@@ -140,6 +149,20 @@ def test_approving_a_stale_revision_is_refused_on_the_page(client):
     )
     assert response.status_code == 400
     assert b"revision 7" in response.content
+
+
+def test_a_decision_that_names_no_revision_is_refused_on_the_page(client):
+    conversation = submitted_ranking()
+    client.force_login(reviewer_factory())
+    response = client.post(
+        reverse("conversations:ranking-review-decide", args=[conversation.pk]),
+        {"decision": "reject", "comment": "Wrong order."},
+    )
+    assert response.status_code == 400
+    assert b"names no revision" in response.content
+    conversation.refresh_from_db()
+    assert conversation.state == ConversationState.SUBMITTED
+    assert conversation.reviews.count() == 0
 
 
 def test_the_quality_page_shows_the_ordinal_alpha_of_replicated_rankings(client):

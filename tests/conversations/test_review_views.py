@@ -135,7 +135,7 @@ def test_decide_with_missing_scores_says_so_and_keeps_the_input(client):
     client.force_login(reviewer_factory())
     response = client.post(
         reverse("conversations:review-decide", args=[conversation.pk]),
-        {"decision": "approve", "score-helpfulness": "5", "comment": "Nice"},
+        {"decision": "approve", "revision": "1", "score-helpfulness": "5", "comment": "Nice"},
     )
     assert response.status_code == 400
     html = response.content.decode()
@@ -145,6 +145,23 @@ def test_decide_with_missing_scores_says_so_and_keeps_the_input(client):
         assert f'<a href="#score-{name}">Score missing: {label}</a>' in html
         assert f'<p class="field-error" id="score-error-{name}">Score missing: {label}</p>' in html
     assert '<p class="field-error" id="score-error-helpfulness" hidden>' in html
+
+
+def test_a_decision_that_names_no_revision_is_refused_and_records_nothing(client):
+    """The page's form always sends the revision it showed; a post without one must not land
+    on whatever revision is current by then (as the API refuses it too)."""
+    conversation = submitted_conversation()
+    client.force_login(reviewer_factory())
+    for revision in ({}, {"revision": ""}, {"revision": "one"}):
+        response = client.post(
+            reverse("conversations:review-decide", args=[conversation.pk]),
+            {"decision": "approve", **SCORES, **revision},
+        )
+        assert response.status_code == 400
+        assert "names no revision" in response.content.decode()
+    conversation.refresh_from_db()
+    assert conversation.state == ConversationState.SUBMITTED
+    assert conversation.reviews.count() == 0
 
 
 def test_after_a_decision_the_reviewer_gets_the_next_conversation_of_the_queue(client):

@@ -275,6 +275,22 @@ def test_the_browser_page_lists_the_bad_lines_then_imports_a_good_file(client, a
     assert Conversation.objects.filter(project=project).count() == 1
 
 
+def test_the_browser_page_answers_413_with_the_limit_for_a_file_over_it(
+    client, admin_user, settings
+):
+    project = tool_project()
+    client.force_login(admin_user)
+    settings.UPLOAD_MAX_BYTES = 100
+    upload = SimpleUploadedFile("agentic.jsonl", jsonl(export_row()).getvalue())
+    response = client.post(
+        reverse("conversations:conversation-import", args=[project.slug]),
+        {"file": upload, "format": "messages", "state": "submitted"},
+    )
+    assert response.status_code == 413
+    assert "larger than the upload limit of 100\xa0bytes" in response.content.decode()
+    assert not Conversation.objects.filter(project=project).exists()
+
+
 def test_the_browser_page_is_for_admins(client, labeler):
     project = tool_project()
     client.force_login(labeler)

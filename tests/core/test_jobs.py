@@ -65,6 +65,7 @@ def test_every_job_kind_is_registered_and_recovered_by_celery_beat(settings):
         "labeling.tasks.run_prompt_import",
         "conversations.tasks.draft_generate",
         "conversations.tasks.candidates_generate",
+        "conversations.tasks.run_conversation_import",
     }
     app.loader.import_default_modules()  # as a worker does when it starts
     entry = settings.CELERY_BEAT_SCHEDULE["recover-jobs"]

@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.core import mail
+from django.test import Client
 from django.urls import reverse
 
 from tests.factories import UserFactory
@@ -82,6 +83,21 @@ def test_change_own_password_needs_the_old_one(client, ana):
     assert SESSION_KEY in client.session  # this browser stays signed in
     assert _logs_in(client, NEW)
     assert not _logs_in(client, OLD)
+
+
+def test_changing_the_password_signs_out_the_other_sessions(client, ana):
+    other_browser = Client()
+    assert _logs_in(other_browser, OLD)
+    home = reverse("conversations:labeler-home")
+    assert other_browser.get(home).status_code == 200
+    client.force_login(ana)
+    client.post(
+        reverse("password_change"),
+        {"old_password": OLD, "new_password1": NEW, "new_password2": NEW},
+    )
+    assert client.get(home).status_code == 200, "the browser that changed it stays signed in"
+    response = other_browser.get(home)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
 
 
 def test_change_is_for_signed_in_people_only(client):
