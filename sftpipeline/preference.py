@@ -293,4 +293,14 @@ class PreferenceParquetWriter(_BufferedParquetWriter):
     schema = PREFERENCE_SCHEMA
 
     def write(self, pair_id: str, pair: TokenizedPair) -> None:
-        self._append({"id": pair_id, **pair.columns()})
+        prompt, chosen, rejected = pair.prompt, pair.chosen_reply, pair.rejected_reply
+        self._append(
+            {
+                "id": pair_id,
+                "prompt_input_ids": (prompt.input_ids,),
+                "chosen_input_ids": (prompt.input_ids, chosen.input_ids),
+                "chosen_labels": (prompt.labels, chosen.labels),
+                "rejected_input_ids": (prompt.input_ids, rejected.input_ids),
+                "rejected_labels": (prompt.labels, rejected.labels),
+            }
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from array import array
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -174,8 +175,47 @@ class OpenAIJsonlWriter(_JsonLinesFile):
         self._write_record(record)
 
 
+class _IntLists:
+    """A ``list<int32>`` or ``list<int8>`` column's buffered rows as one flat C array and
+    its offsets: no Python list per row for the garbage collector to walk again and again
+    while the row group fills, and Arrow takes both buffers as they are."""
+
+    _TYPECODES = {pa.int32(): "i", pa.int8(): "b"}
+
+    def __init__(self, list_type: pa.ListType) -> None:
+        self.type = list_type
+        self.values = array(self._TYPECODES[list_type.value_type])
+        self.offsets = array("i", [0])
+
+    @classmethod
+    def handles(cls, arrow_type: pa.DataType) -> bool:
+        return pa.types.is_list(arrow_type) and arrow_type.value_type in cls._TYPECODES
+
+    def append(self, parts: Sequence[list[int]]) -> None:
+        """One row: its parts joined (a pair's side is its prompt's ids then its reply's)."""
+        for part in parts:
+            self.values.fromlist(part)
+        self.offsets.append(len(self.values))
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def arrow(self) -> pa.Array:
+        values = pa.Array.from_buffers(
+            self.type.value_type, len(self.values), [None, pa.py_buffer(self.values)]
+        )
+        offsets = pa.Array.from_buffers(
+            pa.int32(), len(self.offsets), [None, pa.py_buffer(self.offsets)]
+        )
+        return pa.ListArray.from_arrays(offsets, values, type=self.type)
+
+
 class _BufferedParquetWriter(_ClosingWriter):
-    """Buffers ``row_group_size`` rows per column, then writes them as one row group."""
+    """Buffers ``row_group_size`` rows per column, then writes them as one row group.
+
+    A row gives each integer list column as a tuple of parts, joined in the file
+    (``(example.input_ids,)`` or ``(prompt_ids, reply_ids)``); other columns as values.
+    """
 
     schema: pa.Schema
 
@@ -187,7 +227,8 @@ class _BufferedParquetWriter(_ClosingWriter):
         self.path = os.fspath(path)
         self.rows = 0
         self.row_group_size = row_group_size
-        self._columns: dict[str, list[Any]] = {name: [] for name in self.schema.names}
+        self._buffered = 0
+        self._columns = self._empty_columns()
         self._writer = pq.ParquetWriter(
             self.path,
             self.schema,
@@ -198,19 +239,31 @@ class _BufferedParquetWriter(_ClosingWriter):
             store_schema=True,
         )
 
+    def _empty_columns(self) -> dict[str, _IntLists | list[Any]]:
+        return {
+            field.name: _IntLists(field.type) if _IntLists.handles(field.type) else []
+            for field in self.schema
+        }
+
     def _append(self, row: Mapping[str, Any]) -> None:
         for name, values in self._columns.items():
             values.append(row[name])
         self.rows += 1
-        if len(self._columns[self.schema.names[0]]) >= self.row_group_size:
+        self._buffered += 1
+        if self._buffered >= self.row_group_size:
             self._flush()
 
     def _flush(self) -> None:
-        if not self._columns[self.schema.names[0]]:
+        if not self._buffered:
             return
-        table = pa.Table.from_pydict(self._columns, schema=self.schema)
+        arrays = [
+            values.arrow() if isinstance(values, _IntLists) else pa.array(values, field.type)
+            for field, values in zip(self.schema, self._columns.values(), strict=True)
+        ]
+        table = pa.Table.from_arrays(arrays, schema=self.schema)
         self._writer.write_table(table, row_group_size=self.row_group_size)
-        self._columns = {name: [] for name in self.schema.names}
+        self._buffered = 0
+        self._columns = self._empty_columns()
 
     def close(self) -> None:
         """Write the buffered rows and the footer."""
@@ -228,9 +281,9 @@ class ParquetWriter(_BufferedParquetWriter):
         self._append(
             {
                 "id": str(example_id),
-                "input_ids": example.input_ids,
-                "labels": example.labels,
-                "loss_mask": example.loss_mask,
+                "input_ids": (example.input_ids,),
+                "labels": (example.labels,),
+                "loss_mask": (example.loss_mask,),
                 "num_tokens": example.num_tokens,
             }
         )
@@ -245,12 +298,12 @@ class PackedParquetWriter(_BufferedParquetWriter):
         """Write one packed sequence."""
         self._append(
             {
-                "input_ids": sequence.input_ids,
-                "labels": sequence.labels,
-                "loss_mask": sequence.loss_mask,
-                "position_ids": sequence.position_ids,
-                "sequence_lengths": sequence.sequence_lengths,
-                "cu_seqlens": sequence.cu_seqlens,
+                "input_ids": (sequence.input_ids,),
+                "labels": (sequence.labels,),
+                "loss_mask": (sequence.loss_mask,),
+                "position_ids": (sequence.position_ids,),
+                "sequence_lengths": (sequence.sequence_lengths,),
+                "cu_seqlens": (sequence.cu_seqlens,),
                 "example_ids": sequence.example_ids,
                 "num_padding": sequence.num_padding,
             }
