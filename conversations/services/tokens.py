@@ -9,6 +9,12 @@ from dataclasses import dataclass, field
 from labeling.models import Project
 from sftpipeline.render import count_conversation_tokens
 from sftpipeline.tokenizers import TokenizerError, get_tokenizer
+from structured_turns.rules import MAX_TOOL_RESULT_BYTES
+
+#: The longest text counted (a tool result's limit; every other part's is lower). A
+#: longer one is refused on save anyway, and BPE on one long run of a repeated character
+#: slows down faster than linearly (5 MB of "x" took 6 s), so it is not counted.
+MAX_COUNTED_CHARS = MAX_TOOL_RESULT_BYTES
 
 
 @dataclass(frozen=True)
@@ -54,9 +60,15 @@ def token_counts(*, project: Project, messages: Sequence[Mapping]) -> TokenCount
     an uploaded Hugging Face tokenizer) gives no counts and says why, rather than
     counting with a different tokenizer and showing wrong numbers.
     """
+    texts = [_part_texts(m) for m in messages]
+    for position, parts in enumerate(texts):
+        if any(len(text) > MAX_COUNTED_CHARS for text in parts):
+            error = f"message {position + 1} is too long to count (over {MAX_COUNTED_CHARS:,} characters)"
+            return TokenCounts(
+                [0] * len(messages), None, project.max_tokens, project.tokenizer, error
+            )
     try:
         tokenizer = get_tokenizer(project.tokenizer)
-        texts = [_part_texts(m) for m in messages]
         counts = tokenizer.encode_ordinary_batch([text for parts in texts for text in parts])
         lengths = [len(ids) for ids in counts]
         per_part = [

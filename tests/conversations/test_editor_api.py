@@ -91,6 +91,20 @@ def test_tokens_and_checks_endpoints_use_the_project_tokenizer():
     assert checks["checks"][0]["position"] == 1
 
 
+def test_a_text_over_every_limit_is_not_counted_and_the_answer_says_which_message():
+    conversation = started_conversation()
+    api = api_for(conversation.labeler)
+    posted = {
+        "messages": [
+            {"role": "user", "content": "hello world"},
+            {"role": "assistant", "content": "x" * 1_000_001},
+        ]
+    }
+    tokens = api.post(url(conversation, "tokens/"), posted, format="json").json()
+    assert tokens["total"] is None
+    assert tokens["error"] == "message 2 is too long to count (over 1,000,000 characters)"
+
+
 def test_posted_checks_count_an_ai_draft_as_the_save_will():
     conversation = started_conversation(draft="The imported draft.")
     draft = DraftRequest.objects.create(
