@@ -83,6 +83,7 @@ NO_LIMITED_COLUMN = {
     conversations.api.review.ReviewQueueFilter,
     conversations.api.listing.ConversationListFilter,
     conversations.forms.ConversationFilterForm,
+    conversations.forms.ReviewQueueFilterForm,
     # Output serializers not named ...Output.
     conversations.api.listing.ConversationListItem,
     conversations.api.review.QueueProjectCount,

@@ -21,6 +21,8 @@ def take_from_queue(page, live_server, conversation):
     page.goto(f"{live_server.url}/review/")
     page.get_by_role("button", name=f"Review conversation {conversation.pk}").click()
     expect(page).to_have_url(f"{live_server.url}/review/{conversation.pk}/")
+    # The URL changes before the page's scripts run; shortcuts need their listeners.
+    page.wait_for_load_state()
 
 
 def score_everything(page, value="5"):
