@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import gc
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -255,6 +256,35 @@ def export_shard_plan(config: ExportConfig, *, shard_size: int) -> list[ShardSpe
     ] or [ShardSpec(0, 1, 0, 0, 0)]
 
 
+#: New containers between two young-generation collections while a shard runs (Python's
+#: default is 700).
+SHARD_GC_YOUNG_THRESHOLD = 100_000
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run Python's cycle collector less often while a shard is written.
+
+    By default it runs after every 700 new containers. Each run walks every young
+    container's references, including every id in a token list. A shard makes millions
+    of rows, messages and token lists, and none of them is part of a cycle. Collecting
+    that often took about a fifth of an SFT export's CPU and a third of a preference
+    export's. So, during the shard:
+
+    - the collector runs after every `SHARD_GC_YOUNG_THRESHOLD` containers instead;
+    - what existed before the shard (Django, the tokenizer) is set aside with
+      `gc.freeze`, so that full collections do not walk it again and again.
+    """
+    previous = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(SHARD_GC_YOUNG_THRESHOLD, *previous[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+        gc.unfreeze()
+
+
 def export_shard_run(
     *,
     config: ExportConfig,
@@ -273,6 +303,7 @@ def export_shard_run(
     stats = Stats()
     selection = Selection(config)
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_fewer_collections())
         writers = _SplitWriters(
             folder, config, _pad_id(tokenizer), stack, (shard.index, shard.shards)
         )

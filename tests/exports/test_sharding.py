@@ -1,5 +1,6 @@
 """Sharded exports in one process: names, order independence, duplicates across shards."""
 
+import gc
 import hashlib
 import json
 from pathlib import Path
@@ -9,6 +10,11 @@ import pytest
 
 from exports.models import ExportJob, ExportShard
 from exports.services import export_config_from_dict, export_run
+from exports.services.running import (
+    SHARD_GC_YOUNG_THRESHOLD,
+    export_shard_plan,
+    export_shard_run,
+)
 from exports.services.sharding import export_job_continue, export_job_plan, export_shard_execute
 from tests.exports.factories import approved_conversation, chat
 from tests.factories import ProjectFactory, UserFactory
@@ -139,3 +145,22 @@ def test_a_failing_shard_fails_the_job_and_the_other_shards_stop(conversations, 
     job.refresh_from_db()
     assert job.status == "failed" and f"Conversation {broken.id}" in job.error
     assert job.artifacts.count() == 0 and job.output_dir == ""
+
+
+def test_a_shard_gives_the_worker_its_garbage_collector_back_as_it_found_it(
+    conversations, tmp_path
+):
+    """A shard collects less often while it runs (see `_fewer_collections`); the worker's
+    next task must find Python's own settings, after a shard that stops half-way too."""
+    before = (gc.get_threshold(), gc.get_freeze_count(), gc.isenabled())
+    export_run(config=config(), destination=tmp_path / "out", shard_size=3)
+    assert (gc.get_threshold(), gc.get_freeze_count(), gc.isenabled()) == before
+
+    def stop(read: int) -> None:
+        assert gc.get_threshold()[0] == SHARD_GC_YOUNG_THRESHOLD
+        raise RuntimeError("cancelled")
+
+    (shard, *_) = export_shard_plan(config(), shard_size=3)
+    with pytest.raises(RuntimeError, match="cancelled"):
+        export_shard_run(config=config(), shard=shard, folder=tmp_path, progress=stop)
+    assert (gc.get_threshold(), gc.get_freeze_count(), gc.isenabled()) == before
