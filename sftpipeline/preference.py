@@ -12,6 +12,7 @@ assistant turn in the prompt is context here, not what is compared). Same for re
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -293,14 +294,20 @@ class PreferenceParquetWriter(_BufferedParquetWriter):
     schema = PREFERENCE_SCHEMA
 
     def write(self, pair_id: str, pair: TokenizedPair) -> None:
-        prompt, chosen, rejected = pair.prompt, pair.chosen_reply, pair.rejected_reply
+        chosen, rejected = pair.chosen_reply, pair.rejected_reply
+        # The prompt goes in three columns, its labels in two: converted from Python ints
+        # once, then copied as C arrays.
+        prompt_ids, prompt_labels = (
+            array("i", pair.prompt.input_ids),
+            array("i", pair.prompt.labels),
+        )
         self._append(
             {
                 "id": pair_id,
-                "prompt_input_ids": (prompt.input_ids,),
-                "chosen_input_ids": (prompt.input_ids, chosen.input_ids),
-                "chosen_labels": (prompt.labels, chosen.labels),
-                "rejected_input_ids": (prompt.input_ids, rejected.input_ids),
-                "rejected_labels": (prompt.labels, rejected.labels),
+                "prompt_input_ids": (prompt_ids,),
+                "chosen_input_ids": (prompt_ids, chosen.input_ids),
+                "chosen_labels": (prompt_labels, chosen.labels),
+                "rejected_input_ids": (prompt_ids, rejected.input_ids),
+                "rejected_labels": (prompt_labels, rejected.labels),
             }
         )

@@ -191,10 +191,14 @@ class _IntLists:
     def handles(cls, arrow_type: pa.DataType) -> bool:
         return pa.types.is_list(arrow_type) and arrow_type.value_type in cls._TYPECODES
 
-    def append(self, parts: Sequence[list[int]]) -> None:
-        """One row: its parts joined (a pair's side is its prompt's ids then its reply's)."""
+    def append(self, parts: Sequence[list[int] | array[int]]) -> None:
+        """One row: its parts joined (a pair's side is its prompt's ids then its reply's).
+        A part already in an array of the column's type is copied as it is."""
         for part in parts:
-            self.values.fromlist(part)
+            if isinstance(part, list):
+                self.values.fromlist(part)
+            else:
+                self.values.extend(part)
         self.offsets.append(len(self.values))
 
     def __len__(self) -> int:
