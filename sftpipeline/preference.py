@@ -142,15 +142,27 @@ class TokenizedPair:
     def rejected(self) -> TokenizedExample:
         return self.prompt + self.rejected_reply
 
-    def columns(self) -> dict[str, list[int]]:
-        """The tokenized columns of ``{split}.preference.parquet``."""
-        prompt_ids, prompt_labels = self.prompt.input_ids, self.prompt.labels
+    def column_parts(self) -> dict[str, tuple[Sequence[int], ...]]:
+        """The tokenized columns of ``{split}.preference.parquet``, each as the parts it
+        joins (chosen = prompt + reply). The prompt goes in three columns and its labels
+        in two: converted from Python ints once, then copied as C arrays."""
+        prompt_ids, prompt_labels = (
+            array("i", self.prompt.input_ids),
+            array("i", self.prompt.labels),
+        )
         return {
-            "prompt_input_ids": prompt_ids,
-            "chosen_input_ids": prompt_ids + self.chosen_reply.input_ids,
-            "chosen_labels": prompt_labels + self.chosen_reply.labels,
-            "rejected_input_ids": prompt_ids + self.rejected_reply.input_ids,
-            "rejected_labels": prompt_labels + self.rejected_reply.labels,
+            "prompt_input_ids": (prompt_ids,),
+            "chosen_input_ids": (prompt_ids, self.chosen_reply.input_ids),
+            "chosen_labels": (prompt_labels, self.chosen_reply.labels),
+            "rejected_input_ids": (prompt_ids, self.rejected_reply.input_ids),
+            "rejected_labels": (prompt_labels, self.rejected_reply.labels),
+        }
+
+    def columns(self) -> dict[str, list[int]]:
+        """The tokenized columns, joined."""
+        return {
+            name: [token for part in parts for token in part]
+            for name, parts in self.column_parts().items()
         }
 
     @property
@@ -294,20 +306,4 @@ class PreferenceParquetWriter(_BufferedParquetWriter):
     schema = PREFERENCE_SCHEMA
 
     def write(self, pair_id: str, pair: TokenizedPair) -> None:
-        chosen, rejected = pair.chosen_reply, pair.rejected_reply
-        # The prompt goes in three columns, its labels in two: converted from Python ints
-        # once, then copied as C arrays.
-        prompt_ids, prompt_labels = (
-            array("i", pair.prompt.input_ids),
-            array("i", pair.prompt.labels),
-        )
-        self._append(
-            {
-                "id": pair_id,
-                "prompt_input_ids": (prompt_ids,),
-                "chosen_input_ids": (prompt_ids, chosen.input_ids),
-                "chosen_labels": (prompt_labels, chosen.labels),
-                "rejected_input_ids": (prompt_ids, rejected.input_ids),
-                "rejected_labels": (prompt_labels, rejected.labels),
-            }
-        )
+        self._append({"id": pair_id, **pair.column_parts()})

@@ -191,7 +191,7 @@ class _IntLists:
     def handles(cls, arrow_type: pa.DataType) -> bool:
         return pa.types.is_list(arrow_type) and arrow_type.value_type in cls._TYPECODES
 
-    def append(self, parts: Sequence[list[int] | array[int]]) -> None:
+    def append(self, parts: Sequence[Sequence[int]]) -> None:
         """One row: its parts joined (a pair's side is its prompt's ids then its reply's).
         A part already in an array of the column's type is copied as it is."""
         for part in parts:

@@ -23,12 +23,9 @@ def marks_of(response) -> dict:
     return json.loads(unescape(found.group(1)))
 
 
-def test_live_checks_mark_the_argument_and_count_tokens_per_part(client):
-    conversation = started_conversation(project=tool_project())
-    client.force_login(conversation.labeler)
-    messages = agentic_messages(conversation.prompt.text)
-    messages[1]["tool_calls"][1]["function"]["arguments"]["unit"] = "K"
-    response = client.post(
+def post_checks(client, conversation, messages):
+    """The editor's live checks on `messages`, posted as the editor's form sends them."""
+    return client.post(
         reverse("conversations:editor-checks", args=[conversation.pk]),
         {
             "role": [m["role"] for m in messages],
@@ -39,6 +36,14 @@ def test_live_checks_mark_the_argument_and_count_tokens_per_part(client):
             ],
         },
     )
+
+
+def test_live_checks_mark_the_argument_and_count_tokens_per_part(client):
+    conversation = started_conversation(project=tool_project())
+    client.force_login(conversation.labeler)
+    messages = agentic_messages(conversation.prompt.text)
+    messages[1]["tool_calls"][1]["function"]["arguments"]["unit"] = "K"
+    response = post_checks(client, conversation, messages)
     assert response.status_code == 200
     marks = marks_of(response)
     (problem,) = [r for r in marks["results"] if r["blocking"]]
@@ -111,17 +116,7 @@ def test_live_checks_name_a_five_megabyte_tool_result(client):
     client.force_login(conversation.labeler)
     messages = agentic_messages(conversation.prompt.text)
     messages[2]["content"] = "x" * 5_000_000
-    response = client.post(
-        reverse("conversations:editor-checks", args=[conversation.pk]),
-        {
-            "role": [m["role"] for m in messages],
-            "content": [m["content"] for m in messages],
-            "parts": [
-                json.dumps({k: m[k] for k in ("reasoning", "tool_calls", "tool_call_id") if k in m})
-                for m in messages
-            ],
-        },
-    )
+    response = post_checks(client, conversation, messages)
     assert response.status_code == 200
     # Only the size: the result still answers its call, so nothing else is blamed.
     (problem,) = [r for r in marks_of(response)["results"] if r["blocking"]]
